@@ -1,0 +1,51 @@
+"""handshake-obs: observability for Temporal's asynchronous activity completion."""
+
+from ._completer import Completer
+from ._completion import CallResult
+from ._config import HandshakeConfig, RetryPolicy
+from ._errors import (
+    ActivityAlreadyClosedError,
+    CompletionError,
+    ConfigurationError,
+    HandoffAlreadyFinishedError,
+    HandshakeError,
+    InvalidTaskTokenError,
+    LedgerError,
+    NotInActivityError,
+    TemporalUnavailableError,
+    UnknownHandoffError,
+)
+from ._handoff import Handoff, handoff
+from ._handshake import Handshake
+from ._interceptor import HandshakeInterceptor
+from ._logging import configure_logging
+from ._model import ErrorType, HandoffRecord, Operation, Outcome, State
+from ._tokens import token_fingerprint
+
+__all__ = [
+    "ActivityAlreadyClosedError",
+    "CallResult",
+    "Completer",
+    "CompletionError",
+    "ConfigurationError",
+    "ErrorType",
+    "Handoff",
+    "HandoffAlreadyFinishedError",
+    "HandoffRecord",
+    "Handshake",
+    "HandshakeConfig",
+    "HandshakeError",
+    "HandshakeInterceptor",
+    "InvalidTaskTokenError",
+    "LedgerError",
+    "NotInActivityError",
+    "Operation",
+    "Outcome",
+    "RetryPolicy",
+    "State",
+    "TemporalUnavailableError",
+    "UnknownHandoffError",
+    "configure_logging",
+    "handoff",
+    "token_fingerprint",
+]

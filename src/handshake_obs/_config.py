@@ -1,0 +1,148 @@
+"""Configuration: one frozen dataclass, read from the environment in one place.
+
+Precedence is argument > environment > default: ``HandshakeConfig.from_env(targets=...)``
+takes the arguments given and fills the rest from ``HANDSHAKE_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from typing import Any
+
+from ._errors import ConfigurationError
+
+#: Label value for any target that is not configured: keeps cardinality bounded.
+OTHER_TARGET = "other"
+
+#: Upper bounds (seconds) of the pending-age buckets; the last bucket is open-ended.
+DEFAULT_PENDING_AGE_BOUNDS: tuple[float, ...] = (60, 600, 3600, 6 * 3600, 24 * 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a completion RPC is retried when Temporal is unavailable or slow."""
+
+    #: Calls in all, the first included.
+    max_attempts: int = 4
+    #: Wait before the first retry; doubles after each.
+    initial_backoff: timedelta = timedelta(milliseconds=200)
+    #: Cap on the wait between two attempts.
+    max_backoff: timedelta = timedelta(seconds=5)
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        seconds: float = self.initial_backoff.total_seconds() * 2.0 ** (retry_number - 1)
+        return min(seconds, self.max_backoff.total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeConfig:
+    """Everything handshake-obs can be told; every field has a working default."""
+
+    #: Where handoffs are kept: ``sqlite:///path/to/file.db`` (default) or ``postgresql://...``.
+    #: Environment: ``HANDSHAKE_LEDGER_URL``.
+    ledger_url: str = "sqlite:///handshake.db"
+    #: Target names that get their own metric label value; any other is exported as
+    #: ``other``. The default target is always known. Environment: ``HANDSHAKE_TARGETS``
+    #: (comma separated).
+    targets: tuple[str, ...] = ()
+    #: Target of a handoff that names none. Environment: ``HANDSHAKE_DEFAULT_TARGET``.
+    default_target: str = "default"
+    #: Target of handoffs recorded by the worker interceptor, by activity type.
+    activity_targets: Mapping[str, str] = field(default_factory=dict)
+    #: Share of an activity's timeout kept free between the derived deadline and Temporal's
+    #: own timeout, so the reaper acts first.
+    deadline_margin_ratio: float = 0.1
+    #: Bounds of that margin.
+    deadline_margin_min: timedelta = timedelta(seconds=1)
+    deadline_margin_max: timedelta = timedelta(minutes=5)
+    #: Timeout of each Temporal RPC on the completion path (a bogus token can hang).
+    #: Environment: ``HANDSHAKE_RPC_TIMEOUT_SECONDS``.
+    rpc_timeout: timedelta = timedelta(seconds=10)
+    #: Retries of UNAVAILABLE / DEADLINE_EXCEEDED. Environment: ``HANDSHAKE_RPC_MAX_ATTEMPTS``.
+    rpc_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: How often the scrape-time gauges are recomputed from the ledger.
+    #: Environment: ``HANDSHAKE_METRICS_REFRESH_SECONDS``.
+    metrics_refresh_interval: timedelta = timedelta(seconds=5)
+    #: Upper bounds of the pending-age buckets, in seconds.
+    pending_age_bounds: tuple[float, ...] = DEFAULT_PENDING_AGE_BOUNDS
+
+    def __post_init__(self) -> None:
+        if not self.ledger_url:
+            raise ConfigurationError("ledger_url must not be empty")
+        if OTHER_TARGET in self.targets or self.default_target == OTHER_TARGET:
+            raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
+        if not 0 <= self.deadline_margin_ratio < 1:
+            raise ConfigurationError("deadline_margin_ratio must be in [0, 1)")
+        if self.rpc_timeout <= timedelta(0):
+            raise ConfigurationError("rpc_timeout must be positive")
+        if self.rpc_retry.max_attempts < 1:
+            raise ConfigurationError("rpc_retry.max_attempts must be at least 1")
+        if list(self.pending_age_bounds) != sorted(set(self.pending_age_bounds)):
+            raise ConfigurationError("pending_age_bounds must be strictly increasing")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> HandshakeConfig:
+        """Arguments first, then ``HANDSHAKE_*`` variables, then defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if url := env.get("HANDSHAKE_LEDGER_URL"):
+            values["ledger_url"] = url
+        if targets := env.get("HANDSHAKE_TARGETS"):
+            values["targets"] = tuple(t.strip() for t in targets.split(",") if t.strip())
+        if default_target := env.get("HANDSHAKE_DEFAULT_TARGET"):
+            values["default_target"] = default_target
+        if timeout := env.get("HANDSHAKE_RPC_TIMEOUT_SECONDS"):
+            values["rpc_timeout"] = timedelta(seconds=_positive_float(timeout, "RPC timeout"))
+        if attempts := env.get("HANDSHAKE_RPC_MAX_ATTEMPTS"):
+            values["rpc_retry"] = RetryPolicy(
+                max_attempts=int(_positive_float(attempts, "RPC attempts"))
+            )
+        if refresh := env.get("HANDSHAKE_METRICS_REFRESH_SECONDS"):
+            values["metrics_refresh_interval"] = timedelta(
+                seconds=_positive_float(refresh, "metrics refresh")
+            )
+        known = {f.name for f in fields(cls)}
+        if unknown := set(overrides) - known:
+            raise ConfigurationError(f"unknown configuration fields: {sorted(unknown)}")
+        values.update(overrides)
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> HandshakeConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def known_targets(self) -> frozenset[str]:
+        """Targets exported under their own name."""
+        return frozenset((*self.targets, self.default_target))
+
+    def target_label(self, target: str) -> str:
+        """The bounded metric label value for ``target``."""
+        return target if target in self.known_targets else OTHER_TARGET
+
+    def target_for_activity(self, activity_type: str) -> str:
+        """Target of a handoff the worker interceptor records for ``activity_type``."""
+        return self.activity_targets.get(activity_type, self.default_target)
+
+    def deadline_margin(self, window: timedelta) -> timedelta:
+        """Room left before Temporal's own timeout of ``window``."""
+        margin = window * self.deadline_margin_ratio
+        margin = min(max(margin, self.deadline_margin_min), self.deadline_margin_max)
+        # Never eat more than half of a short window.
+        return min(margin, window / 2)
+
+
+def _positive_float(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{what}: {text!r} is not a number") from None
+    if value <= 0:
+        raise ConfigurationError(f"{what}: {text!r} must be positive")
+    return value

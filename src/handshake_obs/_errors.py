@@ -1,0 +1,76 @@
+"""The exceptions handshake-obs raises.
+
+::
+
+    HandshakeError
+    ├── ConfigurationError        bad configuration or ledger URL
+    ├── NotInActivityError        handoff() used outside an instrumented activity
+    ├── LedgerError               the ledger could not be read or written
+    ├── UnknownHandoffError       no handoff with that id (or for that activity)
+    ├── HandoffAlreadyFinishedError  the handoff already has its one outcome
+    └── CompletionError           a completion RPC did not go through
+        ├── ActivityAlreadyClosedError  Temporal: NOT_FOUND (completed elsewhere,
+        │                               timed out, retried)
+        ├── InvalidTaskTokenError       Temporal: INVALID_ARGUMENT (not a task token)
+        └── TemporalUnavailableError    UNAVAILABLE / DEADLINE_EXCEEDED after retries;
+                                        the handoff stays pending and a retry may succeed
+"""
+
+from __future__ import annotations
+
+
+class HandshakeError(Exception):
+    """Base class of every error handshake-obs raises."""
+
+
+class ConfigurationError(HandshakeError):
+    """The configuration (or ledger URL) is invalid."""
+
+
+class NotInActivityError(HandshakeError):
+    """``handoff()`` was used outside an activity run by an instrumented worker."""
+
+
+class LedgerError(HandshakeError):
+    """The ledger could not be read or written."""
+
+
+class UnknownHandoffError(HandshakeError):
+    """No handoff is recorded under this id."""
+
+    def __init__(self, handoff_id: str) -> None:
+        super().__init__(f"unknown handoff {handoff_id!r}")
+        self.handoff_id = handoff_id
+
+
+class HandoffAlreadyFinishedError(HandshakeError):
+    """The handoff already has its outcome; a second one is refused."""
+
+    def __init__(self, handoff_id: str, outcome: str) -> None:
+        super().__init__(f"handoff {handoff_id!r} already finished with outcome {outcome!r}")
+        self.handoff_id = handoff_id
+        self.outcome = outcome
+
+
+class CompletionError(HandshakeError):
+    """A completion, failure, heartbeat or cancellation did not reach Temporal."""
+
+    error_type = "other"
+
+
+class ActivityAlreadyClosedError(CompletionError):
+    """Temporal no longer has this activity attempt open (NOT_FOUND)."""
+
+    error_type = "already_closed"
+
+
+class InvalidTaskTokenError(CompletionError):
+    """Temporal could not read the task token (INVALID_ARGUMENT)."""
+
+    error_type = "invalid_token"
+
+
+class TemporalUnavailableError(CompletionError):
+    """Temporal did not answer in time after the configured retries."""
+
+    error_type = "unavailable"

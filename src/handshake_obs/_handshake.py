@@ -1,0 +1,82 @@
+"""``Handshake``: the ledger, metrics and configuration of one process, wired together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from prometheus_client import CollectorRegistry
+from temporalio.client import Client
+
+from ._completer import Completer
+from ._completion import CompletionPath
+from ._config import HandshakeConfig
+from ._interceptor import HandshakeInterceptor
+from ._metrics import HandshakeMetrics
+from ._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
+from ._recorder import HandoffRecorder
+from .ledger import Ledger, ledger_from_url
+
+
+class Handshake:
+    """Everything a worker or completer process needs, started and stopped together.
+
+    ::
+
+        async with Handshake(config, registry=registry) as handshake:
+            client = await Client.connect(url, interceptors=[handshake.interceptor])
+            worker = Worker(client, task_queue=..., activities=[...])  # instrumented too
+            completer = handshake.completer(client)
+    """
+
+    def __init__(
+        self,
+        config: HandshakeConfig,
+        *,
+        registry: CollectorRegistry,
+        ledger: Ledger | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger if ledger is not None else ledger_from_url(config.ledger_url)
+        self.metrics = HandshakeMetrics(config, registry=registry)
+        self._pending = PendingGaugesCollector(config)
+        registry.register(self._pending)
+        self.refresher = PendingGaugesRefresher(
+            self._pending, self.ledger, config, metrics=self.metrics, clock=clock
+        )
+        self.recorder = HandoffRecorder(
+            ledger=self.ledger, metrics=self.metrics, config=config, clock=clock
+        )
+        self.completion = CompletionPath(
+            ledger=self.ledger, metrics=self.metrics, config=config, clock=clock
+        )
+        self.interceptor = HandshakeInterceptor(recorder=self.recorder, completion=self.completion)
+
+    async def start(self) -> None:
+        """Open the ledger, compute the pending gauges once, then keep them fresh."""
+        await self.ledger.open()
+        await self.refresher.refresh()
+        self.refresher.start()
+
+    async def stop(self) -> None:
+        """Stop the refresher and close the ledger."""
+        await self.refresher.stop()
+        await self.ledger.close()
+
+    async def __aenter__(self) -> Handshake:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def completer(self, client: Client) -> Completer:
+        """A completer that calls Temporal through ``client``."""
+        return Completer(client, completion=self.completion)

@@ -1,0 +1,80 @@
+"""Structured logs: JSON when not on a terminal, console otherwise, stdlib routed through.
+
+Every handoff and completion line carries the handoff's identity (:func:`handoff_fields`) and
+never its task token: :func:`redact_secrets` drops any bytes value and any ``*token`` field
+before rendering, as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from ._model import HandoffRecord
+
+#: Field names that can never be logged, whatever their value.
+_SECRET_KEYS = frozenset({"task_token", "token", "raw_token", "authorization"})
+
+
+def handoff_fields(record: HandoffRecord) -> dict[str, Any]:
+    """The fields that identify a handoff in every log line about it."""
+    return {
+        "handoff_id": record.handoff_id,
+        "workflow_id": record.workflow_id,
+        "run_id": record.run_id,
+        "activity_id": record.activity_id,
+        "attempt": record.attempt,
+        "target": record.target,
+        "token_fingerprint": record.token_fingerprint,
+    }
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Replace secret fields and raw bytes (a task token is bytes) with a marker."""
+    for key, value in list(event_dict.items()):
+        if key in _SECRET_KEYS or isinstance(value, bytes | bytearray | memoryview):
+            event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(*, json: bool | None = None, level: int | str = logging.INFO) -> None:
+    """Configure structlog and route stdlib logging (temporalio, grpc) through it.
+
+    ``json`` None picks JSON unless stderr is a terminal.
+    """
+    render_json = (not sys.stderr.isatty()) if json is None else json
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if render_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
