@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import uuid
-from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from temporalio.worker import Worker
 from handshake_obs import Handshake, HandshakeConfig
 
 from .support.activities import ALL_ACTIVITIES
-from .support.workflows import HandoffRequest, HandoffWorkflow
 from .support.waiting import assert_eventually
+from .support.workflows import HandoffRequest, HandoffWorkflow
 
 __all__ = ["assert_eventually"]
 
@@ -74,7 +73,9 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-async def handshake(config: HandshakeConfig, registry: CollectorRegistry) -> AsyncIterator[Handshake]:
+async def handshake(
+    config: HandshakeConfig, registry: CollectorRegistry
+) -> AsyncIterator[Handshake]:
     async with Handshake(config, registry=registry) as hs:
         yield hs
 

@@ -31,7 +31,10 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 
 async def test_explicit_handoff_completed_by_id_reaches_workflow_and_is_counted(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_explicit", target="agent", payload="hi")
@@ -52,15 +55,30 @@ async def test_explicit_handoff_completed_by_id_reaches_workflow_and_is_counted(
     assert record is not None
     assert record.outcome is Outcome.COMPLETED
     assert sample(registry, "handshake_handoffs_started_total", target="agent") == 1
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed") == 1
-    assert sample(
-        registry, "handshake_completion_latency_seconds_count", target="agent", outcome="completed"
-    ) == 1
-    assert sample(registry, "handshake_completion_rpc_duration_seconds_count", operation="complete") == 1
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed")
+        == 1
+    )
+    assert (
+        sample(
+            registry,
+            "handshake_completion_latency_seconds_count",
+            target="agent",
+            outcome="completed",
+        )
+        == 1
+    )
+    assert (
+        sample(registry, "handshake_completion_rpc_duration_seconds_count", operation="complete")
+        == 1
+    )
 
 
 async def test_failure_with_custom_error_type_reaches_the_workflow_as_that_type(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_explicit", target="approval")
@@ -83,11 +101,17 @@ async def test_failure_with_custom_error_type_reaches_the_workflow_as_that_type(
     assert record is not None
     assert record.outcome is Outcome.FAILED
     assert record.error_type == "ApprovalRejected"
-    assert sample(registry, "handshake_handoffs_finished_total", target="approval", outcome="failed") == 1
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="approval", outcome="failed")
+        == 1
+    )
 
 
 async def test_heartbeat_keeps_latest_progress_and_ignores_out_of_order_reports(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
 ) -> None:
     handle = await start_workflow("hand_off_explicit", target="agent", heartbeat_timeout_seconds=30)
     delivery = await EXTERNAL.receive(handle.id)
@@ -100,10 +124,16 @@ async def test_heartbeat_keeps_latest_progress_and_ignores_out_of_order_reports(
     late = await completer.heartbeat(handoff_id, {"percent": 30}, sequence=2)
     unnumbered = await completer.heartbeat(handoff_id, {"percent": 80})
 
-    assert first is not None and first.accepted
-    assert third is not None and third.accepted
-    assert late is not None and not late.accepted and late.sequence == 3
-    assert unnumbered is not None and unnumbered.accepted and unnumbered.sequence == 4
+    assert first is not None
+    assert first.accepted
+    assert third is not None
+    assert third.accepted
+    assert late is not None
+    assert not late.accepted
+    assert late.sequence == 3
+    assert unnumbered is not None
+    assert unnumbered.accepted
+    assert unnumbered.sequence == 4
     record = await handshake.ledger.get(handoff_id)
     assert record is not None
     assert record.progress == {"percent": 80}
@@ -116,7 +146,10 @@ async def test_heartbeat_keeps_latest_progress_and_ignores_out_of_order_reports(
 
 
 async def test_double_completion_records_one_outcome_and_counts_once(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_explicit", target="agent")
@@ -133,31 +166,72 @@ async def test_double_completion_records_one_outcome_and_counts_once(
     assert raised.value.status == RPCStatusCode.NOT_FOUND
 
     assert await handle.result() == {"result": "first"}
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed") == 1
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed") == 0
-    assert sample(registry, "handshake_completion_errors_total", target="agent", error_type="already_finished") == 1
-    assert sample(registry, "handshake_completion_errors_total", target="agent", error_type="already_closed") == 1
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed")
+        == 1
+    )
+    assert (
+        sample(
+            registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed"
+        )
+        == 0
+    )
+    assert (
+        sample(
+            registry,
+            "handshake_completion_errors_total",
+            target="agent",
+            error_type="already_finished",
+        )
+        == 1
+    )
+    assert (
+        sample(
+            registry,
+            "handshake_completion_errors_total",
+            target="agent",
+            error_type="already_closed",
+        )
+        == 1
+    )
 
 
 async def test_concurrent_duplicate_completions_record_the_winner(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_explicit", target="agent")
     delivery = await EXTERNAL.receive(handle.id)
     handles = [client.get_async_activity_handle(task_token=delivery.task_token) for _ in range(5)]
 
-    results = await asyncio.gather(*(h.complete(n) for n, h in enumerate(handles)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(h.complete(n) for n, h in enumerate(handles)), return_exceptions=True
+    )
 
     winners = [r for r in results if r is None]
     assert len(winners) == 1
-    assert all(isinstance(r, RPCError) and r.status == RPCStatusCode.NOT_FOUND for r in results if r is not None)
+    assert all(
+        isinstance(r, RPCError) and r.status == RPCStatusCode.NOT_FOUND
+        for r in results
+        if r is not None
+    )
     assert delivery.handoff is not None
     record = await handshake.ledger.get(delivery.handoff.handoff_id)
     assert record is not None
     assert record.outcome is Outcome.COMPLETED
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed") == 1
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed") == 0
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed")
+        == 1
+    )
+    assert (
+        sample(
+            registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed"
+        )
+        == 0
+    )
     assert (await handle.result())["result"] in range(5)
 
 
@@ -166,7 +240,15 @@ async def test_garbage_token_is_an_invalid_token_error(
 ) -> None:
     with pytest.raises(InvalidTaskTokenError):
         await handshake.completer(client).complete(b"\x00not-a-task-token\xff", "x")
-    assert sample(registry, "handshake_completion_errors_total", target="other", error_type="invalid_token") == 1
+    assert (
+        sample(
+            registry,
+            "handshake_completion_errors_total",
+            target="other",
+            error_type="invalid_token",
+        )
+        == 1
+    )
 
 
 async def test_unknown_handoff_id_is_refused_without_a_temporal_call(
@@ -174,11 +256,17 @@ async def test_unknown_handoff_id_is_refused_without_a_temporal_call(
 ) -> None:
     with pytest.raises(UnknownHandoffError):
         await handshake.completer(client).complete("ho_doesnotexistdoesnotexist", "x")
-    assert sample(registry, "handshake_completion_rpc_duration_seconds_count", operation="complete") == 0
+    assert (
+        sample(registry, "handshake_completion_rpc_duration_seconds_count", operation="complete")
+        == 0
+    )
 
 
 async def test_plain_activity_is_recorded_by_the_interceptor_and_plain_handle_is_observed(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_plain")
@@ -197,12 +285,19 @@ async def test_plain_activity_is_recorded_by_the_interceptor_and_plain_handle_is
 
     assert await handle.result() == {"result": "ok"}
     finished = await handshake.ledger.get(record.handoff_id)
-    assert finished is not None and finished.outcome is Outcome.COMPLETED
-    assert sample(registry, "handshake_handoffs_finished_total", target="default", outcome="completed") == 1
+    assert finished is not None
+    assert finished.outcome is Outcome.COMPLETED
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="default", outcome="completed")
+        == 1
+    )
 
 
 async def test_completion_before_its_record_is_reconciled_not_lost_nor_double_counted(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_plain", extra={"wait_for_completion": True})
@@ -214,17 +309,24 @@ async def test_completion_before_its_record_is_reconciled_not_lost_nor_double_co
 
     async def reconciled() -> Any:
         record = await handshake.ledger.find_by_token(delivery.task_token)
-        assert record is not None and record.outcome is Outcome.COMPLETED
+        assert record is not None
+        assert record.outcome is Outcome.COMPLETED
         return record
 
     await assert_eventually(reconciled)
     assert await handle.result() == {"result": "early"}
     assert sample(registry, "handshake_handoffs_started_total", target="default") == 1
-    assert sample(registry, "handshake_handoffs_finished_total", target="default", outcome="completed") == 1
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="default", outcome="completed")
+        == 1
+    )
 
 
 async def test_retried_activity_supersedes_the_stale_token(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow(
@@ -233,7 +335,8 @@ async def test_retried_activity_supersedes_the_stale_token(
     first = await EXTERNAL.receive(handle.id)
     second = await EXTERNAL.receive(handle.id)  # attempt 1 timed out; Temporal retried
     assert (first.attempt, second.attempt) == (1, 2)
-    assert first.handoff is not None and second.handoff is not None
+    assert first.handoff is not None
+    assert second.handoff is not None
     completer = handshake.completer(client)
 
     stale = await handshake.ledger.get(first.handoff.handoff_id)
@@ -252,24 +355,43 @@ async def test_retried_activity_supersedes_the_stale_token(
 
     assert await handle.result() == {"result": "fresh"}
     assert sample(registry, "handshake_handoffs_started_total", target="agent") == 2
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed") == 1
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed") == 1
+    assert (
+        sample(
+            registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed"
+        )
+        == 1
+    )
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="completed")
+        == 1
+    )
 
 
 async def test_body_raising_aborts_the_handoff_and_fails_the_attempt(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
-    handle = await start_workflow("hand_off_explicit", target="agent", extra={"raise_before_release": True})
+    handle = await start_workflow(
+        "hand_off_explicit", target="agent", extra={"raise_before_release": True}
+    )
     result = await handle.result()
     assert result["error_type"] == "RuntimeError"
     counts = {(c.target, c.outcome): c.count for c in await handshake.ledger.outcome_counts()}
     assert counts == {("agent", "aborted"): 1}
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="aborted") == 1
+    assert (
+        sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="aborted")
+        == 1
+    )
 
 
 async def test_ordinary_activity_leaves_no_record_and_no_metric(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("plain_result", payload="x")
@@ -280,7 +402,10 @@ async def test_ordinary_activity_leaves_no_record_and_no_metric(
 
 
 async def test_completing_a_timed_out_activity_records_already_closed(
-    handshake: Handshake, client: Client, worker: Worker, start_workflow: StartWorkflow,
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
     registry: CollectorRegistry,
 ) -> None:
     handle = await start_workflow("hand_off_explicit", target="agent", start_to_close_seconds=1)
@@ -292,6 +417,20 @@ async def test_completing_a_timed_out_activity_records_already_closed(
         await handshake.completer(client).complete(delivery.handoff.handoff_id, "too late")
 
     record = await handshake.ledger.get(delivery.handoff.handoff_id)
-    assert record is not None and record.outcome is Outcome.ALREADY_CLOSED
-    assert sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed") == 1
-    assert sample(registry, "handshake_completion_errors_total", target="agent", error_type="already_closed") == 1
+    assert record is not None
+    assert record.outcome is Outcome.ALREADY_CLOSED
+    assert (
+        sample(
+            registry, "handshake_handoffs_finished_total", target="agent", outcome="already_closed"
+        )
+        == 1
+    )
+    assert (
+        sample(
+            registry,
+            "handshake_completion_errors_total",
+            target="agent",
+            error_type="already_closed",
+        )
+        == 1
+    )

@@ -155,6 +155,30 @@ class Ledger(abc.ABC):
         ``sequence`` None means "next": the report is numbered after the one kept.
         """
 
+    # -- deadlines and reaping ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def extend_deadline(self, handoff_id: str, deadline: float) -> HandoffRecord:
+        """Move a pending handoff's deadline (earlier or later); returns the updated record.
+
+        Raises :class:`UnknownHandoffError` or :class:`HandoffAlreadyFinishedError`.
+        """
+
+    @abc.abstractmethod
+    async def claim_expired(
+        self, now: float, *, limit: int, claimant: str, lease_seconds: float
+    ) -> list[HandoffRecord]:
+        """Claim up to ``limit`` pending handoffs past their deadline, oldest deadline first.
+
+        A claim lasts ``lease_seconds``; handoffs claimed by another live claimant are
+        skipped, and a claim whose lease ran out (its reaper died) can be taken over. Cost is
+        proportional to what expired, not to what is pending.
+        """
+
+    @abc.abstractmethod
+    async def release_claim(self, handoff_id: str, claimant: str) -> None:
+        """Give a claim back early (the reaper could not reach Temporal; retry next scan)."""
+
     # -- reading ------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -38,9 +38,10 @@ HANDOFF_COLUMNS: tuple[str, ...] = (
     "tracestate",
 )
 
-SELECT_HANDOFF = (
-    f"SELECT {', '.join(c for c in HANDOFF_COLUMNS if c != 'token_digest')} FROM handoffs"
-)
+#: The columns a :class:`HandoffRecord` is read from (the digest is for lookups only).
+RECORD_COLUMNS = ", ".join(c for c in HANDOFF_COLUMNS if c != "token_digest")
+
+SELECT_HANDOFF = f"SELECT {RECORD_COLUMNS} FROM handoffs"
 
 #: Longest error message kept (a stack trace pasted by an external system stays readable).
 MAX_ERROR_MESSAGE = 4096

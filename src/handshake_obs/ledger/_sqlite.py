@@ -17,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._errors import LedgerError, UnknownHandoffError
+from .._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
 from .._model import FinishedOutcome, HandoffRecord, Outcome, PendingSummary
 from .._tokens import token_digest
 from ._base import HeartbeatResult, Ledger, OutcomeCount, RecordResult, age_bucket_labels
 from ._sql import (
     HANDOFF_COLUMNS,
+    RECORD_COLUMNS,
     SELECT_HANDOFF,
     encode_progress,
     record_params,
@@ -60,7 +61,9 @@ _MIGRATIONS: tuple[str, ...] = (
         traceparent TEXT,
         tracestate TEXT,
         calls_in_flight INTEGER NOT NULL DEFAULT 0,
-        calls_in_flight_until REAL
+        calls_in_flight_until REAL,
+        claimed_by TEXT,
+        claim_until REAL
     );
     CREATE INDEX handoffs_pending_deadline ON handoffs (deadline)
         WHERE state = 'pending' AND deadline IS NOT NULL;
@@ -331,6 +334,53 @@ class SqliteLedger(Ledger):
 
         return await self._write(self._transaction, body)
 
+    # -- deadlines and reaping ----------------------------------------------------------
+
+    async def extend_deadline(self, handoff_id: str, deadline: float) -> HandoffRecord:
+        def body(conn: sqlite3.Connection) -> HandoffRecord:
+            row = conn.execute(
+                f"UPDATE handoffs SET deadline = ? WHERE handoff_id = ? AND state = 'pending' "
+                f"RETURNING {RECORD_COLUMNS}",
+                (deadline, handoff_id),
+            ).fetchone()
+            if row is not None:
+                return row_to_record(row)
+            existing = conn.execute(
+                "SELECT outcome FROM handoffs WHERE handoff_id = ?", (handoff_id,)
+            ).fetchone()
+            if existing is None:
+                raise UnknownHandoffError(handoff_id)
+            raise HandoffAlreadyFinishedError(handoff_id, existing[0])
+
+        return await self._write(self._transaction, body)
+
+    async def claim_expired(
+        self, now: float, *, limit: int, claimant: str, lease_seconds: float
+    ) -> list[HandoffRecord]:
+        def body(conn: sqlite3.Connection) -> list[HandoffRecord]:
+            # BEGIN IMMEDIATE holds the write lock: no other process can claim these rows
+            # between the SELECT and the UPDATE.
+            rows = conn.execute(
+                f"UPDATE handoffs SET claimed_by = ?, claim_until = ? WHERE handoff_id IN ("
+                "  SELECT handoff_id FROM handoffs"
+                "  WHERE state = 'pending' AND deadline IS NOT NULL AND deadline <= ?"
+                "    AND (claim_until IS NULL OR claim_until < ?)"
+                "  ORDER BY deadline LIMIT ?"
+                f") RETURNING {RECORD_COLUMNS}",
+                (claimant, now + lease_seconds, now, now, limit),
+            ).fetchall()
+            return sorted((row_to_record(r) for r in rows), key=lambda r: r.deadline or 0.0)
+
+        return await self._write(self._transaction, body)
+
+    async def release_claim(self, handoff_id: str, claimant: str) -> None:
+        await self._write(
+            self._execute,
+            "UPDATE handoffs SET claimed_by = NULL, claim_until = NULL "
+            "WHERE handoff_id = ? AND claimed_by = ?",
+            (handoff_id, claimant),
+        )
+
     # -- reading ------------------------------------------------------------------------
 
     async def pending_summary(
@@ -449,7 +499,7 @@ def _finish(
     row = conn.execute(
         "UPDATE handoffs SET state = 'finished', outcome = ?, finished_at = ?, error_type = ?, "
         "error_message = ? WHERE handoff_id = ? AND state = 'pending' "
-        f"RETURNING {', '.join(c for c in HANDOFF_COLUMNS if c != 'token_digest')}",
+        f"RETURNING {RECORD_COLUMNS}",
         (outcome.value, at, error_type, truncate_message(error_message), handoff_id),
     ).fetchone()
     if row is None:
