@@ -6,6 +6,7 @@ from ._config import HandshakeConfig, RetryPolicy
 from ._errors import (
     ActivityAlreadyClosedError,
     CompletionError,
+    CompletionRejectedError,
     ConfigurationError,
     HandoffAlreadyFinishedError,
     HandshakeError,
@@ -27,6 +28,7 @@ __all__ = [
     "CallResult",
     "Completer",
     "CompletionError",
+    "CompletionRejectedError",
     "ConfigurationError",
     "ErrorType",
     "Handoff",

@@ -25,6 +25,7 @@ from ._config import HandshakeConfig
 from ._errors import (
     ActivityAlreadyClosedError,
     CompletionError,
+    CompletionRejectedError,
     HandoffAlreadyFinishedError,
     InvalidTaskTokenError,
     LedgerError,
@@ -40,6 +41,8 @@ _log = structlog.get_logger("handshake_obs.completion")
 
 #: Codes worth another try: Temporal (or the network to it) did not answer in time.
 _RETRYABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
+#: Codes of a call Temporal understood and refused (the token itself was fine).
+_REFUSED = frozenset({RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION})
 
 #: True while a call runs inside :meth:`CompletionPath.run`, so that an instrumented client
 #: underneath does not instrument the same call twice.
@@ -296,8 +299,10 @@ def _classify(err: RPCError) -> CompletionError:
     error: CompletionError
     if err.status == RPCStatusCode.NOT_FOUND:
         error = ActivityAlreadyClosedError(f"activity already closed: {err.message}")
-    elif err.status == RPCStatusCode.INVALID_ARGUMENT:
+    elif err.status == RPCStatusCode.INVALID_ARGUMENT and "token" in err.message.lower():
         error = InvalidTaskTokenError(f"invalid task token: {err.message}")
+    elif err.status in _REFUSED:
+        error = CompletionRejectedError(f"temporal refused the call: {err.message}")
     elif err.status in _RETRYABLE:
         error = TemporalUnavailableError(f"temporal unavailable ({err.status.name}): {err.message}")
     else:

@@ -12,6 +12,8 @@
         ├── ActivityAlreadyClosedError  Temporal: NOT_FOUND (completed elsewhere,
         │                               timed out, retried)
         ├── InvalidTaskTokenError       Temporal: INVALID_ARGUMENT (not a task token)
+        ├── CompletionRejectedError     Temporal refused the call itself (e.g. a
+        │                               cancellation that was never requested)
         └── TemporalUnavailableError    UNAVAILABLE / DEADLINE_EXCEEDED after retries;
                                         the handoff stays pending and a retry may succeed
 """
@@ -68,6 +70,13 @@ class InvalidTaskTokenError(CompletionError):
     """Temporal could not read the task token (INVALID_ARGUMENT)."""
 
     error_type = "invalid_token"
+
+
+class CompletionRejectedError(CompletionError):
+    """Temporal understood the token but refused the call (INVALID_ARGUMENT,
+    FAILED_PRECONDITION), e.g. reporting a cancellation that was never requested."""
+
+    error_type = "rejected"
 
 
 class TemporalUnavailableError(CompletionError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -41,12 +41,16 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
-def configure_logging(*, json: bool | None = None, level: int | str = logging.INFO) -> None:
+def configure_logging(
+    *, json: bool | None = None, level: int | str = logging.INFO, stream: TextIO | None = None
+) -> None:
     """Configure structlog and route stdlib logging (temporalio, grpc) through it.
 
-    ``json`` None picks JSON unless stderr is a terminal.
+    Lines go to ``stream`` (default: stderr). ``json`` None picks JSON unless the stream is
+    a terminal.
     """
-    render_json = (not sys.stderr.isatty()) if json is None else json
+    stream = sys.stderr if stream is None else stream
+    render_json = (not stream.isatty()) if json is None else json
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -57,7 +61,7 @@ def configure_logging(*, json: bool | None = None, level: int | str = logging.IN
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if render_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
         processors=[
@@ -73,7 +77,7 @@ def configure_logging(*, json: bool | None = None, level: int | str = logging.IN
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

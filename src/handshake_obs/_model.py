@@ -52,6 +52,7 @@ class ErrorType(enum.StrEnum):
     ALREADY_CLOSED = "already_closed"
     INVALID_TOKEN = "invalid_token"  # noqa: S105 - a label value, not a secret
     UNAVAILABLE = "unavailable"
+    REJECTED = "rejected"
     UNKNOWN_HANDOFF = "unknown_handoff"
     ALREADY_FINISHED = "already_finished"
     OTHER = "other"

@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 
 @dataclass
@@ -40,6 +41,9 @@ class HandoffWorkflow:
                     if request.heartbeat_timeout_seconds
                     else None
                 ),
+                # A cancelled workflow waits for the external system to report the
+                # cancellation through the token.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 retry_policy=RetryPolicy(
                     maximum_attempts=request.max_attempts,
                     initial_interval=timedelta(milliseconds=100),

@@ -131,6 +131,7 @@ async def run_dev(options: DevOptions) -> None:
                         await task
     finally:
         metrics_server.shutdown()
+        metrics_server.server_close()
         metrics_thread.join(timeout=5)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -1,0 +1,57 @@
+"""Configuration: precedence argument > environment > default, validation, derived values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from handshake_obs import ConfigurationError, HandshakeConfig
+
+
+def test_arguments_override_environment_which_overrides_defaults() -> None:
+    env = {
+        "HANDSHAKE_LEDGER_URL": "sqlite:///from-env.db",
+        "HANDSHAKE_TARGETS": "agent, approval ,",
+        "HANDSHAKE_RPC_TIMEOUT_SECONDS": "2.5",
+        "HANDSHAKE_RPC_MAX_ATTEMPTS": "7",
+    }
+    config = HandshakeConfig.from_env(env, ledger_url="sqlite:///from-arg.db")
+    assert config.ledger_url == "sqlite:///from-arg.db"
+    assert config.targets == ("agent", "approval")
+    assert config.rpc_timeout == timedelta(seconds=2.5)
+    assert config.rpc_retry.max_attempts == 7
+    assert config.default_target == "default"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HANDSHAKE_RPC_TIMEOUT_SECONDS": "soon"}, "not a number"),
+        ({"HANDSHAKE_RPC_TIMEOUT_SECONDS": "-1"}, "must be positive"),
+        ({"HANDSHAKE_TARGETS": "agent,other"}, "reserved"),
+    ],
+)
+def test_bad_environment_values_are_clear_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        HandshakeConfig.from_env(env)
+
+
+def test_unknown_override_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown configuration fields"):
+        HandshakeConfig.from_env({}, ledger="x")
+
+
+def test_unconfigured_targets_share_the_other_label() -> None:
+    config = HandshakeConfig(targets=("agent",))
+    assert config.target_label("agent") == "agent"
+    assert config.target_label("default") == "default"
+    assert config.target_label("user-supplied-123") == "other"
+
+
+def test_deadline_margin_is_a_bounded_share_of_the_timeout() -> None:
+    config = HandshakeConfig()
+    assert config.deadline_margin(timedelta(hours=24)) == timedelta(minutes=5)
+    assert config.deadline_margin(timedelta(minutes=10)) == timedelta(minutes=1)
+    assert config.deadline_margin(timedelta(seconds=20)) == timedelta(seconds=2)
+    assert config.deadline_margin(timedelta(seconds=1)) == timedelta(milliseconds=500)
