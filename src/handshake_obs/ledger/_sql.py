@@ -9,7 +9,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._model import HandoffRecord, Outcome, State
+from .._model import HandoffRecord, Outcome, PendingSummary, State
+from ._base import age_bucket_labels
 
 #: Columns of ``handoffs`` in the order :func:`record_params` gives them.
 HANDOFF_COLUMNS: tuple[str, ...] = (
@@ -124,3 +125,16 @@ def truncate_message(message: str | None) -> str | None:
     if message is None or len(message) <= MAX_ERROR_MESSAGE:
         return message
     return message[: MAX_ERROR_MESSAGE - 1] + "…"
+
+
+def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> PendingSummary:
+    """Turn ``target, count, min(started), cumulative bucket counts...`` into a summary."""
+    target, total, oldest, *cumulative = row
+    cumulative = [int(c or 0) for c in cumulative]
+    disjoint = [b - a for a, b in zip([0, *cumulative], [*cumulative, int(total)], strict=True)]
+    return PendingSummary(
+        target=target,
+        pending=int(total),
+        oldest_started_at=oldest,
+        by_age=dict(zip(age_bucket_labels(age_bounds), disjoint, strict=True)),
+    )

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from .._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
 from .._model import FinishedOutcome, HandoffRecord, Outcome, PendingSummary
 from .._tokens import token_digest
-from ._base import HeartbeatResult, Ledger, OutcomeCount, RecordResult, age_bucket_labels
+from ._base import HeartbeatResult, Ledger, OutcomeCount, RecordResult
 from ._sql import (
     HANDOFF_COLUMNS,
     RECORD_COLUMNS,
@@ -28,6 +28,7 @@ from ._sql import (
     encode_progress,
     record_params,
     row_to_record,
+    summary_from_row,
     truncate_message,
 )
 
@@ -111,9 +112,13 @@ class SqliteLedger(Ledger):
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-read")
-        self._write_conn = await self._write(self._connect)
-        await self._write(self._migrate)
-        self._read_conn = await self._read(self._connect)
+        try:
+            self._write_conn = await self._write(self._connect)
+            await self._write(self._migrate)
+            self._read_conn = await self._read(self._connect)
+        except BaseException:
+            await self.close()  # a refused or failed open leaves the ledger closed
+            raise
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
@@ -420,19 +425,6 @@ def _check_schema_version(found: int, known: int) -> None:
         raise LedgerError(
             f"ledger schema version {found} is newer than this handshake-obs understands ({known})"
         )
-
-
-def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> PendingSummary:
-    """Turn ``target, count, min(started), cumulative bucket counts...`` into a summary."""
-    target, total, oldest, *cumulative = row
-    cumulative = [int(c or 0) for c in cumulative]
-    disjoint = [b - a for a, b in zip([0, *cumulative], [*cumulative, int(total)], strict=True)]
-    return PendingSummary(
-        target=target,
-        pending=int(total),
-        oldest_started_at=oldest,
-        by_age=dict(zip(age_bucket_labels(age_bounds), disjoint, strict=True)),
-    )
 
 
 def _record(conn: sqlite3.Connection, record: HandoffRecord) -> RecordResult:

@@ -1,12 +1,21 @@
-"""Ledger URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``."""
+"""Ledger URLs.
+
+* ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
+* ``postgresql://user:password@host:5432/dbname?schema=name`` (also ``postgres://``): any
+  libpq URL; the optional ``schema`` parameter names the schema holding the ledger's tables
+  and is removed before connecting.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigurationError
 from ._base import Ledger
+from ._postgres import PostgresLedger
 from ._sqlite import SqliteLedger
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def ledger_from_url(url: str) -> Ledger:
@@ -20,9 +29,34 @@ def ledger_from_url(url: str) -> Ledger:
                 f"invalid SQLite ledger URL {url!r}: expected sqlite:///path/to/file.db"
             )
         return SqliteLedger(path)
+    if parts.scheme in _POSTGRES_SCHEMES:
+        return _postgres_ledger(url)
     raise ConfigurationError(
-        f"unsupported ledger URL scheme {parts.scheme!r} in {_redact(url)!r}: use sqlite:///..."
+        f"unsupported ledger URL scheme {parts.scheme!r} in {_redact(url)!r}: "
+        "use sqlite:///... or postgresql://..."
     )
+
+
+def _postgres_ledger(url: str) -> PostgresLedger:
+    parts = urlsplit(url)
+    if parts.fragment:
+        raise ConfigurationError(f"invalid PostgreSQL ledger URL {_redact(url)!r}: no # allowed")
+    # The other parameters are passed to libpq exactly as written (it decodes them itself).
+    kept: list[str] = []
+    schemas: list[str] = []
+    for item in filter(None, parts.query.split("&")):
+        key, _, value = item.partition("=")
+        if unquote(key) == "schema":
+            schemas.append(unquote(value))
+        else:
+            kept.append(item)
+    if len(schemas) > 1 or (schemas and not schemas[0]):
+        raise ConfigurationError(
+            f"invalid PostgreSQL ledger URL {_redact(url)!r}: give one non-empty schema"
+        )
+    base = url.partition("?")[0]  # not geturl(): it would turn postgresql:///db into postgresql:/db
+    conninfo = f"{base}?{'&'.join(kept)}" if kept else base
+    return PostgresLedger(conninfo, schema=schemas[0] if schemas else None)
 
 
 def _redact(url: str) -> str:

@@ -1,0 +1,821 @@
+"""The ``Ledger`` contract, pinned once and run against every backend.
+
+Each test runs on SQLite (a file in ``tmp_path``) and on PostgreSQL at 127.0.0.1:5432
+(database ``test``, trust auth) in a throwaway schema ``hs_test_<uuid hex>``, dropped when the
+test ends. An unreachable PostgreSQL fails the postgres tests: it never skips them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from handshake_obs import (
+    ConfigurationError,
+    HandoffAlreadyFinishedError,
+    HandoffRecord,
+    LedgerError,
+    Outcome,
+    State,
+    UnknownHandoffError,
+    token_fingerprint,
+)
+from handshake_obs._tokens import new_handoff_id
+from handshake_obs.ledger import (
+    Ledger,
+    OutcomeCount,
+    PostgresLedger,
+    SqliteLedger,
+    age_bucket_labels,
+    ledger_from_url,
+)
+from handshake_obs.ledger._postgres_sql import VERSION_TABLE
+
+POSTGRES_URL = os.environ.get("HANDSHAKE_OBS_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
+#: A fixed "now" for the tests: every timestamp is given by the caller.
+T0 = 1_800_000_000.0
+HOUR = 3600.0
+
+
+def make_record(
+    *,
+    target: str = "agent",
+    workflow_id: str | None = None,
+    run_id: str = "run-1",
+    activity_id: str = "1",
+    attempt: int = 1,
+    started_at: float = T0,
+    deadline: float | None = T0 + HOUR,
+    namespace: str = "default",
+    task_token: bytes | None = None,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
+) -> HandoffRecord:
+    """A new pending handoff, shaped like the ones the recorder builds."""
+    token = task_token if task_token is not None else secrets.token_bytes(106)
+    return HandoffRecord(
+        handoff_id=new_handoff_id(),
+        task_token=token,
+        token_fingerprint=token_fingerprint(token),
+        namespace=namespace,
+        workflow_id=workflow_id or f"wf-{uuid.uuid4()}",
+        run_id=run_id,
+        activity_id=activity_id,
+        activity_type="hand_off",
+        attempt=attempt,
+        target=target,
+        started_at=started_at,
+        deadline=deadline,
+        traceparent=traceparent,
+        tracestate=tracestate,
+    )
+
+
+# -- backends -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where one test's ledger lives."""
+
+    backend: str
+    #: Another (unopened) ledger on the same store.
+    new: Callable[[], Ledger]
+    #: Overwrite the stored schema version, as a newer handshake-obs would have left it.
+    set_schema_version: Callable[[int], Awaitable[None]]
+    #: The PostgreSQL schema (None for SQLite).
+    schema: str | None = None
+
+
+async def postgres_admin() -> psycopg.AsyncConnection[Any]:
+    """An autocommit connection to the test database, or a clear failure."""
+    try:
+        return await psycopg.AsyncConnection.connect(
+            POSTGRES_URL, autocommit=True, connect_timeout=5
+        )
+    except psycopg.OperationalError as err:
+        reason = str(err)
+    pytest.fail(
+        f"PostgreSQL is not reachable at {POSTGRES_URL}: {reason}\n"
+        "The postgres ledger tests need a PostgreSQL server at 127.0.0.1:5432 with trust "
+        "auth and a database named 'test' (or set HANDSHAKE_OBS_TEST_POSTGRES_URL).",
+        pytrace=False,
+    )
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[Store]:
+    """A fresh schema ``hs_test_<uuid hex>``, dropped (with its tables) afterwards."""
+    schema = f"hs_test_{uuid.uuid4().hex}"
+    admin = await postgres_admin()
+
+    async def set_version(version: int) -> None:
+        await admin.execute(
+            sql.SQL("UPDATE {}.{} SET version = %s").format(
+                sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
+            ),
+            (version,),
+        )
+
+    try:
+        yield Store(
+            "postgres", lambda: PostgresLedger(POSTGRES_URL, schema=schema), set_version, schema
+        )
+    finally:
+        await admin.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+
+        async def set_version(version: int) -> None:
+            conn = sqlite3.connect(path)
+            try:
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+            finally:
+                conn.close()
+
+        yield Store("sqlite", lambda: SqliteLedger(path), set_version)
+        return
+    async with postgres_schema() as pg_store:
+        yield pg_store
+
+
+@pytest.fixture
+async def ledger(store: Store) -> AsyncIterator[Ledger]:
+    async with store.new() as opened:
+        yield opened
+
+
+# -- recording and looking up -------------------------------------------------------------
+
+
+async def test_record_stores_a_pending_handoff_found_by_id_token_and_activity(
+    ledger: Ledger,
+) -> None:
+    record = make_record(
+        deadline=T0 + 60.5,
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        tracestate="vendor=1",
+    )
+
+    result = await ledger.record(record)
+
+    assert result.created is True
+    assert result.reconciled is None
+    assert list(result.superseded) == []
+    assert result.record == record
+    assert await ledger.get(record.handoff_id) == record
+    assert await ledger.find_by_token(record.task_token) == record
+    assert (await ledger.find_by_activity("default", record.workflow_id, "run-1", "1")) == record
+    assert await ledger.find_by_activity(None, record.workflow_id, None, "1") == record
+    assert await ledger.get("ho_unknown") is None
+    assert await ledger.find_by_token(b"not a recorded token") is None
+    assert await ledger.find_by_activity("other-ns", record.workflow_id, None, "1") is None
+    assert await ledger.find_by_activity(None, record.workflow_id, "run-2", "1") is None
+
+
+async def test_find_by_activity_returns_the_newest_attempt_of_the_newest_run(
+    ledger: Ledger,
+) -> None:
+    first = make_record(run_id="run-1", attempt=1, started_at=T0)
+    wf = first.workflow_id
+    second = make_record(workflow_id=wf, run_id="run-1", attempt=2, started_at=T0 + 10)
+    other_run = make_record(workflow_id=wf, run_id="run-2", attempt=1, started_at=T0 + 20)
+    for record in (first, second, other_run):
+        await ledger.record(record)
+
+    newest = await ledger.find_by_activity(None, wf, None, "1")
+    in_run_1 = await ledger.find_by_activity("default", wf, "run-1", "1")
+
+    assert newest is not None
+    assert newest.handoff_id == other_run.handoff_id
+    assert in_run_1 is not None
+    assert in_run_1.handoff_id == second.handoff_id
+
+
+async def test_recording_a_token_twice_returns_created_false_and_keeps_the_first(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    again = make_record(task_token=record.task_token, workflow_id=record.workflow_id)
+
+    result = await ledger.record(again)
+
+    assert result.created is False
+    assert result.record == record
+    assert await ledger.get(again.handoff_id) is None
+    assert await ledger.outcome_counts() == [OutcomeCount("agent", "pending", 1)]
+
+
+async def test_progress_round_trips_json_values_and_unicode(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    progress = {"step": 3, "of": 7, "note": "naïve ✓", "items": [1, 2.5, None, True]}
+
+    await ledger.heartbeat(record.handoff_id, progress, None, T0 + 1)
+
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert stored.progress == progress
+    assert stored.progress_at == T0 + 1
+
+
+# -- one outcome per handoff --------------------------------------------------------------
+
+
+async def test_concurrent_finish_calls_record_exactly_one_outcome(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    outcomes = [Outcome.COMPLETED, Outcome.FAILED, Outcome.REAPED, Outcome.CANCELED] * 10
+
+    results = await asyncio.gather(
+        *(
+            ledger.finish(record.handoff_id, outcome, T0 + 5 + i, error_type=f"e{i}")
+            for i, outcome in enumerate(outcomes)
+        )
+    )
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    (winner,) = winners
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert stored.state is State.FINISHED
+    assert stored.outcome is winner.outcome
+    assert stored.finished_at == winner.finished_at
+    assert winner.record == stored
+    assert winner.latency_seconds == winner.finished_at - T0
+    assert await ledger.outcome_counts() == [OutcomeCount("agent", winner.outcome.value, 1)]
+
+
+async def test_finish_on_a_finished_handoff_returns_none_and_changes_nothing(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    first = await ledger.finish(
+        record.handoff_id, Outcome.FAILED, T0 + 1, error_type="Boom", error_message="boom"
+    )
+
+    second = await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 2)
+
+    assert first is not None
+    assert second is None
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert (stored.outcome, stored.finished_at, stored.error_type, stored.error_message) == (
+        Outcome.FAILED,
+        T0 + 1,
+        "Boom",
+        "boom",
+    )
+    assert await ledger.finish("ho_unknown", Outcome.COMPLETED, T0) is None
+
+
+async def test_long_error_messages_are_truncated(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+
+    done = await ledger.finish(record.handoff_id, Outcome.FAILED, T0, error_message="x" * 10_000)
+
+    assert done is not None
+    assert done.record.error_message is not None
+    assert len(done.record.error_message) == 4096
+    assert done.record.error_message.endswith("…")
+
+
+async def test_finish_closed_does_not_close_while_another_call_is_in_flight(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # the call that got NOT_FOUND
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # another call, still running
+
+    assert await ledger.finish_closed(record.handoff_id, T0 + 10) is None
+
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert stored.is_pending
+    won = await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 11, ends_call=True)
+    assert won is not None
+    assert won.outcome is Outcome.COMPLETED
+
+
+async def test_finish_closed_closes_once_the_in_flight_mark_has_passed(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # its caller died silently
+
+    closed = await ledger.finish_closed(record.handoff_id, T0 + 31)
+
+    assert closed is not None
+    assert closed.outcome is Outcome.ALREADY_CLOSED
+    assert closed.record.error_type == "already_closed"
+    assert closed.finished_at == T0 + 31
+
+
+async def test_finish_closed_closes_when_the_other_calls_have_ended(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.end_call(record.handoff_id)  # the other call ended without an outcome
+
+    closed = await ledger.finish_closed(record.handoff_id, T0 + 10)
+
+    assert closed is not None
+    assert closed.outcome is Outcome.ALREADY_CLOSED
+    assert await ledger.finish_closed("ho_unknown", T0) is None
+
+
+# -- early outcomes -----------------------------------------------------------------------
+
+
+async def test_an_early_outcome_is_kept_and_reconciled_when_the_handoff_is_recorded(
+    ledger: Ledger,
+) -> None:
+    record = make_record(started_at=T0)
+    kept = await ledger.record_early_outcome(
+        record.task_token, Outcome.FAILED, T0 - 1, error_type="Rejected", error_message="no"
+    )
+    assert kept is None
+    assert await ledger.outcome_counts() == []  # nothing kept is counted before the record
+
+    result = await ledger.record(record)
+
+    assert result.created is True
+    assert result.reconciled is not None
+    assert result.reconciled.outcome is Outcome.FAILED
+    assert result.reconciled.finished_at == T0  # never before the handoff started
+    assert result.record.state is State.FINISHED
+    assert result.record.error_type == "Rejected"
+    assert result.record.error_message == "no"
+    assert await ledger.get(record.handoff_id) == result.record
+    assert await ledger.outcome_counts() == [OutcomeCount("agent", "failed", 1)]
+
+
+async def test_an_early_outcome_for_a_recorded_token_finishes_its_handoff(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+
+    done = await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 3)
+    again = await ledger.record_early_outcome(record.task_token, Outcome.FAILED, T0 + 4)
+
+    assert done is not None
+    assert done.outcome is Outcome.COMPLETED
+    assert done.record.handoff_id == record.handoff_id
+    assert again is None
+
+
+async def test_an_early_already_closed_gives_way_to_a_later_real_outcome(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record_early_outcome(record.task_token, Outcome.ALREADY_CLOSED, T0 + 1)
+    await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 2)
+
+    result = await ledger.record(record)
+
+    assert result.reconciled is not None
+    assert result.reconciled.outcome is Outcome.COMPLETED
+    assert result.reconciled.finished_at == T0 + 2
+
+
+async def test_an_early_real_outcome_is_not_replaced_by_a_later_one(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 1)
+    await ledger.record_early_outcome(record.task_token, Outcome.ALREADY_CLOSED, T0 + 2)
+    await ledger.record_early_outcome(record.task_token, Outcome.FAILED, T0 + 3)
+
+    result = await ledger.record(record)
+
+    assert result.reconciled is not None
+    assert result.reconciled.outcome is Outcome.COMPLETED
+    assert result.reconciled.finished_at == T0 + 1
+
+
+async def test_an_outcome_racing_its_handoff_record_is_applied_exactly_once(
+    ledger: Ledger,
+) -> None:
+    records = [make_record() for _ in range(40)]
+
+    async def race(record: HandoffRecord) -> tuple[bool, bool]:
+        recorded, early = await asyncio.gather(
+            ledger.record(record),
+            ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 1),
+        )
+        return recorded.reconciled is not None, early is not None
+
+    results = await asyncio.gather(*(race(r) for r in records))
+
+    assert all(reconciled != finished_directly for reconciled, finished_directly in results)
+    for record in records:
+        stored = await ledger.get(record.handoff_id)
+        assert stored is not None
+        assert stored.outcome is Outcome.COMPLETED
+    assert await ledger.outcome_counts() == [OutcomeCount("agent", "completed", 40)]
+
+
+# -- attempts -----------------------------------------------------------------------------
+
+
+async def test_a_new_attempt_supersedes_older_pending_attempts_of_the_same_activity(
+    ledger: Ledger,
+) -> None:
+    first = make_record(attempt=1, started_at=T0)
+    wf = first.workflow_id
+    second = make_record(workflow_id=wf, attempt=2, started_at=T0 + 10)
+    finished = make_record(workflow_id=wf, activity_id="2", attempt=1)
+    other_activity = make_record(workflow_id=wf, activity_id="3", attempt=1)
+    other_run = make_record(workflow_id=wf, run_id="run-2", attempt=1)
+    await ledger.record(second)
+    late_first = await ledger.record(first)  # recorded late: it supersedes nothing newer
+    for record in (finished, other_activity, other_run):
+        await ledger.record(record)
+    await ledger.finish(finished.handoff_id, Outcome.COMPLETED, T0 + 5)
+
+    third = make_record(workflow_id=wf, attempt=3, started_at=T0 + 20)
+    result = await ledger.record(third)
+    unrelated = await ledger.record(make_record(workflow_id=wf, activity_id="2", attempt=2))
+
+    assert sorted(done.record.handoff_id for done in result.superseded) == sorted(
+        [first.handoff_id, second.handoff_id]
+    )
+    for done in result.superseded:
+        assert done.outcome is Outcome.ALREADY_CLOSED
+        assert done.finished_at == T0 + 20
+        assert done.record.error_type == "superseded"
+        assert done.record.error_message == "superseded by attempt 3"
+        assert done.record.state is State.FINISHED
+    assert list(late_first.superseded) == []
+    assert list(unrelated.superseded) == []  # attempt 1 of activity 2 had finished already
+    for record in (other_activity, other_run, third):
+        stored = await ledger.get(record.handoff_id)
+        assert stored is not None
+        assert stored.is_pending
+    counts = {c.outcome: c.count for c in await ledger.outcome_counts()}
+    assert counts == {"already_closed": 2, "completed": 1, "pending": 4}
+
+
+# -- progress -----------------------------------------------------------------------------
+
+
+async def test_heartbeat_keeps_newer_progress_ignores_stale_and_numbers_none_as_next(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    hid = record.handoff_id
+
+    first = await ledger.heartbeat(hid, {"step": 1}, None, T0 + 1)
+    explicit = await ledger.heartbeat(hid, {"step": 5}, 5, T0 + 2)
+    stale = await ledger.heartbeat(hid, {"step": 4}, 4, T0 + 3)
+    same = await ledger.heartbeat(hid, {"step": "dup"}, 5, T0 + 4)
+    following = await ledger.heartbeat(hid, {"step": 6}, None, T0 + 5)
+
+    assert (first.accepted, first.sequence) == (True, 1)
+    assert (explicit.accepted, explicit.sequence) == (True, 5)
+    assert (stale.accepted, stale.sequence) == (False, 5)
+    assert (same.accepted, same.sequence) == (False, 5)
+    assert (following.accepted, following.sequence) == (True, 6)
+    stored = await ledger.get(hid)
+    assert stored is not None
+    assert (stored.progress, stored.progress_sequence, stored.progress_at) == (
+        {"step": 6},
+        6,
+        T0 + 5,
+    )
+    with pytest.raises(UnknownHandoffError):
+        await ledger.heartbeat("ho_unknown", {}, None, T0)
+
+
+# -- deadlines and reaping ----------------------------------------------------------------
+
+
+async def test_extend_deadline_moves_a_pending_deadline_and_refuses_unknown_or_finished(
+    ledger: Ledger,
+) -> None:
+    record = make_record(deadline=T0 + HOUR)
+    await ledger.record(record)
+
+    later = await ledger.extend_deadline(record.handoff_id, T0 + 2 * HOUR)
+    earlier = await ledger.extend_deadline(record.handoff_id, T0 + 60)
+
+    assert later.deadline == T0 + 2 * HOUR
+    assert earlier.deadline == T0 + 60
+    assert await ledger.get(record.handoff_id) == earlier
+    with pytest.raises(UnknownHandoffError):
+        await ledger.extend_deadline("ho_unknown", T0)
+    await ledger.finish(record.handoff_id, Outcome.CANCELED, T0 + 1)
+    with pytest.raises(HandoffAlreadyFinishedError) as refused:
+        await ledger.extend_deadline(record.handoff_id, T0 + 3 * HOUR)
+    assert refused.value.outcome == "canceled"
+
+
+async def test_claim_expired_claims_only_expired_pending_handoffs_oldest_deadline_first(
+    ledger: Ledger,
+) -> None:
+    now = T0 + HOUR
+    expired = [make_record(deadline=now - offset) for offset in (5, 50, 1, 500, 20)]
+    not_yet = make_record(deadline=now + 1)
+    no_deadline = make_record(deadline=None)
+    finished = make_record(deadline=now - 1000)
+    for record in (*expired, not_yet, no_deadline, finished):
+        await ledger.record(record)
+    await ledger.finish(finished.handoff_id, Outcome.COMPLETED, T0 + 1)
+
+    first = await ledger.claim_expired(now, limit=3, claimant="reaper-a", lease_seconds=60)
+    rest = await ledger.claim_expired(now, limit=3, claimant="reaper-a", lease_seconds=60)
+    nothing = await ledger.claim_expired(now, limit=3, claimant="reaper-a", lease_seconds=60)
+
+    by_deadline = sorted(expired, key=lambda r: r.deadline or 0.0)
+    assert [r.handoff_id for r in first] == [r.handoff_id for r in by_deadline[:3]]
+    assert [r.handoff_id for r in rest] == [r.handoff_id for r in by_deadline[3:]]
+    assert nothing == []
+    assert all(r.is_pending for r in (*first, *rest))  # claiming does not finish
+
+
+async def test_a_live_claim_is_skipped_and_an_expired_lease_is_taken_over(
+    ledger: Ledger,
+) -> None:
+    now = T0 + HOUR
+    record = make_record(deadline=now - 10)
+    await ledger.record(record)
+
+    claimed = await ledger.claim_expired(now, limit=10, claimant="reaper-a", lease_seconds=30)
+    while_live = await ledger.claim_expired(
+        now + 29, limit=10, claimant="reaper-b", lease_seconds=30
+    )
+    after_lease = await ledger.claim_expired(
+        now + 31, limit=10, claimant="reaper-b", lease_seconds=30
+    )
+
+    assert [r.handoff_id for r in claimed] == [record.handoff_id]
+    assert while_live == []
+    assert [r.handoff_id for r in after_lease] == [record.handoff_id]
+
+
+async def test_release_claim_by_its_claimant_makes_the_handoff_claimable_again(
+    ledger: Ledger,
+) -> None:
+    now = T0 + HOUR
+    record = make_record(deadline=now - 10)
+    await ledger.record(record)
+    await ledger.claim_expired(now, limit=10, claimant="reaper-a", lease_seconds=300)
+
+    await ledger.release_claim(record.handoff_id, "reaper-b")  # not its claim: no effect
+    still_held = await ledger.claim_expired(now, limit=10, claimant="reaper-b", lease_seconds=300)
+    await ledger.release_claim(record.handoff_id, "reaper-a")
+    reclaimed = await ledger.claim_expired(now, limit=10, claimant="reaper-b", lease_seconds=300)
+
+    assert still_held == []
+    assert [r.handoff_id for r in reclaimed] == [record.handoff_id]
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+async def test_pending_summary_counts_oldest_and_disjoint_age_buckets_per_target(
+    ledger: Ledger,
+) -> None:
+    now = T0 + 2 * 86_400
+    bounds = [60.0, 3600.0, 86_400.0]
+    ages = {"agent": [10, 59, 60, 61, 3599, 7200, 90_000], "approval": [5]}
+    for target, target_ages in ages.items():
+        for age in target_ages:
+            await ledger.record(make_record(target=target, started_at=now - age))
+    done = make_record(target="agent", started_at=now - 200_000)
+    await ledger.record(done)
+    await ledger.finish(done.handoff_id, Outcome.COMPLETED, now)
+
+    summaries = {s.target: s for s in await ledger.pending_summary(now, bounds)}
+
+    assert set(summaries) == {"agent", "approval"}
+    agent = summaries["agent"]
+    assert agent.pending == 7
+    assert agent.oldest_started_at == now - 90_000
+    assert list(agent.by_age) == age_bucket_labels(bounds)
+    assert agent.by_age == {"0s-60s": 3, "60s-3600s": 2, "3600s-86400s": 1, ">86400s": 1}
+    assert sum(agent.by_age.values()) == agent.pending
+    approval = summaries["approval"]
+    assert (approval.pending, approval.oldest_started_at) == (1, now - 5)
+    assert approval.by_age == {"0s-60s": 1, "60s-3600s": 0, "3600s-86400s": 0, ">86400s": 0}
+    no_bounds = await ledger.pending_summary(now, [])
+    assert {s.target: s.by_age for s in no_bounds} == {
+        "agent": {">0s": 7},
+        "approval": {">0s": 1},
+    }
+
+
+async def test_outcome_counts_give_handoffs_per_target_and_outcome(ledger: Ledger) -> None:
+    plan = [
+        ("agent", Outcome.COMPLETED),
+        ("agent", Outcome.COMPLETED),
+        ("agent", Outcome.REAPED),
+        ("agent", None),
+        ("approval", Outcome.FAILED),
+        ("approval", None),
+        ("approval", None),
+    ]
+    for target, outcome in plan:
+        record = make_record(target=target)
+        await ledger.record(record)
+        if outcome is not None:
+            await ledger.finish(record.handoff_id, outcome, T0 + 1)
+
+    counts = await ledger.outcome_counts()
+
+    assert counts == [
+        OutcomeCount("agent", "completed", 2),
+        OutcomeCount("agent", "pending", 1),
+        OutcomeCount("agent", "reaped", 1),
+        OutcomeCount("approval", "failed", 1),
+        OutcomeCount("approval", "pending", 2),
+    ]
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+async def test_handoffs_and_early_outcomes_survive_close_and_reopen(store: Store) -> None:
+    pending = make_record()
+    done = make_record()
+    late = make_record()
+    async with store.new() as ledger:
+        await ledger.record(pending)
+        await ledger.record(done)
+        await ledger.finish(done.handoff_id, Outcome.COMPLETED, T0 + 1)
+        await ledger.heartbeat(pending.handoff_id, {"p": 1}, 3, T0 + 2)
+        await ledger.record_early_outcome(late.task_token, Outcome.FAILED, T0 + 3)
+
+    reopened = store.new()
+    await reopened.open()
+    try:
+        stored = await reopened.get(pending.handoff_id)
+        assert stored is not None
+        assert (stored.state, stored.progress, stored.progress_sequence) == (
+            State.PENDING,
+            {"p": 1},
+            3,
+        )
+        finished = await reopened.get(done.handoff_id)
+        assert finished is not None
+        assert finished.outcome is Outcome.COMPLETED
+        result = await reopened.record(late)
+        assert result.reconciled is not None
+        assert result.reconciled.outcome is Outcome.FAILED
+    finally:
+        await reopened.close()
+        await reopened.close()  # closing twice is safe
+
+
+async def test_a_closed_ledger_raises_ledger_error(store: Store) -> None:
+    ledger = store.new()
+    with pytest.raises(LedgerError):
+        await ledger.get("ho_x")
+    await ledger.open()
+    await ledger.close()
+    with pytest.raises(LedgerError):
+        await ledger.record(make_record())
+
+
+async def test_a_schema_version_newer_than_the_code_is_refused(store: Store) -> None:
+    async with store.new():
+        pass
+    await store.set_schema_version(999)
+
+    newer = store.new()
+    with pytest.raises(LedgerError, match="newer"):
+        await newer.open()
+
+    with pytest.raises(LedgerError, match="not open"):  # a refused open leaves it closed
+        await newer.get("ho_x")
+    await newer.close()
+
+
+async def test_several_ledgers_opening_a_fresh_store_at_once_share_one_schema(store: Store) -> None:
+    ledgers = [store.new() for _ in range(4)]
+    await asyncio.gather(*(ledger.open() for ledger in ledgers))
+    try:
+        record = make_record()
+        await ledgers[0].record(record)
+        assert await ledgers[-1].get(record.handoff_id) == record
+    finally:
+        for ledger in ledgers:
+            await ledger.close()
+
+
+# -- PostgreSQL specifics -----------------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_two_postgres_ledgers_claim_each_of_2000_expired_handoffs_exactly_once() -> None:
+    now = T0 + HOUR
+    records = [make_record(deadline=now - 1 - i % 500) for i in range(2000)]
+
+    async def reap(ledger: Ledger, claimant: str) -> list[list[str]]:
+        batches: list[list[str]] = []
+        while batch := await ledger.claim_expired(
+            now, limit=100, claimant=claimant, lease_seconds=600
+        ):
+            batches.append([r.handoff_id for r in batch])
+        return batches
+
+    async with postgres_schema() as pg:
+        a = PostgresLedger(POSTGRES_URL, schema=pg.schema)
+        b = PostgresLedger(POSTGRES_URL, schema=pg.schema)
+        await asyncio.gather(a.open(), b.open())
+        try:
+            for chunk in range(0, len(records), 200):
+                await asyncio.gather(*(a.record(r) for r in records[chunk : chunk + 200]))
+            started = time.perf_counter()
+            by_a, by_b = await asyncio.gather(reap(a, "reaper-a"), reap(b, "reaper-b"))
+            elapsed = time.perf_counter() - started
+        finally:
+            await a.close()
+            await b.close()
+
+    batches = by_a + by_b
+    claimed = Counter(hid for batch in batches for hid in batch)
+    assert all(len(batch) <= 100 for batch in batches)
+    assert set(claimed) == {r.handoff_id for r in records}
+    assert set(claimed.values()) == {1}, "a handoff was claimed twice"
+    assert by_a
+    assert by_b
+    assert elapsed < 30
+
+
+async def test_postgres_errors_never_show_the_password() -> None:
+    password = "s3cr%zz-pw"  # not valid percent-encoding: libpq quotes it in its error
+    ledger = PostgresLedger(f"postgresql://hs:{password}@127.0.0.1:5432/test")
+
+    with pytest.raises(LedgerError) as refused:
+        await ledger.open()
+
+    chain: list[BaseException] = []
+    error: BaseException | None = refused.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert all(password not in str(e) for e in chain)
+    assert "***" in str(refused.value)
+    await ledger.close()
+
+
+async def test_ledger_from_url_accepts_postgres_urls_and_strips_the_schema_parameter() -> None:
+    with_schema = ledger_from_url(f"{POSTGRES_URL}?schema=hs_run1")
+    plain = ledger_from_url("postgres://127.0.0.1:5432/test?sslmode=disable")
+
+    assert isinstance(with_schema, PostgresLedger)
+    assert with_schema.schema == "hs_run1"
+    assert isinstance(plain, PostgresLedger)
+    assert plain.schema is None
+    with pytest.raises(ConfigurationError):
+        ledger_from_url("postgresql://127.0.0.1/test?schema=")
+    with pytest.raises(ConfigurationError) as unsupported:
+        ledger_from_url("mysql://u:hunter2@db/x")
+    assert "hunter2" not in str(unsupported.value)
+
+
+@pytest.mark.postgres
+async def test_postgres_url_schema_parameter_puts_the_tables_in_that_schema() -> None:
+    record = make_record()
+    async with postgres_schema() as pg:
+        async with ledger_from_url(f"{POSTGRES_URL}?schema={pg.schema}") as ledger:
+            await ledger.record(record)
+        admin = await postgres_admin()
+        try:
+            cur = await admin.execute(
+                sql.SQL("SELECT handoff_id FROM {}.handoffs").format(
+                    sql.Identifier(pg.schema or "")
+                )
+            )
+            assert await cur.fetchall() == [(record.handoff_id,)]
+        finally:
+            await admin.close()
