@@ -59,12 +59,20 @@ def ledger_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(ledger_path: Path) -> HandshakeConfig:
-    return HandshakeConfig(
-        ledger_url=f"sqlite:///{ledger_path}",
-        targets=("agent", "approval"),
-        rpc_timeout=timedelta(seconds=5),
-    )
+def config_overrides() -> dict[str, Any]:
+    """Fields a test changes: ``@pytest.mark.parametrize("config_overrides", [...])``."""
+    return {}
+
+
+@pytest.fixture
+def config(ledger_path: Path, config_overrides: dict[str, Any]) -> HandshakeConfig:
+    fields: dict[str, Any] = {
+        "ledger_url": f"sqlite:///{ledger_path}",
+        "targets": ("agent", "approval"),
+        "rpc_timeout": timedelta(seconds=5),
+        **config_overrides,
+    }
+    return HandshakeConfig(**fields)
 
 
 @pytest.fixture

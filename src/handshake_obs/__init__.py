@@ -2,7 +2,7 @@
 
 from ._completer import Completer
 from ._completion import CallResult
-from ._config import HandshakeConfig, RetryPolicy
+from ._config import HandshakeConfig, RetryPolicy, TargetPolicy
 from ._errors import (
     ActivityAlreadyClosedError,
     CompletionError,
@@ -21,9 +21,11 @@ from ._handshake import Handshake
 from ._interceptor import HandshakeInterceptor
 from ._logging import configure_logging
 from ._model import ErrorType, HandoffRecord, Operation, Outcome, State
+from ._reaper import DEADLINE_EXCEEDED_TYPE, Reaper, ReapResult
 from ._tokens import token_fingerprint
 
 __all__ = [
+    "DEADLINE_EXCEEDED_TYPE",
     "ActivityAlreadyClosedError",
     "CallResult",
     "Completer",
@@ -43,8 +45,11 @@ __all__ = [
     "NotInActivityError",
     "Operation",
     "Outcome",
+    "ReapResult",
+    "Reaper",
     "RetryPolicy",
     "State",
+    "TargetPolicy",
     "TemporalUnavailableError",
     "UnknownHandoffError",
     "configure_logging",

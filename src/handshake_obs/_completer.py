@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import AsyncActivityHandle, Client
@@ -111,6 +111,31 @@ class Completer:
             task_token=token,
             refuse_finished=True,
         )
+
+    async def extend(self, handoff: HandoffRef, until: datetime | timedelta) -> HandoffRecord:
+        """Move the handoff's deadline to ``until`` (an aware datetime, or a duration from
+        now). The reaper then waits until then; Temporal's own activity timeout still
+        applies, so extending past it only trades a typed failure for a timeout."""
+        record = await self._find(handoff)
+        if isinstance(until, timedelta):
+            deadline = self._completion.now() + until.total_seconds()
+        elif until.tzinfo is None:
+            raise ValueError("a deadline must be timezone-aware")
+        else:
+            deadline = until.timestamp()
+        return await self._completion.extend_deadline(record, deadline)
+
+    async def _find(self, handoff: HandoffRef) -> HandoffRecord:
+        record = (
+            await self._completion.ledger.find_by_token(handoff)
+            if isinstance(handoff, bytes)
+            else await self._completion.ledger.get(handoff)
+        )
+        if record is None:
+            raise UnknownHandoffError(
+                handoff if isinstance(handoff, str) else "(token not in the ledger)"
+            )
+        return record
 
     async def _resolve(
         self, handoff: HandoffRef

@@ -86,6 +86,16 @@ class CompletionPath:
         """The ledger outcomes are recorded in."""
         return self._ledger
 
+    def now(self) -> float:
+        """The path's clock."""
+        return self._clock()
+
+    async def extend_deadline(self, record: HandoffRecord, deadline: float) -> HandoffRecord:
+        """Move a pending handoff's deadline (raises if it has finished or is unknown)."""
+        updated = await self._ledger.extend_deadline(record.handoff_id, deadline)
+        _log.info("deadline extended", deadline=deadline, **handoff_fields(updated))
+        return updated
+
     async def find(
         self, id_or_token: AsyncActivityIDReference | bytes, namespace: str | None
     ) -> HandoffRecord | None:
@@ -219,6 +229,7 @@ class CompletionPath:
         if outcome is None:  # a heartbeat: no outcome
             if in_flight and record is not None:
                 await self._guard(self._ledger.end_call(record.handoff_id), log)
+                await self._extend_on_heartbeat(record, now, log)
             log.debug("heartbeat delivered")
             return
         finished = None
@@ -251,6 +262,21 @@ class CompletionPath:
                 error_type=error_type,
                 latency_seconds=round(finished.latency_seconds, 3),
             )
+
+    async def _extend_on_heartbeat(
+        self, record: HandoffRecord, now: float, log: structlog.typing.FilteringBoundLogger
+    ) -> None:
+        extension = self._config.policy(record.target).heartbeat_extends_by
+        if extension is None:
+            return
+        deadline = now + extension.total_seconds()
+        if record.deadline is not None and deadline <= record.deadline:
+            return
+        try:
+            await self._guard(self._ledger.extend_deadline(record.handoff_id, deadline), log)
+        except HandoffAlreadyFinishedError:
+            return  # finished meanwhile: nothing left to extend
+        log.info("deadline extended by heartbeat", deadline=deadline)
 
     async def _after_failure(
         self,

@@ -39,6 +39,22 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetPolicy:
+    """How handoffs to one target are bounded and reaped."""
+
+    #: Default deadline of a handoff to this target, from its start (None: derived from the
+    #: activity's timeouts only). The earlier of the two applies.
+    deadline: timedelta | None = None
+    #: Whether the reaper's ``HandoffDeadlineExceeded`` lets Temporal retry the activity.
+    retryable: bool = False
+    #: Each accepted heartbeat moves the deadline to at least now + this (None: no effect).
+    heartbeat_extends_by: timedelta | None = None
+
+
+DEFAULT_TARGET_POLICY = TargetPolicy()
+
+
+@dataclass(frozen=True, slots=True)
 class HandshakeConfig:
     """Everything handshake-obs can be told; every field has a working default."""
 
@@ -51,6 +67,8 @@ class HandshakeConfig:
     targets: tuple[str, ...] = ()
     #: Target of a handoff that names none. Environment: ``HANDSHAKE_DEFAULT_TARGET``.
     default_target: str = "default"
+    #: Per-target deadline, retry and heartbeat policies; their names are known targets too.
+    target_policies: Mapping[str, TargetPolicy] = field(default_factory=dict)
     #: Target of handoffs recorded by the worker interceptor, by activity type.
     activity_targets: Mapping[str, str] = field(default_factory=dict)
     #: Share of an activity's timeout kept free between the derived deadline and Temporal's
@@ -69,6 +87,15 @@ class HandshakeConfig:
     metrics_refresh_interval: timedelta = timedelta(seconds=5)
     #: Upper bounds of the pending-age buckets, in seconds.
     pending_age_bounds: tuple[float, ...] = DEFAULT_PENDING_AGE_BOUNDS
+    #: Time between two reaper scans. Environment: ``HANDSHAKE_REAPER_INTERVAL_SECONDS``.
+    reaper_interval: timedelta = timedelta(seconds=5)
+    #: Most expired handoffs one scan claims. Environment: ``HANDSHAKE_REAPER_BATCH_SIZE``.
+    reaper_batch_size: int = 500
+    #: How long a reaper's claim on a handoff lasts; a claim of a reaper that died is taken
+    #: over once it runs out. Environment: ``HANDSHAKE_REAPER_LEASE_SECONDS``.
+    reaper_lease: timedelta = timedelta(seconds=60)
+    #: Temporal calls one reaper makes at once.
+    reaper_concurrency: int = 16
 
     def __post_init__(self) -> None:
         if not self.ledger_url:
@@ -83,6 +110,12 @@ class HandshakeConfig:
             raise ConfigurationError("rpc_retry.max_attempts must be at least 1")
         if list(self.pending_age_bounds) != sorted(set(self.pending_age_bounds)):
             raise ConfigurationError("pending_age_bounds must be strictly increasing")
+        if OTHER_TARGET in self.target_policies:
+            raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
+        if self.reaper_batch_size < 1 or self.reaper_concurrency < 1:
+            raise ConfigurationError("reaper batch size and concurrency must be at least 1")
+        if self.reaper_lease <= self.rpc_timeout:
+            raise ConfigurationError("reaper_lease must be longer than rpc_timeout")
 
     @classmethod
     def from_env(
@@ -107,6 +140,14 @@ class HandshakeConfig:
             values["metrics_refresh_interval"] = timedelta(
                 seconds=_positive_float(refresh, "metrics refresh")
             )
+        if interval := env.get("HANDSHAKE_REAPER_INTERVAL_SECONDS"):
+            values["reaper_interval"] = timedelta(
+                seconds=_positive_float(interval, "reaper interval")
+            )
+        if batch := env.get("HANDSHAKE_REAPER_BATCH_SIZE"):
+            values["reaper_batch_size"] = int(_positive_float(batch, "reaper batch size"))
+        if lease := env.get("HANDSHAKE_REAPER_LEASE_SECONDS"):
+            values["reaper_lease"] = timedelta(seconds=_positive_float(lease, "reaper lease"))
         known = {f.name for f in fields(cls)}
         if unknown := set(overrides) - known:
             raise ConfigurationError(f"unknown configuration fields: {sorted(unknown)}")
@@ -120,11 +161,15 @@ class HandshakeConfig:
     @property
     def known_targets(self) -> frozenset[str]:
         """Targets exported under their own name."""
-        return frozenset((*self.targets, self.default_target))
+        return frozenset((*self.targets, *self.target_policies, self.default_target))
 
     def target_label(self, target: str) -> str:
         """The bounded metric label value for ``target``."""
         return target if target in self.known_targets else OTHER_TARGET
+
+    def policy(self, target: str) -> TargetPolicy:
+        """The policy of ``target`` (the default policy when it has none)."""
+        return self.target_policies.get(target, DEFAULT_TARGET_POLICY)
 
     def target_for_activity(self, activity_type: str) -> str:
         """Target of a handoff the worker interceptor records for ``activity_type``."""

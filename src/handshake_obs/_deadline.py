@@ -18,11 +18,14 @@ def derive_deadline(
     config: HandshakeConfig,
     *,
     explicit: datetime | timedelta | None = None,
+    target_deadline: timedelta | None = None,
     now: float,
 ) -> float | None:
     """Epoch seconds the handoff is due at, or None if nothing bounds it.
 
-    ``explicit`` is an absolute time (timezone-aware) or a duration from ``now``.
+    ``explicit`` is an absolute time (timezone-aware) or a duration from ``now``; without
+    it, the earliest of the target's default deadline and the activity's timeouts (minus
+    the margin) applies.
     """
     if isinstance(explicit, timedelta):
         return now + explicit.total_seconds()
@@ -31,6 +34,8 @@ def derive_deadline(
             raise ValueError("an explicit deadline must be timezone-aware")
         return explicit.timestamp()
     candidates: list[float] = []
+    if target_deadline is not None:
+        candidates.append(now + target_deadline.total_seconds())
     if info.start_to_close_timeout:
         window = info.start_to_close_timeout
         candidates.append((info.started_time + window - config.deadline_margin(window)).timestamp())

@@ -15,6 +15,7 @@ from ._config import HandshakeConfig
 from ._interceptor import HandshakeInterceptor
 from ._metrics import HandshakeMetrics
 from ._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
+from ._reaper import Reaper
 from ._recorder import HandoffRecorder
 from .ledger import Ledger, ledger_from_url
 
@@ -39,6 +40,7 @@ class Handshake:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self._clock = clock
         self.ledger = ledger if ledger is not None else ledger_from_url(config.ledger_url)
         self.metrics = HandshakeMetrics(config, registry=registry)
         self._pending = PendingGaugesCollector(config)
@@ -80,3 +82,15 @@ class Handshake:
     def completer(self, client: Client) -> Completer:
         """A completer that calls Temporal through ``client``."""
         return Completer(client, completion=self.completion)
+
+    def reaper(self, client: Client, *, identity: str | None = None) -> Reaper:
+        """A reaper that fails expired handoffs through ``client`` (not started)."""
+        return Reaper(
+            client,
+            ledger=self.ledger,
+            completion=self.completion,
+            metrics=self.metrics,
+            config=self.config,
+            identity=identity,
+            clock=self._clock,
+        )

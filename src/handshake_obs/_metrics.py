@@ -6,7 +6,7 @@ gauges computed from the ledger live in :mod:`._pending_gauges`.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ._config import OTHER_TARGET, HandshakeConfig
 from ._model import ErrorType, FinishedOutcome, Operation, Outcome
@@ -21,6 +21,12 @@ COMPLETION_LATENCY_BUCKETS: tuple[float, ...] = (
 RPC_DURATION_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 )  # fmt: skip
+
+#: Reaped at minus deadline: the scan interval normally, more when Temporal is slow or down.
+REAP_LAG_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+#: Results of a reaper scan.
+REAPER_RESULTS: tuple[str, ...] = ("success", "error")
 
 #: Parts of handshake-obs whose own failures are counted (the handshake goes on regardless).
 INSTRUMENTATION_COMPONENTS: tuple[str, ...] = ("ledger", "pending_gauges")
@@ -70,6 +76,23 @@ class HandshakeMetrics:
             ["component"],
             registry=registry,
         )
+        self.reaper_runs = Counter(
+            "handshake_reaper_runs",
+            "Reaper scans, by result (error: the ledger or Temporal could not be reached).",
+            ["result"],
+            registry=registry,
+        )
+        self.reaper_last_success = Gauge(
+            "handshake_reaper_last_success_timestamp_seconds",
+            "When a reaper scan last succeeded (0 before the first).",
+            registry=registry,
+        )
+        self.reap_lag = Histogram(
+            "handshake_reap_lag_seconds",
+            "How long after its deadline a handoff was reaped.",
+            buckets=REAP_LAG_BUCKETS,
+            registry=registry,
+        )
         self._initialise_series()
 
     def _initialise_series(self) -> None:
@@ -84,6 +107,8 @@ class HandshakeMetrics:
             self.completion_rpc_duration.labels(operation.value)
         for component in INSTRUMENTATION_COMPONENTS:
             self.instrumentation_errors.labels(component)
+        for result in REAPER_RESULTS:
+            self.reaper_runs.labels(result)
 
     def target_label(self, target: str | None) -> str:
         """Bounded label value of a target (``other`` when unknown or not configured)."""
@@ -107,6 +132,16 @@ class HandshakeMetrics:
     def observe_rpc(self, operation: Operation, seconds: float) -> None:
         """One Temporal RPC took ``seconds``."""
         self.completion_rpc_duration.labels(operation.value).observe(seconds)
+
+    def observe_reaper_run(self, *, succeeded: bool, at: float) -> None:
+        """A reaper scan ended."""
+        self.reaper_runs.labels("success" if succeeded else "error").inc()
+        if succeeded:
+            self.reaper_last_success.set(at)
+
+    def observe_reap_lag(self, seconds: float) -> None:
+        """A handoff was reaped ``seconds`` after its deadline."""
+        self.reap_lag.observe(max(0.0, seconds))
 
     def observe_instrumentation_error(self, component: str) -> None:
         """handshake-obs's own instrumentation failed in ``component``."""

@@ -36,6 +36,8 @@ class Operation(enum.StrEnum):
     FAIL = "fail"
     HEARTBEAT = "heartbeat"
     REPORT_CANCELLATION = "report_cancellation"
+    #: The reaper failing a handoff past its deadline.
+    REAP = "reap"
 
 
 #: The outcome a successful call of each operation records (heartbeat records none).
@@ -43,6 +45,7 @@ OUTCOME_OF_OPERATION: dict[Operation, Outcome] = {
     Operation.COMPLETE: Outcome.COMPLETED,
     Operation.FAIL: Outcome.FAILED,
     Operation.REPORT_CANCELLATION: Outcome.CANCELED,
+    Operation.REAP: Outcome.REAPED,
 }
 
 

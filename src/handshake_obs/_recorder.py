@@ -53,6 +53,7 @@ class HandoffRecorder:
         now = self._clock()
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
+        target = target or self._config.target_for_activity(info.activity_type)
         return HandoffRecord(
             handoff_id=new_handoff_id(),
             task_token=info.task_token,
@@ -63,9 +64,15 @@ class HandoffRecorder:
             activity_id=info.activity_id,
             activity_type=info.activity_type,
             attempt=info.attempt,
-            target=target or self._config.target_for_activity(info.activity_type),
+            target=target,
             started_at=now,
-            deadline=derive_deadline(info, self._config, explicit=deadline, now=now),
+            deadline=derive_deadline(
+                info,
+                self._config,
+                explicit=deadline,
+                target_deadline=self._config.policy(target).deadline,
+                now=now,
+            ),
             traceparent=carrier.get("traceparent"),
             tracestate=carrier.get("tracestate"),
         )

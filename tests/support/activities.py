@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -22,6 +23,12 @@ class Delivery:
     attempt: int
     task_token: bytes
     handoff: Handoff | None
+
+    @property
+    def explicit(self) -> Handoff:
+        """The handoff given by ``handoff()`` (the activity must have been explicit)."""
+        assert self.handoff is not None, "hand_off_plain gives no Handoff"
+        return self.handoff
 
 
 class ExternalSystem:
@@ -46,7 +53,9 @@ EXTERNAL = ExternalSystem()
 async def hand_off_explicit(request: HandoffRequest) -> Any:
     """Hands off through handshake_obs.handoff(): recorded before the token leaves."""
     info = activity.info()
-    async with handoff(target=request.target) as h:
+    seconds = request.extra.get("deadline_seconds")
+    deadline = None if seconds is None else timedelta(seconds=seconds)
+    async with handoff(target=request.target, deadline=deadline) as h:
         if request.extra.get("raise_before_release"):
             raise RuntimeError("queue unavailable")
         EXTERNAL.deliver(Delivery(info.workflow_id or "", info.attempt, h.task_token, h))
