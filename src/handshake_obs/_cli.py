@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from prometheus_client import disable_created_metrics
+from prometheus_client import REGISTRY, disable_created_metrics
 
+from ._config import HandshakeConfig
+from ._errors import HandshakeError
 from ._logging import configure_logging
+from ._reap_command import run_reap
+from ._serve import run_serve
 from .demo._dev import DevOptions, run_dev
 
 
@@ -48,10 +53,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dev.add_argument("--seed", type=int, default=None)
 
+    serve = commands.add_parser(
+        "serve", help="run the sidecar: the reaper and /metrics (settings: HANDSHAKE_*)"
+    )
+    serve.add_argument("--ledger-url", help="overrides HANDSHAKE_LEDGER_URL")
+
+    reap = commands.add_parser("reap", help="fail handoffs past their deadline")
+    reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")
+    reap.add_argument("--ledger-url", help="overrides HANDSHAKE_LEDGER_URL")
+    reap.add_argument("--temporal-address", help="overrides HANDSHAKE_TEMPORAL_ADDRESS")
+
     args = parser.parse_args(argv)
     configure_logging(json=args.log_json)
     # ``*_created`` series double the exposition and no rule or dashboard reads them.
     disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+    try:
+        return _dispatch(args)
+    except HandshakeError as err:
+        sys.stderr.write(f"handshake-obs: {err}\n")
+        return 2
+
+
+def _config_from(args: argparse.Namespace) -> HandshakeConfig:
+    overrides = {
+        name: value
+        for name in ("ledger_url", "temporal_address")
+        if (value := getattr(args, name, None))
+    }
+    return HandshakeConfig.from_env(**overrides)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        asyncio.run(run_serve(_config_from(args), registry=REGISTRY))
+        return 0
+    if args.command == "reap":
+        return asyncio.run(run_reap(_config_from(args), once=args.once))
     if args.command == "dev":
         asyncio.run(
             run_dev(

@@ -61,6 +61,14 @@ class HandshakeConfig:
     #: Where handoffs are kept: ``sqlite:///path/to/file.db`` (default) or ``postgresql://...``.
     #: Environment: ``HANDSHAKE_LEDGER_URL``.
     ledger_url: str = "sqlite:///handshake.db"
+    #: Temporal frontend the completer and reaper call. Environment:
+    #: ``HANDSHAKE_TEMPORAL_ADDRESS``.
+    temporal_address: str = "localhost:7233"
+    #: Temporal namespace. Environment: ``HANDSHAKE_TEMPORAL_NAMESPACE``.
+    temporal_namespace: str = "default"
+    #: host:port the sidecar serves ``/metrics`` (and its API) on. Environment:
+    #: ``HANDSHAKE_LISTEN_ADDRESS``.
+    listen_address: str = "127.0.0.1:9464"
     #: Target names that get their own metric label value; any other is exported as
     #: ``other``. The default target is always known. Environment: ``HANDSHAKE_TARGETS``
     #: (comma separated).
@@ -104,6 +112,11 @@ class HandshakeConfig:
             raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
         if not 0 <= self.deadline_margin_ratio < 1:
             raise ConfigurationError("deadline_margin_ratio must be in [0, 1)")
+        host, _, port = self.listen_address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(
+                f"listen_address must be host:port, not {self.listen_address!r}"
+            )
         if self.rpc_timeout <= timedelta(0):
             raise ConfigurationError("rpc_timeout must be positive")
         if self.rpc_retry.max_attempts < 1:
@@ -126,6 +139,13 @@ class HandshakeConfig:
         values: dict[str, Any] = {}
         if url := env.get("HANDSHAKE_LEDGER_URL"):
             values["ledger_url"] = url
+        for variable, name in (
+            ("HANDSHAKE_TEMPORAL_ADDRESS", "temporal_address"),
+            ("HANDSHAKE_TEMPORAL_NAMESPACE", "temporal_namespace"),
+            ("HANDSHAKE_LISTEN_ADDRESS", "listen_address"),
+        ):
+            if value := env.get(variable):
+                values[name] = value
         if targets := env.get("HANDSHAKE_TARGETS"):
             values["targets"] = tuple(t.strip() for t in targets.split(",") if t.strip())
         if default_target := env.get("HANDSHAKE_DEFAULT_TARGET"):
@@ -166,6 +186,12 @@ class HandshakeConfig:
     def target_label(self, target: str) -> str:
         """The bounded metric label value for ``target``."""
         return target if target in self.known_targets else OTHER_TARGET
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        """``listen_address`` split into host and port."""
+        host, _, port = self.listen_address.rpartition(":")
+        return host.strip("[]"), int(port)
 
     def policy(self, target: str) -> TargetPolicy:
         """The policy of ``target`` (the default policy when it has none)."""

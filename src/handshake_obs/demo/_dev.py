@@ -93,6 +93,7 @@ async def run_dev(options: DevOptions) -> None:
                 runtime=runtime,
             )
             external = DemoExternalSystem(handshake.completer(client), mix=DemoMix(), rng=rng)
+            reaper = handshake.reaper(client)
             activities = DemoActivities(external.inbox)
             async with Worker(
                 client,
@@ -121,9 +122,11 @@ async def run_dev(options: DevOptions) -> None:
                         name="demo-traffic",
                     ),
                 ]
+                reaper.start()
                 _print_urls(options)
                 await stop.wait()
                 _log.info("stopping")
+                await reaper.stop()
                 for task in background:
                     task.cancel()
                 for task in background:
