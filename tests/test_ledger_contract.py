@@ -8,7 +8,6 @@ test ends. An unreachable PostgreSQL fails the postgres tests: it never skips th
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import sqlite3
 import time
@@ -18,9 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -45,7 +42,7 @@ from handshake_obs.ledger import (
 )
 from handshake_obs.ledger._postgres_sql import VERSION_TABLE
 
-POSTGRES_URL = os.environ.get("HANDSHAKE_OBS_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+from .support.postgres import POSTGRES_URL, postgres_admin, throwaway_schema
 
 #: A fixed "now" for the tests: every timestamp is given by the caller.
 T0 = 1_800_000_000.0
@@ -102,44 +99,28 @@ class Store:
     schema: str | None = None
 
 
-async def postgres_admin() -> psycopg.AsyncConnection[Any]:
-    """An autocommit connection to the test database, or a clear failure."""
-    try:
-        return await psycopg.AsyncConnection.connect(
-            POSTGRES_URL, autocommit=True, connect_timeout=5
-        )
-    except psycopg.OperationalError as err:
-        reason = str(err)
-    pytest.fail(
-        f"PostgreSQL is not reachable at {POSTGRES_URL}: {reason}\n"
-        "The postgres ledger tests need a PostgreSQL server at 127.0.0.1:5432 with trust "
-        "auth and a database named 'test' (or set HANDSHAKE_OBS_TEST_POSTGRES_URL).",
-        pytrace=False,
-    )
-
-
 @asynccontextmanager
 async def postgres_schema() -> AsyncIterator[Store]:
-    """A fresh schema ``hs_test_<uuid hex>``, dropped (with its tables) afterwards."""
-    schema = f"hs_test_{uuid.uuid4().hex}"
+    """A store in a fresh schema ``hs_test_<uuid hex>``, dropped (with its tables) afterwards."""
     admin = await postgres_admin()
-
-    async def set_version(version: int) -> None:
-        await admin.execute(
-            sql.SQL("UPDATE {}.{} SET version = %s").format(
-                sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
-            ),
-            (version,),
-        )
-
     try:
-        yield Store(
-            "postgres", lambda: PostgresLedger(POSTGRES_URL, schema=schema), set_version, schema
-        )
+        async with throwaway_schema(admin) as schema:
+
+            async def set_version(version: int) -> None:
+                await admin.execute(
+                    sql.SQL("UPDATE {}.{} SET version = %s").format(
+                        sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
+                    ),
+                    (version,),
+                )
+
+            yield Store(
+                "postgres",
+                lambda: PostgresLedger(POSTGRES_URL, schema=schema),
+                set_version,
+                schema,
+            )
     finally:
-        await admin.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-        )
         await admin.close()
 
 

@@ -7,7 +7,7 @@ takes the arguments given and fills the rest from ``HANDSHAKE_*`` variables.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
@@ -102,7 +102,8 @@ class HandshakeConfig:
     #: How long a reaper's claim on a handoff lasts; a claim of a reaper that died is taken
     #: over once it runs out. Environment: ``HANDSHAKE_REAPER_LEASE_SECONDS``.
     reaper_lease: timedelta = timedelta(seconds=60)
-    #: Temporal calls one reaper makes at once.
+    #: Temporal calls one reaper makes at once. Environment:
+    #: ``HANDSHAKE_REAPER_CONCURRENCY``.
     reaper_concurrency: int = 16
 
     def __post_init__(self) -> None:
@@ -137,37 +138,9 @@ class HandshakeConfig:
         """Arguments first, then ``HANDSHAKE_*`` variables, then defaults."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        if url := env.get("HANDSHAKE_LEDGER_URL"):
-            values["ledger_url"] = url
-        for variable, name in (
-            ("HANDSHAKE_TEMPORAL_ADDRESS", "temporal_address"),
-            ("HANDSHAKE_TEMPORAL_NAMESPACE", "temporal_namespace"),
-            ("HANDSHAKE_LISTEN_ADDRESS", "listen_address"),
-        ):
-            if value := env.get(variable):
-                values[name] = value
-        if targets := env.get("HANDSHAKE_TARGETS"):
-            values["targets"] = tuple(t.strip() for t in targets.split(",") if t.strip())
-        if default_target := env.get("HANDSHAKE_DEFAULT_TARGET"):
-            values["default_target"] = default_target
-        if timeout := env.get("HANDSHAKE_RPC_TIMEOUT_SECONDS"):
-            values["rpc_timeout"] = timedelta(seconds=_positive_float(timeout, "RPC timeout"))
-        if attempts := env.get("HANDSHAKE_RPC_MAX_ATTEMPTS"):
-            values["rpc_retry"] = RetryPolicy(
-                max_attempts=int(_positive_float(attempts, "RPC attempts"))
-            )
-        if refresh := env.get("HANDSHAKE_METRICS_REFRESH_SECONDS"):
-            values["metrics_refresh_interval"] = timedelta(
-                seconds=_positive_float(refresh, "metrics refresh")
-            )
-        if interval := env.get("HANDSHAKE_REAPER_INTERVAL_SECONDS"):
-            values["reaper_interval"] = timedelta(
-                seconds=_positive_float(interval, "reaper interval")
-            )
-        if batch := env.get("HANDSHAKE_REAPER_BATCH_SIZE"):
-            values["reaper_batch_size"] = int(_positive_float(batch, "reaper batch size"))
-        if lease := env.get("HANDSHAKE_REAPER_LEASE_SECONDS"):
-            values["reaper_lease"] = timedelta(seconds=_positive_float(lease, "reaper lease"))
+        for variable, (name, parse) in _ENVIRONMENT.items():
+            if text := env.get(variable):
+                values[name] = parse(text, variable)
         known = {f.name for f in fields(cls)}
         if unknown := set(overrides) - known:
             raise ConfigurationError(f"unknown configuration fields: {sorted(unknown)}")
@@ -207,6 +180,47 @@ class HandshakeConfig:
         margin = min(max(margin, self.deadline_margin_min), self.deadline_margin_max)
         # Never eat more than half of a short window.
         return min(margin, window / 2)
+
+
+def _text(text: str, _: str) -> str:
+    return text
+
+
+def _names(text: str, _: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _seconds(text: str, variable: str) -> timedelta:
+    return timedelta(seconds=_positive_float(text, variable))
+
+
+def _count(text: str, variable: str) -> int:
+    value = _positive_float(text, variable)
+    if value != int(value):
+        raise ConfigurationError(f"{variable}: {text!r} must be a whole number")
+    return int(value)
+
+
+def _retry(text: str, variable: str) -> RetryPolicy:
+    return RetryPolicy(max_attempts=_count(text, variable))
+
+
+#: Environment variable -> (field, parser). The one place the environment is read.
+_ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "HANDSHAKE_LEDGER_URL": ("ledger_url", _text),
+    "HANDSHAKE_TEMPORAL_ADDRESS": ("temporal_address", _text),
+    "HANDSHAKE_TEMPORAL_NAMESPACE": ("temporal_namespace", _text),
+    "HANDSHAKE_LISTEN_ADDRESS": ("listen_address", _text),
+    "HANDSHAKE_TARGETS": ("targets", _names),
+    "HANDSHAKE_DEFAULT_TARGET": ("default_target", _text),
+    "HANDSHAKE_RPC_TIMEOUT_SECONDS": ("rpc_timeout", _seconds),
+    "HANDSHAKE_RPC_MAX_ATTEMPTS": ("rpc_retry", _retry),
+    "HANDSHAKE_METRICS_REFRESH_SECONDS": ("metrics_refresh_interval", _seconds),
+    "HANDSHAKE_REAPER_INTERVAL_SECONDS": ("reaper_interval", _seconds),
+    "HANDSHAKE_REAPER_BATCH_SIZE": ("reaper_batch_size", _count),
+    "HANDSHAKE_REAPER_CONCURRENCY": ("reaper_concurrency", _count),
+    "HANDSHAKE_REAPER_LEASE_SECONDS": ("reaper_lease", _seconds),
+}
 
 
 def _positive_float(text: str, what: str) -> float:
