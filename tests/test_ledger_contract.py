@@ -33,8 +33,10 @@ from handshake_obs import (
 )
 from handshake_obs._tokens import new_handoff_id
 from handshake_obs.ledger import (
+    HandoffQuery,
     Ledger,
     OutcomeCount,
+    OutcomeTally,
     PostgresLedger,
     SqliteLedger,
     age_bucket_labels,
@@ -800,3 +802,48 @@ async def test_postgres_url_schema_parameter_puts_the_tables_in_that_schema() ->
             assert await cur.fetchall() == [(record.handoff_id,)]
         finally:
             await admin.close()
+
+
+# -- inventory ----------------------------------------------------------------------------
+
+
+async def test_list_handoffs_pages_oldest_first_with_filters_and_a_keyset_cursor(
+    ledger: Ledger,
+) -> None:
+    records = [
+        make_record(target="agent" if n % 2 else "approval", started_at=T0 + n) for n in range(7)
+    ]
+    for record in records:
+        await ledger.record(record)
+    await ledger.finish(records[3].handoff_id, Outcome.COMPLETED, T0 + 100)
+
+    first = await ledger.list_handoffs(HandoffQuery(state=State.PENDING, limit=3))
+    assert [r.handoff_id for r in first] == [records[n].handoff_id for n in (0, 1, 2)]
+    last = first[-1]
+    second = await ledger.list_handoffs(
+        HandoffQuery(state=State.PENDING, limit=3, after=(last.started_at, last.handoff_id))
+    )
+    assert [r.handoff_id for r in second] == [records[n].handoff_id for n in (4, 5, 6)]
+
+    agents = await ledger.list_handoffs(HandoffQuery(target="agent", limit=10))
+    assert [r.started_at for r in agents] == [T0 + 1, T0 + 3, T0 + 5]
+    old = await ledger.list_handoffs(HandoffQuery(started_before=T0 + 1.5, limit=10))
+    assert len(old) == 2
+    finished = await ledger.list_handoffs(HandoffQuery(state=State.FINISHED, limit=10))
+    assert [r.handoff_id for r in finished] == [records[3].handoff_id]
+
+
+async def test_outcomes_since_tallies_recent_outcomes_by_target_outcome_and_error_type(
+    ledger: Ledger,
+) -> None:
+    records = [make_record(target="agent") for _ in range(4)]
+    for record in records:
+        await ledger.record(record)
+    await ledger.finish(records[0].handoff_id, Outcome.COMPLETED, T0 + 10)
+    await ledger.finish(records[1].handoff_id, Outcome.FAILED, T0 + 20, error_type="Nope")
+    await ledger.finish(records[2].handoff_id, Outcome.FAILED, T0 + 30, error_type="Nope")
+
+    tallies = await ledger.outcomes_since(T0 + 15)
+
+    assert tallies == [OutcomeTally("agent", "failed", "Nope", 2)]
+    await ledger.ping()

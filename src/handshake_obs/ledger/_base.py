@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._model import FinishedOutcome, HandoffRecord, Outcome, PendingSummary
+from .._model import FinishedOutcome, HandoffRecord, Outcome, PendingSummary, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,29 @@ class HeartbeatResult:
     accepted: bool
     #: Sequence number of the progress the record keeps now.
     sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffQuery:
+    """A page of the inventory: filters, and where the previous page ended."""
+
+    state: State | None = None
+    target: str | None = None
+    #: Only handoffs started at or before this time (an age filter: now - min age).
+    started_before: float | None = None
+    limit: int = 50
+    #: Keyset cursor: the (started_at, handoff_id) of the last handoff of the previous page.
+    after: tuple[float, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeTally:
+    """Handoffs of one target that finished with one outcome and error type."""
+
+    target: str
+    outcome: str
+    error_type: str | None
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +209,19 @@ class Ledger(abc.ABC):
         self, now: float, age_bounds: Sequence[float]
     ) -> list[PendingSummary]:
         """Pending count, oldest start and count per age bucket, for each target."""
+
+    @abc.abstractmethod
+    async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
+        """One page of handoffs, oldest start first (indexed; never a full scan for
+        pending ones)."""
+
+    @abc.abstractmethod
+    async def outcomes_since(self, since: float) -> list[OutcomeTally]:
+        """Handoffs finished at or after ``since``, by target, outcome and error type."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`LedgerError` unless the store answers a trivial query."""
 
     @abc.abstractmethod
     async def outcome_counts(self) -> list[OutcomeCount]:

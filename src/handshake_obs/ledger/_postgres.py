@@ -29,10 +29,18 @@ from .._errors import (
 )
 from .._model import FinishedOutcome, HandoffRecord, Outcome, PendingSummary
 from .._tokens import token_digest
-from ._base import HeartbeatResult, Ledger, OutcomeCount, RecordResult
+from ._base import (
+    HandoffQuery,
+    HeartbeatResult,
+    Ledger,
+    OutcomeCount,
+    OutcomeTally,
+    RecordResult,
+)
 from ._postgres_sql import MIGRATION_LOCK_CLASS, Statements
 from ._sql import (
     encode_progress,
+    list_query,
     record_params,
     row_to_record,
     summary_from_row,
@@ -401,6 +409,17 @@ class PostgresLedger(Ledger):
             self._sql.pending_summary(len(age_bounds)), tuple(now - b for b in age_bounds)
         )
         return [summary_from_row(row, age_bounds) for row in rows]
+
+    async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
+        sql, params = list_query(self._sql.handoffs_table, query, "%s")
+        return [row_to_record(row) for row in await self._fetch(sql, params)]
+
+    async def outcomes_since(self, since: float) -> list[OutcomeTally]:
+        rows = await self._fetch(self._sql.outcomes_since, (since,))
+        return [OutcomeTally(t, o, e, int(n)) for t, o, e, n in rows]
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
 
     async def outcome_counts(self) -> list[OutcomeCount]:
         rows = await self._fetch(self._sql.outcome_counts)

@@ -6,7 +6,7 @@ depends on the connection's ``search_path`` (which poolers such as PgBouncer do 
 
 from __future__ import annotations
 
-from ._sql import HANDOFF_COLUMNS, RECORD_COLUMNS
+from ._sql import HANDOFF_COLUMNS, RECORD_COLUMNS, outcomes_since_query
 
 #: Table holding the schema version (one row).
 VERSION_TABLE = "handshake_schema_version"
@@ -59,6 +59,12 @@ MIGRATIONS: tuple[str, ...] = (
         error_type TEXT,
         error_message TEXT
     );
+    """,
+    # 2: the inventory lists pending handoffs oldest first, and recent outcomes.
+    """
+    CREATE INDEX handoffs_pending_started ON {s}handoffs (started_at, handoff_id)
+        WHERE state = 'pending';
+    CREATE INDEX handoffs_finished_at ON {s}handoffs (finished_at) WHERE state = 'finished';
     """,
 )
 
@@ -160,6 +166,8 @@ class Statements:
         c = 'COLLATE "C"'
         self.summary_from = f" FROM {h} WHERE state = 'pending' GROUP BY target ORDER BY target {c}"
         outcome = "coalesce(outcome, 'pending')"
+        self.handoffs_table = h
+        self.outcomes_since = outcomes_since_query(h, "%s")
         self.outcome_counts = (
             f"SELECT target, {outcome}, COUNT(*) FROM {h} GROUP BY 1, 2 "
             f"ORDER BY target {c}, {outcome} {c}"

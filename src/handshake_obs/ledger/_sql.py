@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._model import HandoffRecord, Outcome, PendingSummary, State
-from ._base import age_bucket_labels
+from ._base import HandoffQuery, age_bucket_labels
 
 #: Columns of ``handoffs`` in the order :func:`record_params` gives them.
 HANDOFF_COLUMNS: tuple[str, ...] = (
@@ -137,4 +137,37 @@ def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> Pending
         pending=int(total),
         oldest_started_at=oldest,
         by_age=dict(zip(age_bucket_labels(age_bounds), disjoint, strict=True)),
+    )
+
+
+def list_query(table: str, query: HandoffQuery, placeholder: str) -> tuple[str, tuple[Any, ...]]:
+    """SQL and parameters of an inventory page, in either backend's placeholder style."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if query.state is not None:
+        conditions.append(f"state = {placeholder}")
+        params.append(query.state.value)
+    if query.target is not None:
+        conditions.append(f"target = {placeholder}")
+        params.append(query.target)
+    if query.started_before is not None:
+        conditions.append(f"started_at <= {placeholder}")
+        params.append(query.started_before)
+    if query.after is not None:
+        conditions.append(f"(started_at, handoff_id) > ({placeholder}, {placeholder})")
+        params.extend(query.after)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (
+        f"SELECT {RECORD_COLUMNS} FROM {table}{where} "
+        f"ORDER BY started_at, handoff_id LIMIT {placeholder}"
+    )
+    return sql, (*params, query.limit)
+
+
+def outcomes_since_query(table: str, placeholder: str) -> str:
+    """Finished handoffs since a time, by target, outcome and error type."""
+    return (
+        f"SELECT target, outcome, error_type, COUNT(*) FROM {table} "
+        f"WHERE state = 'finished' AND finished_at >= {placeholder} "
+        "GROUP BY target, outcome, error_type"
     )

@@ -20,12 +20,21 @@ from typing import Any, TypeVar
 from .._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
 from .._model import FinishedOutcome, HandoffRecord, Outcome, PendingSummary
 from .._tokens import token_digest
-from ._base import HeartbeatResult, Ledger, OutcomeCount, RecordResult
+from ._base import (
+    HandoffQuery,
+    HeartbeatResult,
+    Ledger,
+    OutcomeCount,
+    OutcomeTally,
+    RecordResult,
+)
 from ._sql import (
     HANDOFF_COLUMNS,
     RECORD_COLUMNS,
     SELECT_HANDOFF,
     encode_progress,
+    list_query,
+    outcomes_since_query,
     record_params,
     row_to_record,
     summary_from_row,
@@ -78,6 +87,12 @@ _MIGRATIONS: tuple[str, ...] = (
         error_type TEXT,
         error_message TEXT
     );
+    """,
+    # 2: the inventory lists pending handoffs oldest first, and recent outcomes.
+    """
+    CREATE INDEX handoffs_pending_started ON handoffs (started_at, handoff_id)
+        WHERE state = 'pending';
+    CREATE INDEX handoffs_finished_at ON handoffs (finished_at) WHERE state = 'finished';
     """,
 )
 
@@ -404,6 +419,24 @@ class SqliteLedger(Ledger):
             return [summary_from_row(row, age_bounds) for row in rows]
 
         return await self._read(query)
+
+    async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
+        sql, params = list_query("handoffs", query, "?")
+
+        def run() -> list[HandoffRecord]:
+            return [row_to_record(r) for r in self._rconn().execute(sql, params).fetchall()]
+
+        return await self._read(run)
+
+    async def outcomes_since(self, since: float) -> list[OutcomeTally]:
+        def run() -> list[OutcomeTally]:
+            rows = self._rconn().execute(outcomes_since_query("handoffs", "?"), (since,))
+            return [OutcomeTally(t, o, e, int(n)) for t, o, e, n in rows.fetchall()]
+
+        return await self._read(run)
+
+    async def ping(self) -> None:
+        await self._read(lambda: self._rconn().execute("SELECT 1").fetchone())
 
     async def outcome_counts(self) -> list[OutcomeCount]:
         def query() -> list[OutcomeCount]:
