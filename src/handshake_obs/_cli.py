@@ -14,8 +14,8 @@ from ._config import HandshakeConfig
 from ._errors import HandshakeError
 from ._logging import configure_logging
 from ._reap_command import run_reap
-from ._serve import run_serve
 from .demo._dev import DevOptions, run_dev
+from .sidecar import load_settings, run_sidecar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--seed", type=int, default=None)
 
     serve = commands.add_parser(
-        "serve", help="run the sidecar: the reaper and /metrics (settings: HANDSHAKE_*)"
+        "serve",
+        help="run the sidecar: API, status page, worker, reaper, /metrics (HANDSHAKE_*)",
     )
     serve.add_argument("--ledger-url", help="overrides HANDSHAKE_LEDGER_URL")
 
@@ -85,7 +86,9 @@ def _config_from(args: argparse.Namespace) -> HandshakeConfig:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
-        asyncio.run(run_serve(_config_from(args), registry=REGISTRY))
+        overrides = {"ledger_url": args.ledger_url} if args.ledger_url else {}
+        config, settings = load_settings(**overrides)
+        asyncio.run(run_sidecar(config, settings, registry=REGISTRY))
         return 0
     if args.command == "reap":
         return asyncio.run(run_reap(_config_from(args), once=args.once))

@@ -1,0 +1,28 @@
+"""The sidecar: HTTP completion gateway, inventory, status page, worker and reaper."""
+
+from ._activities import (
+    COMPLETE_EXTERNAL,
+    FAIL_EXTERNAL,
+    HTTP_HANDOFF,
+    CompleteExternalInput,
+    FailExternalInput,
+    HttpHandoffInput,
+)
+from ._api import create_app
+from ._runtime import SidecarRuntime
+from ._server import run_sidecar
+from ._settings import SidecarSettings, load_settings
+
+__all__ = [
+    "COMPLETE_EXTERNAL",
+    "FAIL_EXTERNAL",
+    "HTTP_HANDOFF",
+    "CompleteExternalInput",
+    "FailExternalInput",
+    "HttpHandoffInput",
+    "SidecarRuntime",
+    "SidecarSettings",
+    "create_app",
+    "load_settings",
+    "run_sidecar",
+]

@@ -1,0 +1,344 @@
+"""The sidecar's HTTP API: the completion gateway, the inventory and operator actions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client.exposition import choose_encoder
+
+from .._completer import HandoffRef
+from .._completion import CallResult
+from .._errors import UnknownHandoffError
+from .._model import HandoffRecord, Operation, State
+from .._tokens import looks_like_handoff_id
+from ..ledger import HandoffQuery
+from ._auth import require_bearer
+from ._body_limit import BodyLimitMiddleware
+from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
+from ._runtime import SidecarRuntime
+from ._schemas import (
+    CallView,
+    CompleteBody,
+    ErrorBody,
+    ExtendBody,
+    FailBody,
+    HandoffPage,
+    HandoffView,
+    Health,
+    HeartbeatBody,
+    HeartbeatView,
+    OperatorFailBody,
+    TokenCompleteBody,
+    TokenExtendBody,
+    TokenFailBody,
+    TokenHeartbeatBody,
+)
+from ._status_page import render_status_page
+from ._views import view_of
+
+#: Error type of a handoff an operator failed by hand.
+OPERATOR_FAILURE_TYPE = "HandoffFailedByOperator"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": description}
+    for code, description in {
+        400: "Malformed JSON, handoff id or task token",
+        401: "Missing or wrong bearer token",
+        404: "Unknown handoff",
+        409: "The handoff already has its outcome, or Temporal refused the call",
+        413: "Body over the size limit",
+        422: "Invalid request",
+        503: "Temporal or the ledger unavailable; retry after Retry-After seconds",
+    }.items()
+}
+
+
+class _Gateway:
+    """The operations behind the routes, shared by the by-id and by-token forms."""
+
+    def __init__(self, runtime: SidecarRuntime) -> None:
+        self.runtime = runtime
+
+    def call_view(self, result: CallResult) -> CallView:
+        kept = result.heartbeat
+        return CallView(
+            operation=result.operation.value,
+            handoff=_view(self.runtime, result.handoff) if result.handoff else None,
+            heartbeat=HeartbeatView(accepted=kept.accepted, sequence=kept.sequence)
+            if kept
+            else None,
+        )
+
+    async def refreshed(self, result: CallResult) -> CallView:
+        """The call's view with the handoff as the ledger has it now."""
+        if result.handoff is not None:
+            latest = await self.runtime.handshake.ledger.get(result.handoff.handoff_id)
+            result = CallResult(result.operation, latest or result.handoff, result.heartbeat)
+        return self.call_view(result)
+
+    async def complete(self, ref: HandoffRef, body: CompleteBody) -> CallView:
+        return await self.refreshed(await self.runtime.completer().complete(ref, body.result))
+
+    async def fail(self, ref: HandoffRef, body: FailBody) -> CallView:
+        result = await self.runtime.completer().fail(
+            ref,
+            error_type=body.error_type,
+            message=body.message,
+            details=body.details,
+            non_retryable=body.non_retryable,
+        )
+        return await self.refreshed(result)
+
+    async def heartbeat(self, ref: HandoffRef, body: HeartbeatBody) -> CallView:
+        kept = await self.runtime.completer().heartbeat(ref, body.progress, sequence=body.sequence)
+        record = await _find(self.runtime, ref)
+        return self.call_view(CallResult(Operation.HEARTBEAT, record, kept))
+
+    async def extend(self, ref: HandoffRef, body: ExtendBody) -> HandoffView:
+        until = (
+            body.deadline
+            if body.deadline is not None
+            else timedelta(seconds=body.extend_by_seconds or 0)
+        )
+        return _view(self.runtime, await self.runtime.completer().extend(ref, until))
+
+    async def operator_fail(self, handoff_id: str, body: OperatorFailBody) -> CallView:
+        result = await self.runtime.completer().fail(
+            handoff_id,
+            error_type=OPERATOR_FAILURE_TYPE,
+            message=body.reason,
+            non_retryable=body.non_retryable,
+        )
+        return await self.refreshed(result)
+
+    async def page(
+        self,
+        state: State | None,
+        target: str | None,
+        min_age_seconds: float | None,
+        limit: int,
+        cursor: str | None,
+    ) -> HandoffPage:
+        now = self.runtime.clock()
+        query = HandoffQuery(
+            state=state,
+            target=target,
+            started_before=None if min_age_seconds is None else now - min_age_seconds,
+            limit=limit + 1,
+            after=_decode_cursor(cursor) if cursor else None,
+        )
+        records = await self.runtime.handshake.ledger.list_handoffs(query)
+        page, more = records[:limit], len(records) > limit
+        return HandoffPage(
+            items=[view_of(r, self.runtime.settings, now=now) for r in page],
+            next_cursor=_encode_cursor(page[-1]) if more else None,
+        )
+
+
+def create_app(runtime: SidecarRuntime) -> FastAPI:
+    """The ASGI application of one sidecar."""
+    settings = runtime.settings
+    app = FastAPI(
+        title="handshake-obs sidecar",
+        version="0.1.0",
+        description=(
+            "Completion gateway, inventory and operator actions for Temporal asynchronous "
+            "activity completion. Raw task tokens are accepted, never returned."
+        ),
+    )
+    install_error_handlers(app)
+    gateway = _Gateway(runtime)
+
+    def completion_auth(request: Request) -> None:
+        require_bearer(request, settings.completion_token, what="completion")
+
+    def operator_auth(request: Request) -> None:
+        require_bearer(request, settings.operator_token, what="operator")
+
+    def inventory_auth(request: Request) -> None:
+        if settings.inventory_token is not None:
+            require_bearer(request, settings.inventory_token, what="inventory")
+
+    app.include_router(_completion_routes(gateway, completion_auth))
+    app.include_router(_inventory_routes(gateway, inventory_auth))
+    app.include_router(_operator_routes(gateway, operator_auth))
+    _health_and_page_routes(app, runtime, inventory_auth)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _router(prefix: str, auth: Callable[[Request], None], tag: str) -> APIRouter:
+    return APIRouter(prefix=prefix, dependencies=[Depends(auth)], responses=_ERRORS, tags=[tag])
+
+
+def _completion_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> APIRouter:
+    router = _router("/v1", auth, "completion")
+
+    @router.post("/handoffs/{handoff_id}/complete")
+    async def complete_by_id(handoff_id: str, body: CompleteBody) -> CallView:
+        """Complete the handoff's activity with a result."""
+        return await gateway.complete(_handoff_id(handoff_id), body)
+
+    @router.post("/handoffs/{handoff_id}/fail")
+    async def fail_by_id(handoff_id: str, body: FailBody) -> CallView:
+        """Fail the handoff's activity with a typed error."""
+        return await gateway.fail(_handoff_id(handoff_id), body)
+
+    @router.post("/handoffs/{handoff_id}/heartbeat")
+    async def heartbeat_by_id(handoff_id: str, body: HeartbeatBody) -> CallView:
+        """Report progress (keeps the activity alive; may extend the deadline)."""
+        return await gateway.heartbeat(_handoff_id(handoff_id), body)
+
+    @router.post("/handoffs/{handoff_id}/extend")
+    async def extend_by_id(handoff_id: str, body: ExtendBody) -> HandoffView:
+        """Move the handoff's deadline ("still working, give me until T")."""
+        return await gateway.extend(_handoff_id(handoff_id), body)
+
+    @router.post("/tokens/complete")
+    async def complete_by_token(body: TokenCompleteBody) -> CallView:
+        """Complete by raw task token."""
+        return await gateway.complete(_token(body.task_token), body)
+
+    @router.post("/tokens/fail")
+    async def fail_by_token(body: TokenFailBody) -> CallView:
+        """Fail by raw task token."""
+        return await gateway.fail(_token(body.task_token), body)
+
+    @router.post("/tokens/heartbeat")
+    async def heartbeat_by_token(body: TokenHeartbeatBody) -> CallView:
+        """Heartbeat by raw task token."""
+        return await gateway.heartbeat(_token(body.task_token), body)
+
+    @router.post("/tokens/extend")
+    async def extend_by_token(body: TokenExtendBody) -> HandoffView:
+        """Extend by raw task token (the token must belong to a recorded handoff)."""
+        return await gateway.extend(_token(body.task_token), body)
+
+    return router
+
+
+def _inventory_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> APIRouter:
+    router = _router("/v1", auth, "inventory")
+
+    @router.get("/handoffs")
+    async def list_handoffs(
+        state: State | None = None,
+        target: Annotated[str | None, Query(max_length=256)] = None,
+        min_age_seconds: Annotated[float | None, Query(ge=0, le=10 * 365 * 86400)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+    ) -> HandoffPage:
+        """Handoffs, oldest first, filtered by state, target and minimum age."""
+        return await gateway.page(state, target, min_age_seconds, limit, cursor)
+
+    @router.get("/handoffs/{handoff_id}")
+    async def get_handoff(handoff_id: str) -> HandoffView:
+        """One handoff."""
+        record = await _find(gateway.runtime, _handoff_id(handoff_id))
+        return _view(gateway.runtime, record)
+
+    return router
+
+
+def _operator_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> APIRouter:
+    router = _router("/v1/operator", auth, "operator")
+
+    @router.post("/handoffs/{handoff_id}/fail")
+    async def operator_fail(handoff_id: str, body: OperatorFailBody) -> CallView:
+        """Fail a stuck handoff now with ``HandoffFailedByOperator``."""
+        return await gateway.operator_fail(_handoff_id(handoff_id), body)
+
+    @router.post("/handoffs/{handoff_id}/extend")
+    async def operator_extend(handoff_id: str, body: ExtendBody) -> HandoffView:
+        """Extend a handoff's deadline."""
+        return await gateway.extend(_handoff_id(handoff_id), body)
+
+    return router
+
+
+def _health_and_page_routes(
+    app: FastAPI, runtime: SidecarRuntime, inventory_auth: Callable[[Request], None]
+) -> None:
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> Health:
+        """The process is up."""
+        return Health(status="ok")
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": Health}})
+    async def readyz() -> Any:
+        """Ready when Temporal and the ledger both answer."""
+        checks = await runtime.readiness()
+        if all(v == "ok" for v in checks.values()):
+            return Health(status="ok", checks=checks)
+        return JSONResponse(
+            Health(status="unavailable", checks=checks).model_dump(),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        # OpenMetrics (with exemplars) when the scraper asks for it, else the text format.
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(runtime.registry), media_type=content_type)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def status_page(request: Request) -> HTMLResponse:
+        inventory_auth(request)
+        return HTMLResponse(await render_status_page(runtime))
+
+
+def _view(runtime: SidecarRuntime, record: HandoffRecord) -> HandoffView:
+    return view_of(record, runtime.settings, now=runtime.clock())
+
+
+async def _find(runtime: SidecarRuntime, ref: HandoffRef) -> HandoffRecord:
+    ledger = runtime.handshake.ledger
+    record = await (ledger.find_by_token(ref) if isinstance(ref, bytes) else ledger.get(ref))
+    if record is None:
+        raise UnknownHandoffError(ref if isinstance(ref, str) else "(token not in the ledger)")
+    return record
+
+
+def _handoff_id(value: str) -> str:
+    if not looks_like_handoff_id(value):
+        raise ApiError(400, "malformed_handoff_id", f"{value[:64]!r} is not a handoff id")
+    return value
+
+
+def _token(value: str) -> bytes:
+    text = value.strip()
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        token = (
+            base64.urlsafe_b64decode(padded)
+            if "-" in text or "_" in text
+            else base64.b64decode(padded, validate=True)
+        )
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "malformed_token", "task_token must be base64") from None
+    if not token:
+        raise ApiError(400, "malformed_token", "task_token is empty")
+    return token
+
+
+def _encode_cursor(record: HandoffRecord) -> str:
+    raw = json.dumps([record.started_at, record.handoff_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        started_at, handoff_id = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        return float(started_at), str(handoff_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise ApiError(400, "malformed_cursor", "cursor is not one this API returned") from None

@@ -1,0 +1,114 @@
+"""Every failure of the API as a clear JSON error with the right status code.
+
+===  =====================================================================
+400  malformed JSON, a malformed handoff id or task token
+401  missing or wrong bearer token
+404  unknown handoff
+409  the handoff already has its outcome, or Temporal refused the call
+413  request body over the configured limit
+422  a well-formed body that fails validation
+503  Temporal or the ledger unavailable (with Retry-After): nothing was lost
+===  =====================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._errors import (
+    ActivityAlreadyClosedError,
+    CompletionError,
+    CompletionRejectedError,
+    HandoffAlreadyFinishedError,
+    InvalidTaskTokenError,
+    LedgerError,
+    TemporalUnavailableError,
+    UnknownHandoffError,
+)
+
+#: Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The JSON error body."""
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception the API can meet to its status code."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, err: ApiError) -> JSONResponse:
+        headers = dict(err.headers)
+        if err.status == 401:
+            headers.setdefault("WWW-Authenticate", "Bearer")
+        return error_response(err.status, err.code, err.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        errors: list[Any] = list(err.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "the request body is not valid JSON")
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
+            f"{e.get('msg', 'invalid')}"
+            for e in errors
+        )
+        return error_response(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        return error_response(err.status_code, code, str(err.detail))
+
+    @app.exception_handler(UnknownHandoffError)
+    async def unknown(_: Request, err: UnknownHandoffError) -> JSONResponse:
+        return error_response(404, "unknown_handoff", str(err))
+
+    @app.exception_handler(HandoffAlreadyFinishedError)
+    async def finished(_: Request, err: HandoffAlreadyFinishedError) -> JSONResponse:
+        return error_response(409, "already_finished", str(err))
+
+    @app.exception_handler(CompletionError)
+    async def completion(_: Request, err: CompletionError) -> JSONResponse:
+        if isinstance(err, ActivityAlreadyClosedError):
+            return error_response(409, "already_closed", str(err))
+        if isinstance(err, CompletionRejectedError):
+            return error_response(409, "rejected", str(err))
+        if isinstance(err, InvalidTaskTokenError):
+            return error_response(400, "invalid_token", str(err))
+        if isinstance(err, TemporalUnavailableError):
+            return unavailable("temporal_unavailable", str(err))
+        return error_response(502, "temporal_error", str(err))
+
+    @app.exception_handler(LedgerError)
+    async def ledger(_: Request, err: LedgerError) -> JSONResponse:
+        return unavailable("ledger_unavailable", f"the ledger is unavailable: {err}")
+
+
+def unavailable(code: str, message: str) -> JSONResponse:
+    """A 503 that tells the caller when to retry."""
+    return error_response(503, code, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})

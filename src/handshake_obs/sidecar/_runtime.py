@@ -1,0 +1,61 @@
+"""What the sidecar's API, page and activities share while the process runs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+from temporalio.client import Client
+
+from .._completer import Completer
+from .._config import HandshakeConfig
+from .._errors import LedgerError, TemporalUnavailableError
+from .._handshake import Handshake
+from ._settings import SidecarSettings
+
+#: How long a readiness check waits for Temporal and for the ledger.
+READINESS_TIMEOUT = timedelta(seconds=2)
+
+
+@dataclass
+class SidecarRuntime:
+    """The sidecar's parts; ``client`` is set once Temporal has answered."""
+
+    config: HandshakeConfig
+    settings: SidecarSettings
+    handshake: Handshake
+    registry: CollectorRegistry
+    clock: Callable[[], float] = time.time
+    client: Client | None = None
+    _completer: Completer | None = field(default=None, init=False, repr=False)
+
+    def completer(self) -> Completer:
+        """The instrumented completer; 503 (TemporalUnavailableError) until connected."""
+        if self.client is None:
+            raise TemporalUnavailableError("not connected to Temporal yet")
+        if self._completer is None:
+            self._completer = self.handshake.completer(self.client)
+        return self._completer
+
+    async def readiness(self) -> dict[str, str]:
+        """``ok`` or what failed, for Temporal and for the ledger."""
+        checks: dict[str, str] = {}
+        timeout = READINESS_TIMEOUT.total_seconds()
+        try:
+            await asyncio.wait_for(self.handshake.ledger.ping(), timeout)
+            checks["ledger"] = "ok"
+        except (LedgerError, TimeoutError) as err:
+            checks["ledger"] = f"unavailable: {err or 'timed out'}"
+        if self.client is None:
+            checks["temporal"] = "unavailable: not connected yet"
+        else:
+            try:
+                healthy = await self.client.service_client.check_health(timeout=READINESS_TIMEOUT)
+                checks["temporal"] = "ok" if healthy else "unavailable: not serving"
+            except Exception as err:  # noqa: BLE001 - any failure means not ready
+                checks["temporal"] = f"unavailable: {err}"
+        return checks

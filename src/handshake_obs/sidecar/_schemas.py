@@ -1,0 +1,157 @@
+"""Request and response bodies of the HTTP API (the OpenAPI spec is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Error types a caller may report: a short identifier, as Temporal shows it to workflows.
+ERROR_TYPE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CompleteBody(_Strict):
+    """Complete the activity with this result (any JSON value)."""
+
+    result: Any = None
+
+
+class FailBody(_Strict):
+    """Fail the activity with a typed error the workflow can handle."""
+
+    error_type: str = Field(pattern=ERROR_TYPE_PATTERN, examples=["PaymentDeclined"])
+    message: str = Field(min_length=1, max_length=4096)
+    details: list[Any] = Field(default_factory=list, max_length=32)
+    non_retryable: bool = False
+
+
+class HeartbeatBody(_Strict):
+    """Report progress; with ``sequence``, an older report than the one kept is ignored."""
+
+    progress: Any = None
+    sequence: int | None = Field(default=None, ge=0, le=2**62)
+
+
+class ExtendBody(_Strict):
+    """Move the deadline: to ``deadline`` (with a timezone), or ``extend_by_seconds`` from now."""
+
+    deadline: datetime | None = None
+    extend_by_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.deadline is None) == (self.extend_by_seconds is None):
+            raise ValueError("give exactly one of deadline and extend_by_seconds")
+        if self.deadline is not None and self.deadline.tzinfo is None:
+            raise ValueError("deadline needs a timezone (e.g. 2026-11-23T12:00:00Z)")
+        return self
+
+
+class OperatorFailBody(_Strict):
+    """Fail a stuck handoff now, saying why."""
+
+    reason: str = Field(min_length=1, max_length=1024)
+    non_retryable: bool = True
+
+
+class _WithToken(_Strict):
+    task_token: str = Field(
+        min_length=1, max_length=8192, description="The activity's task token, base64."
+    )
+
+
+class TokenCompleteBody(_WithToken, CompleteBody):
+    """Complete by raw task token."""
+
+
+class TokenFailBody(_WithToken, FailBody):
+    """Fail by raw task token."""
+
+
+class TokenHeartbeatBody(_WithToken, HeartbeatBody):
+    """Heartbeat by raw task token."""
+
+
+class TokenExtendBody(_WithToken, ExtendBody):
+    """Extend by raw task token."""
+
+
+class Links(BaseModel):
+    """Where to look further."""
+
+    temporal_ui: str
+    trace: str | None
+
+
+class HandoffView(BaseModel):
+    """One handoff as the API shows it: never with its task token."""
+
+    handoff_id: str
+    token_fingerprint: str
+    namespace: str
+    workflow_id: str
+    run_id: str
+    activity_id: str
+    activity_type: str
+    attempt: int
+    target: str
+    state: str
+    outcome: str | None
+    started_at: datetime
+    deadline: datetime | None
+    finished_at: datetime | None
+    age_seconds: float
+    error_type: str | None
+    error_message: str | None
+    progress: Any = None
+    progress_sequence: int | None
+    traceparent: str | None
+    links: Links
+
+
+class HeartbeatView(BaseModel):
+    """How a progress report was kept."""
+
+    accepted: bool
+    sequence: int
+
+
+class CallView(BaseModel):
+    """The result of a completion-path call."""
+
+    operation: str
+    handoff: HandoffView | None
+    heartbeat: HeartbeatView | None = None
+
+
+class HandoffPage(BaseModel):
+    """One page of the inventory."""
+
+    items: list[HandoffView]
+    #: Pass as ``cursor`` for the next page; null on the last page.
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers with."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    """Liveness or readiness, with what was checked."""
+
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

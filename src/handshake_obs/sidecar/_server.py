@@ -1,0 +1,131 @@
+"""``handshake-obs serve``: one process, one event loop, the whole sidecar.
+
+Runs the HTTP API (uvicorn), a Temporal worker on the sidecar's own task queue hosting the
+handoff activities, the reaper and the pending gauges. Temporal being down at start-up is
+waited out: the API answers (503 for what needs Temporal, ``/readyz`` not ready) and the
+worker and reaper start once Temporal answers. SIGTERM or SIGINT: stop polling, let
+in-flight activities finish (up to the grace period), stop the reaper after its scan, stop
+serving HTTP, close the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Generator
+from datetime import timedelta
+
+import httpx
+import structlog
+import uvicorn
+from prometheus_client import CollectorRegistry
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from .._config import HandshakeConfig
+from .._handshake import Handshake
+from ._activities import SidecarActivities
+from ._api import create_app
+from ._runtime import SidecarRuntime
+from ._settings import SidecarSettings
+
+_log = structlog.get_logger("handshake_obs.serve")
+
+#: How long in-flight activities get to finish on shutdown.
+SHUTDOWN_GRACE = timedelta(seconds=10)
+
+
+#: Wait between two attempts to reach Temporal at start-up.
+_CONNECT_RETRY_SECONDS = 2.0
+
+
+async def connect_when_available(
+    config: HandshakeConfig, handshake: Handshake, stop: asyncio.Event
+) -> Client | None:
+    """Connect to Temporal, retrying until it answers or ``stop`` is set (then None)."""
+    while not stop.is_set():
+        try:
+            return await Client.connect(
+                config.temporal_address,
+                namespace=config.temporal_namespace,
+                interceptors=[handshake.interceptor],
+            )
+        except RuntimeError as err:  # the SDK reports connection failures as RuntimeError
+            _log.warning(
+                "temporal unavailable, retrying", address=config.temporal_address, error=str(err)
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _CONNECT_RETRY_SECONDS)
+    return None
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the sidecar owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def run_sidecar(
+    config: HandshakeConfig,
+    settings: SidecarSettings,
+    *,
+    registry: CollectorRegistry,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set (by default: until SIGTERM/SIGINT)."""
+    stop = stop or _stop_on_signals()
+    host, port = config.listen_host_port
+    async with Handshake(config, registry=registry) as handshake, httpx.AsyncClient() as http:
+        runtime = SidecarRuntime(config, settings, handshake, registry)
+        server = _Uvicorn(
+            uvicorn.Config(
+                create_app(runtime),
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        serving = asyncio.create_task(server.serve(), name="handshake-http")
+        _log.info("serving", url=f"http://{config.listen_address}", task_queue=settings.task_queue)
+        try:
+            runtime.client = await connect_when_available(config, handshake, stop)
+            if runtime.client is not None:
+                await _work(runtime, runtime.client, SidecarActivities(runtime, http), stop)
+            else:
+                await stop.wait()
+        finally:
+            _log.info("stopping")
+            server.should_exit = True
+            await serving
+    _log.info("stopped")
+
+
+async def _work(
+    runtime: SidecarRuntime, client: Client, activities: SidecarActivities, stop: asyncio.Event
+) -> None:
+    reaper = runtime.handshake.reaper(client)
+    async with Worker(
+        client,
+        task_queue=runtime.settings.task_queue,
+        activities=activities.all(),
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,
+    ):
+        reaper.start()
+        _log.info("worker and reaper started", reaper=reaper.identity)
+        try:
+            await stop.wait()
+        finally:
+            await reaper.stop()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
