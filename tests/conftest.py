@@ -20,7 +20,7 @@ from handshake_obs import Handshake, HandshakeConfig
 
 from .support.activities import ALL_ACTIVITIES
 from .support.waiting import assert_eventually
-from .support.workflows import HandoffRequest, HandoffWorkflow
+from .support.workflows import HandoffRequest, HandoffWorkflow, SidecarWorkflow
 
 __all__ = ["assert_eventually"]
 
@@ -105,7 +105,7 @@ async def worker(client: Client, task_queue: str) -> AsyncIterator[Worker]:
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[HandoffWorkflow],
+        workflows=[HandoffWorkflow, SidecarWorkflow],
         activities=ALL_ACTIVITIES,
     ) as w:
         yield w

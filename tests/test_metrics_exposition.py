@@ -18,8 +18,8 @@ from handshake_obs import Handshake
 
 from .conftest import StartWorkflow
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
+from .support.ports import free_port
 from .support.workflows import HandoffRequest, HandoffWorkflow
-from .test_temporal_unavailable import free_port
 
 METRIC_NAMES = {
     "handshake_handoffs_started_total",

@@ -23,8 +23,8 @@ from temporalio.worker import Worker
 from handshake_obs import Handshake, HandshakeConfig
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
+from .support.ports import free_port
 from .support.workflows import HandoffRequest, HandoffWorkflow
-from .test_temporal_unavailable import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXPIRED, LIVE = 30, 20

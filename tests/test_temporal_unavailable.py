@@ -3,7 +3,6 @@ pending; once Temporal is back the same completion succeeds and nothing is lost.
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from datetime import timedelta
@@ -19,13 +18,8 @@ from handshake_obs import Handshake, HandshakeConfig, RetryPolicy, TemporalUnava
 
 from .conftest import temporal_cli
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
+from .support.ports import free_port
 from .support.workflows import HandoffRequest, HandoffWorkflow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def start_server(port: int, db: Path) -> WorkflowEnvironment:

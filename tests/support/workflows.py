@@ -60,3 +60,44 @@ class HandoffWorkflow:
                 }
             return {"error_type": type(cause).__name__, "message": str(cause)}
         return {"result": result}
+
+
+@dataclass
+class SidecarCall:
+    """One activity of the sidecar, scheduled on its task queue with a JSON argument, the way
+    a Go or Java workflow would schedule it."""
+
+    activity: str
+    task_queue: str
+    argument: dict[str, Any]
+    start_to_close_seconds: float = 120.0
+    max_attempts: int = 1
+
+
+@workflow.defn
+class SidecarWorkflow:
+    """Runs one sidecar activity and reports how it ended."""
+
+    @workflow.run
+    async def run(self, call: SidecarCall) -> dict[str, Any]:
+        try:
+            result = await workflow.execute_activity(
+                call.activity,
+                call.argument,
+                task_queue=call.task_queue,
+                start_to_close_timeout=timedelta(seconds=call.start_to_close_seconds),
+                retry_policy=RetryPolicy(
+                    maximum_attempts=call.max_attempts,
+                    initial_interval=timedelta(milliseconds=200),
+                ),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                return {
+                    "error_type": cause.type,
+                    "message": cause.message,
+                    "details": list(cause.details),
+                }
+            return {"error_type": type(cause).__name__, "message": str(cause)}
+        return {"result": result}
