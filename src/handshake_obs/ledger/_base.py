@@ -221,7 +221,7 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Raise :class:`LedgerError` unless the store answers a trivial query."""
+        """Raise :class:`LedgerError` unless the store answers a query on its tables."""
 
     @abc.abstractmethod
     async def outcome_counts(self) -> list[OutcomeCount]:

@@ -419,7 +419,7 @@ class PostgresLedger(Ledger):
         return [OutcomeTally(t, o, e, int(n)) for t, o, e, n in rows]
 
     async def ping(self) -> None:
-        await self._fetch("SELECT 1")
+        await self._fetch(self._sql.ping)
 
     async def outcome_counts(self) -> list[OutcomeCount]:
         rows = await self._fetch(self._sql.outcome_counts)

@@ -167,6 +167,7 @@ class Statements:
         self.summary_from = f" FROM {h} WHERE state = 'pending' GROUP BY target ORDER BY target {c}"
         outcome = "coalesce(outcome, 'pending')"
         self.handoffs_table = h
+        self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = outcomes_since_query(h, "%s")
         self.outcome_counts = (
             f"SELECT target, {outcome}, COUNT(*) FROM {h} GROUP BY 1, 2 "

@@ -436,7 +436,7 @@ class SqliteLedger(Ledger):
         return await self._read(run)
 
     async def ping(self) -> None:
-        await self._read(lambda: self._rconn().execute("SELECT 1").fetchone())
+        await self._read(lambda: self._rconn().execute("SELECT 1 FROM handoffs LIMIT 1").fetchone())
 
     async def outcome_counts(self) -> list[OutcomeCount]:
         def query() -> list[OutcomeCount]:

@@ -7,12 +7,12 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """ASGI middleware: a declared or streamed body over ``max_bytes`` gets 413."""
+    """ASGI middleware: a declared or streamed body over ``max_bytes`` gets 413.
+
+    The body is read here first (it is small by construction) and replayed to the
+    application, so an oversized stream is refused before any handler parses it.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self._app = app
@@ -26,28 +26,31 @@ class BodyLimitMiddleware:
             if name == b"content-length" and value.isdigit() and int(value) > self._max:
                 await self._refuse(send)
                 return
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self._max:
-                    raise _BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self._app(scope, counting_receive, tracking_send)
-        except _BodyTooLargeError:
-            if not started:
+            if message["type"] != "http.request":
+                break  # the client went away: let the application see it
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self._max:
                 await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self._app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
