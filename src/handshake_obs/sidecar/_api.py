@@ -9,8 +9,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client.exposition import choose_encoder
 
 from .._completer import HandoffRef
@@ -19,11 +20,12 @@ from .._errors import UnknownHandoffError
 from .._model import HandoffRecord, Operation, State
 from .._tokens import looks_like_handoff_id
 from ..ledger import HandoffQuery
-from ._auth import require_bearer
+from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
 from ._runtime import SidecarRuntime
 from ._schemas import (
+    HANDOFF_ID_PATTERN,
     CallView,
     CompleteBody,
     ErrorBody,
@@ -58,6 +60,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         503: "Temporal or the ledger unavailable; retry after Retry-After seconds",
     }.items()
 }
+
+
+#: A handoff id in a path (a malformed one is a 400).
+HandoffId = Annotated[
+    str, Path(pattern=HANDOFF_ID_PATTERN, examples=["ho_3q2-7Hk0aV9mXw1bYcRtZs4d"])
+]
+
+#: The bearer credentials of a request (None when it carries none).
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+_Auth = Callable[[HTTPAuthorizationCredentials | None], None]
 
 
 class _Gateway:
@@ -109,7 +121,7 @@ class _Gateway:
         )
         return _view(self.runtime, await self.runtime.completer().extend(ref, until))
 
-    async def operator_fail(self, handoff_id: str, body: OperatorFailBody) -> CallView:
+    async def operator_fail(self, handoff_id: HandoffId, body: OperatorFailBody) -> CallView:
         result = await self.runtime.completer().fail(
             handoff_id,
             error_type=OPERATOR_FAILURE_TYPE,
@@ -156,15 +168,15 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     install_error_handlers(app)
     gateway = _Gateway(runtime)
 
-    def completion_auth(request: Request) -> None:
-        require_bearer(request, settings.completion_token, what="completion")
+    def completion_auth(credentials: Credentials) -> None:
+        require_bearer(credentials, settings.completion_token, what="completion")
 
-    def operator_auth(request: Request) -> None:
-        require_bearer(request, settings.operator_token, what="operator")
+    def operator_auth(credentials: Credentials) -> None:
+        require_bearer(credentials, settings.operator_token, what="operator")
 
-    def inventory_auth(request: Request) -> None:
+    def inventory_auth(credentials: Credentials) -> None:
         if settings.inventory_token is not None:
-            require_bearer(request, settings.inventory_token, what="inventory")
+            require_bearer(credentials, settings.inventory_token, what="inventory")
 
     app.include_router(_completion_routes(gateway, completion_auth))
     app.include_router(_inventory_routes(gateway, inventory_auth))
@@ -174,30 +186,30 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     return app
 
 
-def _router(prefix: str, auth: Callable[[Request], None], tag: str) -> APIRouter:
+def _router(prefix: str, auth: _Auth, tag: str) -> APIRouter:
     return APIRouter(prefix=prefix, dependencies=[Depends(auth)], responses=_ERRORS, tags=[tag])
 
 
-def _completion_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> APIRouter:
+def _completion_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
     router = _router("/v1", auth, "completion")
 
     @router.post("/handoffs/{handoff_id}/complete")
-    async def complete_by_id(handoff_id: str, body: CompleteBody) -> CallView:
+    async def complete_by_id(handoff_id: HandoffId, body: CompleteBody) -> CallView:
         """Complete the handoff's activity with a result."""
         return await gateway.complete(_handoff_id(handoff_id), body)
 
     @router.post("/handoffs/{handoff_id}/fail")
-    async def fail_by_id(handoff_id: str, body: FailBody) -> CallView:
+    async def fail_by_id(handoff_id: HandoffId, body: FailBody) -> CallView:
         """Fail the handoff's activity with a typed error."""
         return await gateway.fail(_handoff_id(handoff_id), body)
 
     @router.post("/handoffs/{handoff_id}/heartbeat")
-    async def heartbeat_by_id(handoff_id: str, body: HeartbeatBody) -> CallView:
+    async def heartbeat_by_id(handoff_id: HandoffId, body: HeartbeatBody) -> CallView:
         """Report progress (keeps the activity alive; may extend the deadline)."""
         return await gateway.heartbeat(_handoff_id(handoff_id), body)
 
     @router.post("/handoffs/{handoff_id}/extend")
-    async def extend_by_id(handoff_id: str, body: ExtendBody) -> HandoffView:
+    async def extend_by_id(handoff_id: HandoffId, body: ExtendBody) -> HandoffView:
         """Move the handoff's deadline ("still working, give me until T")."""
         return await gateway.extend(_handoff_id(handoff_id), body)
 
@@ -224,7 +236,7 @@ def _completion_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> AP
     return router
 
 
-def _inventory_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> APIRouter:
+def _inventory_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
     router = _router("/v1", auth, "inventory")
 
     @router.get("/handoffs")
@@ -239,7 +251,7 @@ def _inventory_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> API
         return await gateway.page(state, target, min_age_seconds, limit, cursor)
 
     @router.get("/handoffs/{handoff_id}")
-    async def get_handoff(handoff_id: str) -> HandoffView:
+    async def get_handoff(handoff_id: HandoffId) -> HandoffView:
         """One handoff."""
         record = await _find(gateway.runtime, _handoff_id(handoff_id))
         return _view(gateway.runtime, record)
@@ -247,25 +259,23 @@ def _inventory_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> API
     return router
 
 
-def _operator_routes(gateway: _Gateway, auth: Callable[[Request], None]) -> APIRouter:
+def _operator_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
     router = _router("/v1/operator", auth, "operator")
 
     @router.post("/handoffs/{handoff_id}/fail")
-    async def operator_fail(handoff_id: str, body: OperatorFailBody) -> CallView:
+    async def operator_fail(handoff_id: HandoffId, body: OperatorFailBody) -> CallView:
         """Fail a stuck handoff now with ``HandoffFailedByOperator``."""
         return await gateway.operator_fail(_handoff_id(handoff_id), body)
 
     @router.post("/handoffs/{handoff_id}/extend")
-    async def operator_extend(handoff_id: str, body: ExtendBody) -> HandoffView:
+    async def operator_extend(handoff_id: HandoffId, body: ExtendBody) -> HandoffView:
         """Extend a handoff's deadline."""
         return await gateway.extend(_handoff_id(handoff_id), body)
 
     return router
 
 
-def _health_and_page_routes(
-    app: FastAPI, runtime: SidecarRuntime, inventory_auth: Callable[[Request], None]
-) -> None:
+def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_auth: _Auth) -> None:
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Health:
         """The process is up."""
@@ -290,8 +300,8 @@ def _health_and_page_routes(
         return Response(encoder(runtime.registry), media_type=content_type)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def status_page(request: Request) -> HTMLResponse:
-        inventory_auth(request)
+    async def status_page(credentials: Credentials) -> HTMLResponse:
+        inventory_auth(credentials)
         return HTMLResponse(await render_status_page(runtime))
 
 

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ._http_errors import ApiError
 
+#: Declares the bearer scheme in the OpenAPI document; the check itself is ours (401, JSON).
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="A token from the sidecar's configuration."
+)
 
-def require_bearer(request: Request, expected: str | None, *, what: str) -> None:
-    """Raise a 401 unless the request carries ``Authorization: Bearer <expected>``.
+
+def require_bearer(
+    credentials: HTTPAuthorizationCredentials | None, expected: str | None, *, what: str
+) -> None:
+    """Raise a 401 unless the request carried ``Authorization: Bearer <expected>``.
 
     ``expected`` None means the endpoints are closed: no token is configured for them.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
     if expected is None:
         raise ApiError(401, "unauthenticated", f"no {what} token is configured on this sidecar")
-    if scheme.lower() != "bearer" or not presented:
+    if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "unauthenticated", f"a bearer token is required ({what})")
-    if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+    if not hmac.compare_digest(credentials.credentials.strip().encode(), expected.encode()):
         raise ApiError(401, "unauthenticated", "the bearer token is not valid")

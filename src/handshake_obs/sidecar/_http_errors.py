@@ -72,6 +72,11 @@ def install_error_handlers(app: FastAPI) -> None:
         errors: list[Any] = list(err.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "the request body is not valid JSON")
+        locations = {tuple(e.get("loc", ())) for e in errors}
+        if ("path", "handoff_id") in locations:
+            return error_response(400, "malformed_handoff_id", "that is not a handoff id")
+        if ("body", "task_token") in locations:
+            return error_response(400, "malformed_token", "task_token must be base64")
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
             f"{e.get('msg', 'invalid')}"

@@ -59,9 +59,18 @@ class OperatorFailBody(_Strict):
     non_retryable: bool = True
 
 
+#: A handoff id: ``ho_`` and 24 URL-safe base64 characters (144 random bits).
+HANDOFF_ID_PATTERN = r"^ho_[A-Za-z0-9_\-]{24}$"
+#: Standard or URL-safe base64, padding optional.
+BASE64_PATTERN = r"^[A-Za-z0-9+/_\-]+={0,2}$"
+
+
 class _WithToken(_Strict):
     task_token: str = Field(
-        min_length=1, max_length=8192, description="The activity's task token, base64."
+        min_length=4,
+        max_length=8192,
+        pattern=BASE64_PATTERN,
+        description="The activity's task token, base64.",
     )
 
 
