@@ -53,5 +53,12 @@ def test_deadline_margin_is_a_bounded_share_of_the_timeout() -> None:
     config = HandshakeConfig()
     assert config.deadline_margin(timedelta(hours=24)) == timedelta(minutes=5)
     assert config.deadline_margin(timedelta(minutes=10)) == timedelta(minutes=1)
-    assert config.deadline_margin(timedelta(seconds=20)) == timedelta(seconds=2)
     assert config.deadline_margin(timedelta(seconds=1)) == timedelta(milliseconds=500)
+
+
+def test_deadline_margin_leaves_room_for_one_reaper_scan_before_temporal_times_out() -> None:
+    config = HandshakeConfig(reaper_interval=timedelta(seconds=5))
+    # 10% of 20 s would be 2 s: shorter than a scan interval, so the margin grows to 6 s.
+    assert config.deadline_margin(timedelta(seconds=20)) == timedelta(seconds=6)
+    # ...but never beyond half the window.
+    assert config.deadline_margin(timedelta(seconds=8)) == timedelta(seconds=4)

@@ -175,9 +175,14 @@ class HandshakeConfig:
         return self.activity_targets.get(activity_type, self.default_target)
 
     def deadline_margin(self, window: timedelta) -> timedelta:
-        """Room left before Temporal's own timeout of ``window``."""
+        """Room left before Temporal's own timeout of ``window``.
+
+        At least one reaper interval and a second, so a scan falls between the deadline and
+        Temporal's timeout; never more than half the window.
+        """
         margin = window * self.deadline_margin_ratio
         margin = min(max(margin, self.deadline_margin_min), self.deadline_margin_max)
+        margin = max(margin, self.reaper_interval + timedelta(seconds=1))
         # Never eat more than half of a short window.
         return min(margin, window / 2)
 

@@ -19,6 +19,7 @@ async def run_demo_traffic(
     client: Client,
     *,
     task_queue: str,
+    sidecar_task_queue: str,
     targets: Sequence[str],
     workflows_per_second: float,
     timeout_seconds: float,
@@ -28,12 +29,16 @@ async def run_demo_traffic(
     interval = 1.0 / workflows_per_second
     while True:
         target = rng.choice(list(targets))
-        workflow_id = f"demo-{target}-{uuid.uuid4().hex[:12]}"
         try:
             await client.start_workflow(
                 DemoWorkflow.run,
-                DemoTask(target=target, prompt="summarise", timeout_seconds=timeout_seconds),
-                id=workflow_id,
+                DemoTask(
+                    target=target,
+                    prompt="summarise",
+                    sidecar_task_queue=sidecar_task_queue,
+                    timeout_seconds=timeout_seconds,
+                ),
+                id=f"demo-{target}-{uuid.uuid4().hex[:12]}",
                 task_queue=task_queue,
             )
         except Exception as err:  # noqa: BLE001 - the demo keeps going while Temporal restarts

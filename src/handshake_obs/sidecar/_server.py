@@ -21,6 +21,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from .._config import HandshakeConfig
@@ -41,7 +42,11 @@ _CONNECT_RETRY_SECONDS = 2.0
 
 
 async def connect_when_available(
-    config: HandshakeConfig, handshake: Handshake, stop: asyncio.Event
+    config: HandshakeConfig,
+    handshake: Handshake,
+    stop: asyncio.Event,
+    *,
+    runtime: Runtime | None = None,
 ) -> Client | None:
     """Connect to Temporal, retrying until it answers or ``stop`` is set (then None)."""
     while not stop.is_set():
@@ -50,6 +55,7 @@ async def connect_when_available(
                 config.temporal_address,
                 namespace=config.temporal_namespace,
                 interceptors=[handshake.interceptor],
+                runtime=runtime,
             )
         except RuntimeError as err:  # the SDK reports connection failures as RuntimeError
             _log.warning(
@@ -60,7 +66,7 @@ async def connect_when_available(
     return None
 
 
-class _Uvicorn(uvicorn.Server):
+class QuietUvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the sidecar owns SIGTERM/SIGINT."""
 
     @contextlib.contextmanager
@@ -74,13 +80,18 @@ async def run_sidecar(
     *,
     registry: CollectorRegistry,
     stop: asyncio.Event | None = None,
+    temporal_runtime: Runtime | None = None,
 ) -> None:
-    """Run until ``stop`` is set (by default: until SIGTERM/SIGINT)."""
+    """Run until ``stop`` is set (by default: until SIGTERM/SIGINT).
+
+    ``temporal_runtime`` is the SDK runtime to connect with (e.g. one that serves the SDK's
+    own metrics); default: the SDK's default runtime.
+    """
     stop = stop or _stop_on_signals()
     host, port = config.listen_host_port
     async with Handshake(config, registry=registry) as handshake, httpx.AsyncClient() as http:
         runtime = SidecarRuntime(config, settings, handshake, registry)
-        server = _Uvicorn(
+        server = QuietUvicorn(
             uvicorn.Config(
                 create_app(runtime),
                 host=host,
@@ -93,7 +104,9 @@ async def run_sidecar(
         serving = asyncio.create_task(server.serve(), name="handshake-http")
         _log.info("serving", url=f"http://{config.listen_address}", task_queue=settings.task_queue)
         try:
-            runtime.client = await connect_when_available(config, handshake, stop)
+            runtime.client = await connect_when_available(
+                config, handshake, stop, runtime=temporal_runtime
+            )
             if runtime.client is not None:
                 await _work(runtime, runtime.client, SidecarActivities(runtime, http), stop)
             else:
