@@ -6,15 +6,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from prometheus_client import REGISTRY, disable_created_metrics
 
 from ._config import HandshakeConfig
 from ._errors import HandshakeError
+from ._inventory_cli import INVENTORY_COMMANDS, add_inventory_commands, run_inventory_command
 from ._logging import configure_logging
 from ._reap_command import run_reap
-from .demo._dev import DevOptions, run_dev
+from .demo._command import add_dev_command, run_dev_command
 from .sidecar import load_settings, run_sidecar
 
 
@@ -32,26 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    dev = commands.add_parser("dev", help="run the local stack with demo traffic")
-    defaults = DevOptions()
-    dev.add_argument("--state-dir", type=Path, default=defaults.state_dir)
-    dev.add_argument("--temporal-port", type=int, default=defaults.temporal_port)
-    dev.add_argument("--temporal-ui-port", type=int, default=defaults.temporal_ui_port)
-    dev.add_argument("--metrics-port", type=int, default=defaults.metrics_port)
-    dev.add_argument("--sdk-metrics-port", type=int, default=defaults.sdk_metrics_port)
-    dev.add_argument(
-        "--rate",
-        type=float,
-        default=defaults.workflows_per_second,
-        help="demo workflows started per second",
-    )
-    dev.add_argument(
-        "--activity-timeout",
-        type=float,
-        default=defaults.activity_timeout_seconds,
-        help="start-to-close timeout of demo activities, seconds",
-    )
-    dev.add_argument("--seed", type=int, default=None)
+    add_dev_command(commands)
 
     serve = commands.add_parser(
         "serve",
@@ -63,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")
     reap.add_argument("--ledger-url", help="overrides HANDSHAKE_LEDGER_URL")
     reap.add_argument("--temporal-address", help="overrides HANDSHAKE_TEMPORAL_ADDRESS")
+
+    add_inventory_commands(commands)  # pending, show, fail, extend: a sidecar's API
 
     args = parser.parse_args(argv)
     configure_logging(json=args.log_json)
@@ -90,21 +73,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         config, settings = load_settings(**overrides)
         asyncio.run(run_sidecar(config, settings, registry=REGISTRY))
         return 0
+    if args.command in INVENTORY_COMMANDS:
+        return run_inventory_command(args)
     if args.command == "reap":
         return asyncio.run(run_reap(_config_from(args), once=args.once))
     if args.command == "dev":
-        asyncio.run(
-            run_dev(
-                DevOptions(
-                    state_dir=args.state_dir,
-                    temporal_port=args.temporal_port,
-                    temporal_ui_port=args.temporal_ui_port,
-                    metrics_port=args.metrics_port,
-                    sdk_metrics_port=args.sdk_metrics_port,
-                    workflows_per_second=args.rate,
-                    activity_timeout_seconds=args.activity_timeout,
-                    seed=args.seed,
-                )
-            )
-        )
+        return run_dev_command(args)
     return 0
