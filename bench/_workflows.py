@@ -1,0 +1,27 @@
+"""Workflows the benchmarks run, kept in their own module for the workflow sandbox.
+
+The activity is named by string, so this module imports no benchmark code.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+
+@workflow.defn
+class HandoffBenchWorkflow:
+    """Runs one activity that completes asynchronously, and returns its result."""
+
+    @workflow.run
+    async def run(self, activity_name: str) -> str:
+        result: str = await workflow.execute_activity(
+            activity_name,
+            workflow.info().workflow_id,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+            result_type=str,
+        )
+        return result

@@ -1,0 +1,367 @@
+"""Scrape, snapshot refresh and reaper claim times over a large SQLite ledger.
+
+The ledger's own schema is created by ``SqliteLedger.open()``; pending rows are then added in
+bulk with raw ``sqlite3`` (targets ``agent``, ``approval``, ``billing`` and an unconfigured
+``legacy``; start times spread over the last 48 h; deadlines spread over the next week, 5 %
+without one), growing the same file stage by stage (default 1k, 100k, 1M rows). ``--expired``
+rows (default 1,000), all among the first stage's rows, are past their deadline.
+
+At every stage, with a fresh ``Handshake`` on that file:
+
+* scrape: ``generate_latest(registry)`` after one snapshot refresh, median of 20, and the same
+  over HTTP from ``prometheus_client.start_http_server`` on 127.0.0.1 (an OS-chosen free port);
+* refresh: ``PendingGaugesRefresher.refresh()`` and ``ledger.pending_summary``, median of 5;
+* claim: ``claim_expired(limit=1000)``, median of 5, the claims set back to NULL in between so
+  the same rows are claimable again.
+
+Baselines from the same run: the scrape and refresh of an empty ledger, and the claim at the
+first stage (where the expired rows are all there is, or nearly).
+
+    .venv/bin/python -m bench.scrape [--sizes 1000,100000,1000000] [--expired 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+
+from handshake_obs import Handshake, HandshakeConfig
+from handshake_obs.ledger import SqliteLedger
+from handshake_obs.ledger._sql import HANDOFF_COLUMNS
+
+from ._common import goal, machine_note, median, ratio, table
+
+CONFIGURED_TARGETS = ("agent", "approval", "billing")
+#: Target of each filled row, by weight; ``legacy`` is not configured (exported as ``other``).
+TARGET_WEIGHTS = {"agent": 60, "approval": 25, "billing": 10, "legacy": 5}
+SPREAD_STARTED = 48 * 3600.0
+SPREAD_DEADLINE = (3600.0, 7 * 24 * 3600.0)
+NO_DEADLINE_SHARE = 0.05
+CLAIMANT = "bench-reaper"
+SCRAPE_GOAL_MS = 50.0
+CLAIM_GOAL_MS = 100.0
+GOAL_SIZE = 1_000_000
+
+_INSERT = (
+    f"INSERT INTO handoffs ({', '.join(HANDOFF_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in HANDOFF_COLUMNS)})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    """Medians (milliseconds) at one ledger size."""
+
+    pending: int
+    expired: int
+    scrape_ms: float
+    http_ms: float
+    body_bytes: int
+    refresh_ms: float
+    summary_ms: float
+    claim_ms: float | None
+    claimed: int
+
+
+def fill(path: Path, start: int, stop: int, expired: set[int], now: float, seed: int) -> None:
+    """Add pending rows ``start`` to ``stop`` (row numbers) in bulk, in the ledger's schema."""
+    rng = random.Random(seed + start)
+    targets = list(TARGET_WEIGHTS)
+    weights = list(TARGET_WEIGHTS.values())
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        chunk = 20_000
+        for first in range(start, stop, chunk):
+            rows = _rows(
+                rng, range(first, min(first + chunk, stop)), expired, now, targets, weights
+            )
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def _rows(
+    rng: random.Random,
+    numbers: range,
+    expired: set[int],
+    now: float,
+    targets: list[str],
+    weights: list[int],
+) -> Iterator[tuple[Any, ...]]:
+    chosen = rng.choices(targets, weights, k=len(numbers))
+    for number, target in zip(numbers, chosen, strict=True):
+        token = rng.randbytes(106)
+        digest = hashlib.sha256(token).digest()
+        started = now - rng.uniform(0.0, SPREAD_STARTED)
+        deadline: float | None
+        if number in expired:
+            deadline = rng.uniform(started, now - 1.0)
+        elif rng.random() < NO_DEADLINE_SHARE:
+            deadline = None
+        else:
+            deadline = now + rng.uniform(*SPREAD_DEADLINE)
+        yield (
+            f"ho_bench{number:016d}",
+            token,
+            digest,
+            digest.hex()[:12],
+            "default",
+            f"bench-wf-{number}",
+            f"bench-run-{number}",
+            "1",
+            "bench_hand_off",
+            1,
+            target,
+            started,
+            deadline,
+            "pending",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01",
+            None,
+        )
+
+
+def time_scrapes(registry: CollectorRegistry, repeat: int) -> tuple[float, int]:
+    """Median milliseconds of ``generate_latest(registry)``, and the body's size."""
+    body = generate_latest(registry)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        body = generate_latest(registry)
+        times.append((time.perf_counter() - started) * 1000)
+    return median(times), len(body)
+
+
+def time_http_scrapes(registry: CollectorRegistry, repeat: int) -> float:
+    """Median milliseconds of GET /metrics from ``start_http_server`` on 127.0.0.1."""
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        _get(url)  # first connection and handler set-up are not part of a scrape
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            _get(url)
+            times.append((time.perf_counter() - started) * 1000)
+        return median(times)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - 127.0.0.1 only
+        body: bytes = response.read()
+    return body
+
+
+def release_claims(path: Path) -> None:
+    """Set the benchmark's claims back to NULL, so the same rows are claimable again."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+    try:
+        conn.execute(
+            "UPDATE handoffs SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = ?",
+            (CLAIMANT,),
+        )
+    finally:
+        conn.close()
+
+
+async def measure_stage(
+    path: Path, pending: int, expired: int, args: argparse.Namespace
+) -> StageResult:
+    """All measurements at one ledger size, with a fresh Handshake on the file."""
+    config = HandshakeConfig(ledger_url=f"sqlite:///{path}", targets=CONFIGURED_TARGETS)
+    registry = CollectorRegistry()
+    ledger = SqliteLedger(path)
+    handshake = Handshake(config, registry=registry, ledger=ledger)
+    # Open and refresh once, without the background refresher: nothing else runs while the
+    # scrape is timed.
+    await ledger.open()
+    try:
+        await handshake.refresher.refresh()
+        exported = sum(
+            registry.get_sample_value("handshake_pending_handoffs", {"target": t}) or 0.0
+            for t in (*CONFIGURED_TARGETS, "default", "other")
+        )
+        if int(exported) != pending:
+            raise AssertionError(f"snapshot shows {exported} pending, expected {pending}")
+        scrape_ms, body_bytes = time_scrapes(registry, args.scrapes)
+        http_ms = time_http_scrapes(registry, args.scrapes)
+
+        refresh_times = []
+        summary_times = []
+        for _ in range(args.refreshes):
+            started = time.perf_counter()
+            await handshake.refresher.refresh()
+            refresh_times.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await ledger.pending_summary(time.time(), config.pending_age_bounds)
+            summary_times.append((time.perf_counter() - started) * 1000)
+
+        claim_times = []
+        claimed = 0
+        if pending:
+            for _ in range(args.claims):
+                started = time.perf_counter()
+                rows = await ledger.claim_expired(
+                    time.time(), limit=1000, claimant=CLAIMANT, lease_seconds=60.0
+                )
+                claim_times.append((time.perf_counter() - started) * 1000)
+                claimed = len(rows)
+                if claimed != min(expired, 1000):
+                    raise AssertionError(f"claimed {claimed}, expected {min(expired, 1000)}")
+                release_claims(path)
+    finally:
+        await ledger.close()
+    return StageResult(
+        pending=pending,
+        expired=expired,
+        scrape_ms=scrape_ms,
+        http_ms=http_ms,
+        body_bytes=body_bytes,
+        refresh_ms=median(refresh_times),
+        summary_ms=median(summary_times),
+        claim_ms=median(claim_times) if claim_times else None,
+        claimed=claimed,
+    )
+
+
+async def main(args: argparse.Namespace) -> int:
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    if not sizes or args.expired > sizes[0]:
+        raise SystemExit("--expired must not exceed the first size")
+    print(f"scrape: ledger sizes {sizes}, {args.expired} expired")
+    print(f"machine: {machine_note()}")
+    rng = random.Random(args.seed)
+    expired = set(rng.sample(range(sizes[0]), args.expired))
+    now = time.time()
+    results: list[StageResult] = []
+    with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmp:
+        path = Path(tmp) / "ledger.db"
+        schema = SqliteLedger(path)
+        await schema.open()  # the ledger's own schema, by the ledger
+        await schema.close()
+        results.append(await measure_stage(path, 0, 0, args))
+        print(f"empty ledger: scrape {results[-1].scrape_ms:.2f} ms", flush=True)
+        filled = 0
+        for size in sizes:
+            started = time.perf_counter()
+            fill(path, filled, size, expired, now, args.seed)
+            filled = size
+            took = time.perf_counter() - started
+            db_mb = path.stat().st_size / 1e6
+            print(f"filled to {size:,} pending rows in {took:.1f} s ({db_mb:,.0f} MB)", flush=True)
+            results.append(await measure_stage(path, size, args.expired, args))
+            r = results[-1]
+            print(
+                f"  scrape {r.scrape_ms:.2f} ms, http {r.http_ms:.2f} ms, "
+                f"refresh {r.refresh_ms:.1f} ms, claim {r.claim_ms or 0:.1f} ms",
+                flush=True,
+            )
+    print()
+    print(report(results))
+    return 0
+
+
+def report(results: list[StageResult]) -> str:
+    """The results table, ratios and goals."""
+    empty = results[0]
+    first_claim = next(r.claim_ms for r in results if r.claim_ms is not None)
+    rows: list[list[object]] = []
+    for r in results:
+        rows.append(
+            [
+                r.pending,
+                r.expired,
+                r.scrape_ms,
+                f"{ratio(r.scrape_ms, empty.scrape_ms):.2f}",
+                r.http_ms,
+                f"{ratio(r.http_ms, empty.http_ms):.2f}",
+                r.body_bytes,
+                r.refresh_ms,
+                r.summary_ms,
+                f"{ratio(r.refresh_ms, empty.refresh_ms):.0f}",
+                "-" if r.claim_ms is None else r.claim_ms,
+                "-" if r.claim_ms is None else f"{ratio(r.claim_ms, first_claim):.2f}",
+            ]
+        )
+    headers = [
+        "pending",
+        "expired",
+        "scrape ms",
+        "scrape / empty",
+        "HTTP scrape ms",
+        "HTTP / empty",
+        "body bytes",
+        "refresh ms",
+        "pending_summary ms",
+        "refresh / empty",
+        "claim 1k ms",
+        "claim / first stage",
+    ]
+    lines = [table(headers, rows), ""]
+    at_goal = [r for r in results if r.pending >= GOAL_SIZE]
+    if at_goal:
+        r = at_goal[-1]
+        worst_scrape = max(r.scrape_ms, r.http_ms)
+        lines.append(
+            f"scrape at {r.pending:,}: {r.scrape_ms:.2f} ms in process, {r.http_ms:.2f} ms "
+            f"over HTTP (goal <= {SCRAPE_GOAL_MS:.0f} ms: {goal(worst_scrape <= SCRAPE_GOAL_MS)})"
+        )
+        claim = r.claim_ms or 0.0
+        lines.append(
+            f"claim of {r.claimed:,} expired among {r.pending:,}: {claim:.1f} ms "
+            f"(goal <= {CLAIM_GOAL_MS:.0f} ms: {goal(claim <= CLAIM_GOAL_MS)})"
+        )
+    else:
+        lines.append(f"no stage reached {GOAL_SIZE:,} pending rows: goals not evaluated")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scrape", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--sizes", default="1000,100000,1000000", help="pending rows at each stage")
+    parser.add_argument("--expired", type=int, default=1000, help="rows past their deadline")
+    parser.add_argument("--scrapes", type=int, default=20, help="scrapes per median")
+    parser.add_argument("--refreshes", type=int, default=5, help="refreshes per median")
+    parser.add_argument("--claims", type=int, default=5, help="claim scans per median")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the filled rows")
+    return parser.parse_args(argv)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Parse the options and run the benchmark."""
+    return asyncio.run(main(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
