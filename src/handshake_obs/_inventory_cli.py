@@ -3,14 +3,14 @@
 The commands speak to the sidecar's HTTP API, never to the ledger: the API's bearer tokens
 apply, and failing or extending a handoff takes the one completion path every caller takes.
 
-==========  ==========================================  =========================
-command     API call                                    token
-==========  ==========================================  =========================
-``pending`` ``GET /v1/handoffs`` (follows next_cursor)  ``HANDSHAKE_INVENTORY_TOKEN``
-``show``    ``GET /v1/handoffs/{id}``                   ``HANDSHAKE_INVENTORY_TOKEN``
-``fail``    ``POST /v1/operator/handoffs/{id}/fail``    ``HANDSHAKE_OPERATOR_TOKEN``
-``extend``  ``POST /v1/operator/handoffs/{id}/extend``  ``HANDSHAKE_OPERATOR_TOKEN``
-==========  ==========================================  =========================
+============  ==========================================  =============================
+command       API call                                    token
+============  ==========================================  =============================
+``pending``   ``GET /v1/handoffs`` (follows next_cursor)  ``HANDSHAKE_INVENTORY_TOKEN``
+``show``      ``GET /v1/handoffs/{id}``                   ``HANDSHAKE_INVENTORY_TOKEN``
+``fail``      ``POST /v1/operator/handoffs/{id}/fail``    ``HANDSHAKE_OPERATOR_TOKEN``
+``extend``    ``POST /v1/operator/handoffs/{id}/extend``  ``HANDSHAKE_OPERATOR_TOKEN``
+============  ==========================================  =============================
 
 The sidecar is found at ``--url``, else ``HANDSHAKE_URL``, else :data:`DEFAULT_URL`;
 ``--token`` overrides the command's token. An error of the API, or an unreachable sidecar, is
@@ -351,8 +351,7 @@ def _extend(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out:
         out.write(json.dumps(view) + "\n")
         return
     out.write(
-        f"{view['handoff_id']}: deadline {_deadline_text(view, exact=True)}; "
-        f"workflow {view['workflow_id']}\n"
+        f"{view['handoff_id']}: deadline {_deadline_text(view)}; workflow {view['workflow_id']}\n"
     )
 
 

@@ -1,0 +1,85 @@
+"""Handoffs through a running sidecar for the operator-facing tests (CLI, status page), and the
+raw task tokens read back from the sidecar's ledger to prove none of them is ever shown."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from .sidecar import ExternalReceiver, Sidecar
+from .workflows import SidecarCall, SidecarWorkflow
+
+
+@dataclass
+class SentHandoff:
+    """A workflow waiting on an HTTP handoff, and the id the external system was given."""
+
+    handle: WorkflowHandle[Any, Any]
+    handoff_id: str
+    body: dict[str, Any]
+
+
+async def hand_off(
+    client: Client,
+    workflow_queue: str,
+    sidecar: Sidecar,
+    receiver: ExternalReceiver,
+    *,
+    target: str = "billing",
+    deadline_seconds: float | None = None,
+    workflow_id: str | None = None,
+) -> SentHandoff:
+    """Start a workflow whose ``handshake.http_handoff`` reaches ``receiver``; wait for it."""
+    argument: dict[str, Any] = {"target": target, "payload": {"n": 1}}
+    if deadline_seconds is not None:
+        argument["deadline_seconds"] = deadline_seconds
+    handle = await client.start_workflow(
+        SidecarWorkflow.run,
+        SidecarCall(
+            activity="handshake.http_handoff", task_queue=sidecar.task_queue, argument=argument
+        ),
+        id=workflow_id or f"op-{target}-{uuid.uuid4().hex[:12]}",
+        task_queue=workflow_queue,
+    )
+    delivery = await receiver.receive()
+    assert delivery.body["workflow_id"] == handle.id, "deliveries arrived out of order"
+    return SentHandoff(handle, delivery.body["handoff_id"], delivery.body)
+
+
+def ledger_tokens(sidecar: Sidecar) -> list[bytes]:
+    """Every raw task token in the sidecar's SQLite ledger."""
+    path = sidecar.ledger_url.removeprefix("sqlite:///")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        tokens = [bytes(row[0]) for row in db.execute("SELECT task_token FROM handoffs")]
+    assert tokens, "the ledger holds no token: nothing would be checked"
+    return tokens
+
+
+def token_forms(token: bytes) -> list[str]:
+    """The ways a raw task token could show up in text or HTML."""
+    latin = token.decode("latin-1")
+    return [
+        repr(token),
+        repr(token)[2:-1],
+        token.hex(),
+        base64.b64encode(token).decode(),
+        base64.b64encode(token).decode().rstrip("="),
+        base64.urlsafe_b64encode(token).decode().rstrip("="),
+        latin,
+        html.escape(latin),
+        json.dumps(latin)[1:-1],
+    ]
+
+
+def assert_no_token(text: str, tokens: list[bytes]) -> None:
+    """No token of ``tokens``, in any form, inside ``text``."""
+    for token in tokens:
+        for form in token_forms(token):
+            assert form not in text, f"a raw task token leaked ({len(form)} characters)"
