@@ -1,0 +1,1 @@
+"""Prometheus rules of handshake-obs: ``rules.py`` renders ``handshake-obs.rules.yml``."""

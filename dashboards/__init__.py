@@ -1,0 +1,1 @@
+"""Grafana dashboards of handshake-obs: ``build.py`` generates ``handshake-obs.json``."""

@@ -1,0 +1,579 @@
+"""The handshake-obs Grafana dashboard, generated with Grafana's own Python SDK.
+
+``handshake-obs.json`` beside this file is generated from here and committed; CI fails when
+it is stale::
+
+    .venv/bin/python dashboards/build.py           # rewrite dashboards/handshake-obs.json
+    .venv/bin/python dashboards/build.py --check   # exit 1 when the committed JSON is stale
+
+Why grafana-foundation-sdk and not grafanalib: docs/dashboards.md. Every query reads the
+``${datasource}`` variable, filters on ``$job`` (and ``$target`` where the metric has one),
+uses ``$__rate_interval`` in its rates, or reads a recording rule of
+``alerts/handshake-obs.rules.yml`` for ratios and quantiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+with warnings.catch_warnings():
+    # The SDK steers new code to the v2 dashboard API; file provisioning and Grafana's
+    # published dashboard schema (the one this JSON is validated against) are the v1 model.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from grafana_foundation_sdk.builders import dashboard as dash
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import heatmap, stat, timeseries
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import heatmap as heatmap_model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+#: The committed dashboard.
+DASHBOARD_FILE = Path(__file__).with_name("handshake-obs.json")
+
+RUNBOOK_URL = "https://github.com/handshake-obs/handshake-obs/blob/main/docs/runbook.md"
+
+DATASOURCE = common.DataSourceRef(type_val="prometheus", uid="${datasource}")
+
+#: Label filters of every query: the dashboard's ``job`` and ``target`` variables.
+JOB = 'job=~"$job"'
+JOB_TARGET = 'job=~"$job", target=~"$target"'
+
+
+def _query(
+    expr: str,
+    legend: str,
+    *,
+    ref: str = "A",
+    instant: bool = False,
+    heatmap_format: bool = False,
+    exemplar: bool = False,
+) -> prom.Dataquery:
+    query = prom.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
+    query = query.instant() if instant else query.range()
+    if heatmap_format:
+        query = query.format(PromQueryFormat.HEATMAP)
+    if exemplar:
+        query = query.exemplar(True)
+    return query
+
+
+class _Ids:
+    """Panel ids, unique in the dashboard and stable from one generation to the next."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count(1)
+
+    def __call__(self) -> int:
+        return next(self._next)
+
+
+def _timeseries(
+    ids: _Ids,
+    title: str,
+    description: str,
+    unit: str,
+    queries: Sequence[prom.Dataquery],
+    *,
+    width: int = 12,
+    stack: bool = False,
+    bars: bool = False,
+) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .id(ids())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .min(0)
+        .span(width)
+        .height(8)
+        .targets(list(queries))
+        .fill_opacity(20 if stack else 10)
+        .legend(
+            common_builders.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.RIGHT)
+            .calcs(["lastNotNull", "max"])
+        )
+        .tooltip(
+            common_builders.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
+    )
+    if stack:
+        panel = panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
+    if bars:
+        panel = panel.draw_style(common.GraphDrawStyle.BARS)
+    return panel
+
+
+def _stat(
+    ids: _Ids,
+    title: str,
+    description: str,
+    unit: str,
+    query: prom.Dataquery,
+    thresholds: Sequence[tuple[float | None, str]],
+) -> stat.Panel:
+    steps = [model.Threshold(value=value, color=color) for value, color in thresholds]
+    return (
+        stat.Panel()
+        .id(ids())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(6)
+        .height(4)
+        .targets([query])
+        .thresholds(dash.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps))
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
+    )
+
+
+def _heatmap(ids: _Ids, title: str, description: str, query: prom.Dataquery) -> heatmap.Panel:
+    return (
+        heatmap.Panel()
+        .id(ids())
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit("s")
+        .span(12)
+        .height(8)
+        .targets([query])
+        .calculate(False)
+        .y_axis(heatmap.YAxisConfig().unit("s"))
+        .cell_values(heatmap.CellValues().unit("reqps"))
+        .color(
+            heatmap.HeatmapColorOptions()
+            .mode(heatmap_model.HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+            .fill("dark-orange")
+            .scale(heatmap_model.HeatmapColorScale.EXPONENTIAL)
+            .exponent(0.5)
+            .steps(64)
+        )
+        .show_legend()
+        .exemplars_color("rgba(138, 184, 255, 1)")
+    )
+
+
+def _row(ids: _Ids, title: str) -> dash.Row:
+    return dash.Row(title).id(ids())
+
+
+def _section(
+    board: dash.Dashboard, row: dash.Row, panels: Sequence[cogbuilder.Builder[model.Panel]]
+) -> dash.Dashboard:
+    """A row and the panels under it (rows stay expanded: panels follow them at top level)."""
+    board = board.with_row(row)
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board
+
+
+def build() -> dash.Dashboard:
+    """The dashboard: overview, completions, pending handoffs, errors, reaper, Temporal RPCs."""
+    ids = _Ids()
+    board = (
+        dash.Dashboard("handshake-obs")
+        .uid("handshake-obs")
+        .description(
+            "Temporal asynchronous activity completion: handoffs, completions, pending work, "
+            "errors and the reaper, from handshake-obs metrics and recording rules."
+        )
+        .tags(["handshake-obs", "temporal"])
+        .editable()
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .time("now-6h", "now")
+        .refresh("30s")
+        .timezone("browser")
+        .link(
+            dash.DashboardLink("Runbook")
+            .type(model.DashboardLinkType.LINK)
+            .url(RUNBOOK_URL)
+            .icon("doc")
+            .target_blank(True)
+        )
+        .with_variable(
+            dash.DatasourceVariable("datasource")
+            .label("Data source")
+            .type("prometheus")
+            .description("The Prometheus that scrapes handshake-obs and loads its rules.")
+        )
+        .with_variable(
+            dash.QueryVariable("job")
+            .label("Job")
+            .description("Scrape job of the processes sharing one ledger.")
+            .datasource(DATASOURCE)
+            .query("label_values(handshake_pending_handoffs, job)")
+            .definition("label_values(handshake_pending_handoffs, job)")
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            .include_all(True)
+            .all_value(".+")
+        )
+        .with_variable(
+            dash.QueryVariable("target")
+            .label("Target")
+            .description("External systems handoffs go to (HANDSHAKE_TARGETS, and other).")
+            .datasource(DATASOURCE)
+            .query('label_values(handshake_pending_handoffs{job=~"$job"}, target)')
+            .definition('label_values(handshake_pending_handoffs{job=~"$job"}, target)')
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".+")
+        )
+        .annotation(
+            dash.AnnotationQuery()
+            .name("Alerts")
+            .datasource(DATASOURCE)
+            .enable(True)
+            .icon_color("red")
+            .expr(f'ALERTS{{alertname=~"Handshake.+", alertstate="firing", {JOB}}}')
+            .title_format("{{alertname}}")
+            .text_format("{{severity}} {{target}}")
+            .step("60s")
+            .use_value_for_time(False)
+        )
+    )
+
+    board = _section(
+        board,
+        _row(ids, "Overview"),
+        [
+            _stat(
+                ids,
+                "Pending handoffs",
+                "Handoffs waiting for their outcome, from the ledger (all selected targets).",
+                "short",
+                _query(
+                    f"sum(job_target:handshake_pending_handoffs:max{{{JOB_TARGET}}})", "pending"
+                ),
+                [(None, "green"), (1000, "orange")],
+            ),
+            _stat(
+                ids,
+                "Oldest pending handoff",
+                "Age of the oldest pending handoff. Orange from 6 h, red from 24 h "
+                "(HandshakeHandoffsStuck).",
+                "s",
+                _query(
+                    f"max(job_target:handshake_oldest_pending_handoff_age:seconds{{{JOB_TARGET}}})",
+                    "oldest",
+                ),
+                [(None, "green"), (6 * 3600, "orange"), (24 * 3600, "red")],
+            ),
+            _stat(
+                ids,
+                "Completion failure ratio (10 min)",
+                "Share of finished handoffs that did not complete (failed, reaped, already closed, "
+                "aborted) over 10 minutes, worst target. Red above 50 % "
+                "(HandshakeCompletionFailureRatioHigh).",
+                "percentunit",
+                _query(
+                    f"max(job_target:handshake_completion_failures:ratio_rate10m{{{JOB_TARGET}}})",
+                    "failure ratio",
+                ),
+                [(None, "green"), (0.25, "orange"), (0.5, "red")],
+            ),
+            _stat(
+                ids,
+                "Last successful reaper scan",
+                "Time since the reaper last completed a scan. Red above 5 min "
+                "(HandshakeReaperNotRunning).",
+                "s",
+                _query(f"min(job:handshake_reaper_last_success_age:seconds{{{JOB}}})", "age"),
+                [(None, "green"), (60, "orange"), (300, "red")],
+            ),
+        ],
+    )
+
+    board = _section(
+        board,
+        _row(ids, "Completions"),
+        [
+            _timeseries(
+                ids,
+                "Completion rate by outcome",
+                "Handoffs that reached their one outcome, per second: completed, failed, canceled, "
+                "reaped, already_closed, aborted.",
+                "ops",
+                [
+                    _query(
+                        "sum by (outcome) "
+                        f"(rate(handshake_handoffs_finished_total{{{JOB_TARGET}}}[$__rate_interval]))",
+                        "{{outcome}}",
+                    ),
+                    _query(
+                        "sum(rate(handshake_handoffs_started_total"
+                        f"{{{JOB_TARGET}}}[$__rate_interval]))",
+                        "started",
+                        ref="B",
+                    ),
+                ],
+            ),
+            _timeseries(
+                ids,
+                "Completion failure ratio",
+                "Share of the handoffs finished over 10 minutes that did not complete, by target "
+                "(recording rule; the critical alert fires above 50 %).",
+                "percentunit",
+                [
+                    _query(
+                        f"job_target:handshake_completion_failures:ratio_rate10m{{{JOB_TARGET}}}",
+                        "{{target}}",
+                    )
+                ],
+            ),
+            _timeseries(
+                ids,
+                "Completion latency percentiles",
+                "End-to-end latency of completed handoffs, handoff start to completion: p50, p90 "
+                "and p99 over 5 minutes, by target (recording rules).",
+                "s",
+                [
+                    _query(
+                        "job_target:handshake_completion_latency_seconds:histogram_quantile_rate5m"
+                        f"{{{JOB_TARGET}}}",
+                        "{{target}} p{{quantile}}",
+                    )
+                ],
+            ),
+            _heatmap(
+                ids,
+                "Completion latency heatmap",
+                "Distribution of end-to-end handoff latency, all outcomes, from the histogram "
+                "buckets. Exemplars (dots) link to the trace of the handoff that recorded them.",
+                _query(
+                    "sum by (le) (rate(handshake_completion_latency_seconds_bucket"
+                    f"{{{JOB_TARGET}}}[$__rate_interval]))",
+                    "{{le}}",
+                    heatmap_format=True,
+                    exemplar=True,
+                ),
+            ),
+        ],
+    )
+
+    board = _section(
+        board,
+        _row(ids, "Pending handoffs"),
+        [
+            _timeseries(
+                ids,
+                "Pending by target",
+                "Handoffs waiting for their outcome, by target, computed from the ledger.",
+                "short",
+                [
+                    _query(
+                        f"job_target:handshake_pending_handoffs:max{{{JOB_TARGET}}}", "{{target}}"
+                    )
+                ],
+                width=8,
+            ),
+            _timeseries(
+                ids,
+                "Pending by age",
+                "Pending handoffs by age range (disjoint ranges that add up to the pending count).",
+                "short",
+                [
+                    _query(
+                        "sum by (age) "
+                        f"(job_target_age:handshake_pending_handoffs_by_age:max{{{JOB_TARGET}}})",
+                        "{{age}}",
+                    )
+                ],
+                width=8,
+                stack=True,
+            ),
+            _timeseries(
+                ids,
+                "Oldest pending age",
+                "Age of the oldest pending handoff, by target: a line that only rises is a handoff "
+                "nobody answers.",
+                "s",
+                [
+                    _query(
+                        f"job_target:handshake_oldest_pending_handoff_age:seconds{{{JOB_TARGET}}}",
+                        "{{target}}",
+                    )
+                ],
+                width=8,
+            ),
+        ],
+    )
+
+    board = _section(
+        board,
+        _row(ids, "Errors"),
+        [
+            _timeseries(
+                ids,
+                "Completion errors by type",
+                "Calls on the completion path that did not do what they were asked, per second: "
+                "already_closed, invalid_token, unavailable, rejected, unknown_handoff, "
+                "already_finished.",
+                "ops",
+                [
+                    _query(
+                        "sum by (error_type) "
+                        f"(rate(handshake_completion_errors_total{{{JOB_TARGET}}}[$__rate_interval]))",
+                        "{{error_type}}",
+                    )
+                ],
+            ),
+            _timeseries(
+                ids,
+                "Instrumentation errors",
+                "Failures inside handshake-obs itself (ledger writes, pending-gauge refreshes), "
+                "per second. The handshake went on; investigate the ledger.",
+                "ops",
+                [
+                    _query(
+                        "sum by (component) (rate(handshake_instrumentation_errors_total"
+                        f"{{{JOB}}}[$__rate_interval]))",
+                        "{{component}}",
+                    )
+                ],
+            ),
+        ],
+    )
+
+    board = _section(
+        board,
+        _row(ids, "Reaper"),
+        [
+            _timeseries(
+                ids,
+                "Reaped handoffs",
+                "Handoffs failed with HandoffDeadlineExceeded by the reaper, per second, by "
+                "target: their external system never answered in time.",
+                "ops",
+                [
+                    _query(
+                        "sum by (target) (rate(handshake_handoffs_finished_total"
+                        f'{{outcome="reaped", {JOB_TARGET}}}[$__rate_interval]))',
+                        "{{target}}",
+                    )
+                ],
+                width=6,
+                bars=True,
+            ),
+            _timeseries(
+                ids,
+                "Reap lag",
+                "How long after its deadline a handoff was reaped: p50, p90, p99 over 5 minutes "
+                "(recording rules). Normally below the reaper interval.",
+                "s",
+                [
+                    _query(
+                        f"job:handshake_reap_lag_seconds:histogram_quantile_rate5m{{{JOB}}}",
+                        "p{{quantile}}",
+                    )
+                ],
+                width=6,
+            ),
+            _timeseries(
+                ids,
+                "Reaper scans by result",
+                "Reaper scans per second, successful and failed (ledger or Temporal unreachable).",
+                "ops",
+                [
+                    _query(
+                        "sum by (result) "
+                        f"(rate(handshake_reaper_runs_total{{{JOB}}}[$__rate_interval]))",
+                        "{{result}}",
+                    )
+                ],
+                width=6,
+            ),
+            _timeseries(
+                ids,
+                "Time since last successful reaper scan",
+                "Seconds since a reaper scan last succeeded, by job (recording rule); the critical "
+                "alert fires above 5 minutes.",
+                "s",
+                [_query(f"job:handshake_reaper_last_success_age:seconds{{{JOB}}}", "{{job}}")],
+                width=6,
+            ),
+        ],
+    )
+
+    return _section(
+        board,
+        _row(ids, "Temporal RPCs"),
+        [
+            _timeseries(
+                ids,
+                "Completion RPC latency",
+                "One Temporal RPC of the completion path, by operation: p50, p90, p99 over 5 "
+                "minutes (recording rules); the warning fires when p99 stays above 500 ms.",
+                "s",
+                [
+                    _query(
+                        "job_operation:handshake_completion_rpc_duration_seconds"
+                        f":histogram_quantile_rate5m{{{JOB}}}",
+                        "{{operation}} p{{quantile}}",
+                    )
+                ],
+            ),
+            _timeseries(
+                ids,
+                "Completion RPC rate by operation",
+                "Temporal RPCs of the completion path per second, by operation; each retry counts.",
+                "ops",
+                [
+                    _query(
+                        "sum by (operation) (rate(handshake_completion_rpc_duration_seconds_count"
+                        f"{{{JOB}}}[$__rate_interval]))",
+                        "{{operation}}",
+                    )
+                ],
+            ),
+        ],
+    )
+
+
+def render() -> str:
+    """The dashboard JSON, as committed."""
+    return json.dumps(build().build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate dashboards/handshake-obs.json.")
+    parser.add_argument("--check", action="store_true", help="fail when the JSON is stale")
+    parser.add_argument("--output", type=Path, default=DASHBOARD_FILE)
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            sys.stderr.write(f"{args.output} is stale: run .venv/bin/python dashboards/build.py\n")
+            return 1
+        return 0
+    args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
