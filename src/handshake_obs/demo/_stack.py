@@ -24,6 +24,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,6 +32,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from .._config import HandshakeConfig
 from .._devserver import temporal_cli_path
+from .._otlp import configure_tracing, shutdown_tracing
 from ..sidecar import SidecarSettings, run_sidecar
 from ..sidecar._server import QuietUvicorn
 from ._external_http import DemoExternalSystem, DemoMix
@@ -82,6 +84,8 @@ async def run_dev(options: DevOptions) -> None:
         )
     )
     sidecar_address = f"127.0.0.1:{options.metrics_port}"
+    # OTLP export (global provider) when OTEL_EXPORTER_OTLP_ENDPOINT is set; else None.
+    tracer_provider = configure_tracing()
     try:
         async with (
             await WorkflowEnvironment.start_local(
@@ -149,7 +153,9 @@ async def run_dev(options: DevOptions) -> None:
                 if options.with_prometheus
                 else None
             )
-            client = await Client.connect(temporal_address, runtime=sdk_runtime)
+            client = await Client.connect(
+                temporal_address, interceptors=[TracingInterceptor()], runtime=sdk_runtime
+            )
             try:
                 async with Worker(
                     client,
@@ -194,6 +200,8 @@ async def run_dev(options: DevOptions) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if tracer_provider is not None:
+            shutdown_tracing(tracer_provider)
     _log.info("stopped")
 
 
