@@ -21,6 +21,7 @@ from ._handshake import Handshake
 from ._interceptor import HandshakeInterceptor
 from ._logging import configure_logging
 from ._model import ErrorType, HandoffRecord, Operation, Outcome, State
+from ._otlp import TracingConfig, configure_tracing, shutdown_tracing
 from ._reaper import DEADLINE_EXCEEDED_TYPE, Reaper, ReapResult
 from ._tokens import token_fingerprint
 
@@ -51,8 +52,11 @@ __all__ = [
     "State",
     "TargetPolicy",
     "TemporalUnavailableError",
+    "TracingConfig",
     "UnknownHandoffError",
     "configure_logging",
+    "configure_tracing",
     "handoff",
+    "shutdown_tracing",
     "token_fingerprint",
 ]

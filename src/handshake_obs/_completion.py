@@ -1,10 +1,11 @@
 """The one instrumented completion path.
 
-Every complete / fail / heartbeat / report-cancellation, whether made through the
-:class:`~handshake_obs.Completer` or through a plain ``AsyncActivityHandle`` on an instrumented
-client, runs through :meth:`CompletionPath.run`: it finds the handoff, calls Temporal with a
-timeout and bounded retries, classifies the answer, records the one outcome in the ledger,
-and counts, times and logs it.
+Every complete / fail / heartbeat / report-cancellation / reap, whether made through the
+:class:`~handshake_obs.Completer`, the reaper or a plain ``AsyncActivityHandle`` on an
+instrumented client, runs through :meth:`CompletionPath.run`: it finds the handoff, calls
+Temporal with a timeout and bounded retries, classifies the answer, records the one outcome
+in the ledger, and counts, times, logs and traces it (one span per call, in the handoff's
+trace).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from opentelemetry.trace import Span
 from temporalio.client import AsyncActivityIDReference
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,8 +35,16 @@ from ._errors import (
 )
 from ._logging import handoff_fields
 from ._metrics import HandshakeMetrics
-from ._model import OUTCOME_OF_OPERATION, ErrorType, HandoffRecord, Operation, Outcome
+from ._model import (
+    OUTCOME_OF_OPERATION,
+    ErrorType,
+    FinishedOutcome,
+    HandoffRecord,
+    Operation,
+    Outcome,
+)
 from ._tokens import token_fingerprint
+from ._tracing import HandshakeTracing, trace_exemplar
 from .ledger import HeartbeatResult, Ledger
 
 _log = structlog.get_logger("handshake_obs.completion")
@@ -74,11 +84,13 @@ class CompletionPath:
         ledger: Ledger,
         metrics: HandshakeMetrics,
         config: HandshakeConfig,
+        tracing: HandshakeTracing | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
         self._config = config
+        self._tracing = tracing if tracing is not None else HandshakeTracing(config)
         self._clock = clock
 
     @property
@@ -132,6 +144,38 @@ class CompletionPath:
         Raises a :class:`CompletionError` (its ``__cause__`` is the RPC error) or
         :class:`HandoffAlreadyFinishedError`.
         """
+        failure_type = error_type if operation in (Operation.FAIL, Operation.REAP) else None
+        with self._tracing.completion_span(
+            operation, record, task_token=task_token, failure_type=failure_type, now=self._clock()
+        ) as span:
+            heartbeat = await self._run(
+                operation,
+                call,
+                span,
+                record=record,
+                task_token=task_token,
+                refuse_finished=refuse_finished,
+                error_type=error_type,
+                error_message=error_message,
+                progress=progress,
+                sequence=sequence,
+            )
+        return CallResult(operation, record, heartbeat)
+
+    async def _run(
+        self,
+        operation: Operation,
+        call: RpcCall,
+        span: Span,
+        *,
+        record: HandoffRecord | None,
+        task_token: bytes | None,
+        refuse_finished: bool,
+        error_type: str | None,
+        error_message: str | None,
+        progress: Any,
+        sequence: int | None,
+    ) -> HeartbeatResult | None:
         target = record.target if record else None
         if record is not None and not record.is_pending and refuse_finished:
             self._metrics.observe_error(target, ErrorType.ALREADY_FINISHED)
@@ -145,17 +189,19 @@ class CompletionPath:
             ),
         )
 
-        heartbeat = None
+        heartbeat: HeartbeatResult | None = None
         if operation is Operation.HEARTBEAT and record is not None and record.is_pending:
             heartbeat = await self._guard(
                 self._ledger.heartbeat(record.handoff_id, progress, sequence, self._clock()),
                 log,
             )
+            if heartbeat is not None:
+                self._tracing.heartbeat(span, accepted=heartbeat.accepted)
             if heartbeat is not None and not heartbeat.accepted:
                 log.info(
                     "out-of-order progress ignored", sequence=sequence, kept=heartbeat.sequence
                 )
-                return CallResult(operation, record, heartbeat)
+                return heartbeat
 
         in_flight = record is not None and record.is_pending
         if in_flight and record is not None:
@@ -166,12 +212,14 @@ class CompletionPath:
             await self._call_with_retries(operation, call, log)
         except CompletionError as err:
             self._metrics.observe_error(target, ErrorType(err.error_type))
-            await self._after_failure(err, record, task_token, in_flight, log)
+            finished = await self._after_failure(err, record, task_token, in_flight, log)
+            self._tracing.finished(span, finished)
             raise
-        await self._after_success(
+        finished = await self._after_success(
             operation, record, task_token, in_flight, error_type, error_message, log
         )
-        return CallResult(operation, record, heartbeat)
+        self._tracing.finished(span, finished)
+        return heartbeat
 
     # -- the RPC --------------------------------------------------------------------------
 
@@ -203,6 +251,7 @@ class CompletionPath:
             log.warning(
                 "temporal unavailable, retrying", attempt=attempt, delay=delay, error=str(error)
             )
+            self._tracing.retrying(attempt, delay)
             await asyncio.sleep(delay)
 
     def _call_deadline(self) -> float:
@@ -223,7 +272,8 @@ class CompletionPath:
         error_type: str | None,
         error_message: str | None,
         log: structlog.typing.FilteringBoundLogger,
-    ) -> None:
+    ) -> FinishedOutcome | None:
+        """Record what a call that went through did; returns the outcome it recorded."""
         outcome = OUTCOME_OF_OPERATION.get(operation)
         now = self._clock()
         if outcome is None:  # a heartbeat: no outcome
@@ -231,7 +281,7 @@ class CompletionPath:
                 await self._guard(self._ledger.end_call(record.handoff_id), log)
                 await self._extend_on_heartbeat(record, now, log)
             log.debug("heartbeat delivered")
-            return
+            return None
         finished = None
         if record is not None:
             finished = await self._guard(
@@ -255,13 +305,14 @@ class CompletionPath:
             if finished is None:
                 log.info("outcome kept until its handoff is recorded", outcome=outcome.value)
         if finished is not None:
-            self._metrics.observe_finished(finished)
+            self._metrics.observe_finished(finished, exemplar=trace_exemplar())
             log.info(
                 "handoff finished",
                 outcome=outcome.value,
                 error_type=error_type,
                 latency_seconds=round(finished.latency_seconds, 3),
             )
+        return finished
 
     async def _extend_on_heartbeat(
         self, record: HandoffRecord, now: float, log: structlog.typing.FilteringBoundLogger
@@ -285,7 +336,8 @@ class CompletionPath:
         task_token: bytes | None,
         in_flight: bool,
         log: structlog.typing.FilteringBoundLogger,
-    ) -> None:
+    ) -> FinishedOutcome | None:
+        """Record what a failed call tells; returns the outcome it recorded, if any."""
         now = self._clock()
         if isinstance(error, ActivityAlreadyClosedError):
             finished = None
@@ -301,12 +353,13 @@ class CompletionPath:
                     log,
                 )
             if finished is not None:
-                self._metrics.observe_finished(finished)
+                self._metrics.observe_finished(finished, exemplar=trace_exemplar())
             log.info("activity already closed in temporal", recorded=finished is not None)
-            return
+            return finished
         if in_flight and record is not None:
             await self._guard(self._ledger.end_call(record.handoff_id), log)
         log.warning("completion call failed", error_type=error.error_type, error=str(error))
+        return None
 
     async def _guard(
         self, operation: Awaitable[Any], log: structlog.typing.FilteringBoundLogger

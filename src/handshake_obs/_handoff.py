@@ -4,6 +4,10 @@ The record is stored before the body runs, so the token (or the handoff id that 
 it) only leaves the process once the ledger has it. A clean exit completes the activity
 asynchronously; an exception marks the handoff aborted and propagates, so the attempt fails
 as it would have without handshake-obs.
+
+The body runs inside the handoff's span (a child of the activity's span): what it does to hand
+over is traced under it, and ``Handoff.traceparent`` is that span's context, for the external
+system to continue the trace.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ._complete_async import is_complete_async
 from ._errors import NotInActivityError
 from ._model import HandoffRecord
 from ._recorder import HandoffRecorder
+from ._tracing import HandoffSpan
 
 
 @dataclass(slots=True)
@@ -50,7 +55,8 @@ class Handoff:
     target: str
     #: Epoch seconds the handoff is due at (None: unbounded).
     deadline: float | None
-    #: W3C trace context to propagate to the external system (None when not tracing).
+    #: W3C trace context of the handoff span, to propagate to the external system (None when
+    #: not tracing): its spans, and the completion's, join the handoff's trace.
     traceparent: str | None
     tracestate: str | None
 
@@ -82,6 +88,7 @@ class handoff:  # noqa: N801 - used like a function: ``async with handoff(...)``
         self._deadline = deadline
         self._scope: ActivityScope | None = None
         self._record: HandoffRecord | None = None
+        self._span: HandoffSpan | None = None
 
     async def __aenter__(self) -> Handoff:
         scope = current_scope.get(None)
@@ -93,8 +100,14 @@ class handoff:  # noqa: N801 - used like a function: ``async with handoff(...)``
         if scope.recorded is not None:
             raise NotInActivityError("this activity already recorded a handoff")
         recorder = scope.recorder
-        record = recorder.new_record(activity.info(), target=self._target, deadline=self._deadline)
-        self._record = await recorder.record(record)
+        record, span = recorder.begin(activity.info(), target=self._target, deadline=self._deadline)
+        span.activate()
+        try:
+            self._record = await recorder.record(record)
+        except BaseException as err:
+            span.end(err)
+            raise
+        self._span = span
         self._scope = scope
         scope.recorded = self._record
         return Handoff.of(self._record)
@@ -105,8 +118,18 @@ class handoff:  # noqa: N801 - used like a function: ``async with handoff(...)``
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
-        if exc is None:
-            activity.raise_complete_async()
-        if not is_complete_async(exc) and self._scope and self._record:
-            await self._scope.recorder.abort(self._record, exc)
+        span, self._span = self._span, None
+        if exc is None or is_complete_async(exc):
+            if span is not None and self._record is not None:
+                span.completed_async(self._record)
+                span.end()
+            if exc is None:
+                activity.raise_complete_async()
+            return False
+        try:
+            if self._scope and self._record:
+                await self._scope.recorder.abort(self._record, exc)
+        finally:
+            if span is not None:
+                span.end(exc)
         return False

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
@@ -17,6 +18,7 @@ from ._metrics import HandshakeMetrics
 from ._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
 from ._reaper import Reaper
 from ._recorder import HandoffRecorder
+from ._tracing import HandshakeTracing
 from .ledger import Ledger, ledger_from_url
 
 
@@ -29,6 +31,9 @@ class Handshake:
             client = await Client.connect(url, interceptors=[handshake.interceptor])
             worker = Worker(client, task_queue=..., activities=[...])  # instrumented too
             completer = handshake.completer(client)
+
+    Spans go to ``tracer_provider`` (default: the global one, e.g. installed by
+    :func:`configure_tracing`).
     """
 
     def __init__(
@@ -38,6 +43,7 @@ class Handshake:
         registry: CollectorRegistry,
         ledger: Ledger | None = None,
         clock: Callable[[], float] = time.time,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -48,11 +54,20 @@ class Handshake:
         self.refresher = PendingGaugesRefresher(
             self._pending, self.ledger, config, metrics=self.metrics, clock=clock
         )
+        self.tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
         self.recorder = HandoffRecorder(
-            ledger=self.ledger, metrics=self.metrics, config=config, clock=clock
+            ledger=self.ledger,
+            metrics=self.metrics,
+            config=config,
+            tracing=self.tracing,
+            clock=clock,
         )
         self.completion = CompletionPath(
-            ledger=self.ledger, metrics=self.metrics, config=config, clock=clock
+            ledger=self.ledger,
+            metrics=self.metrics,
+            config=config,
+            tracing=self.tracing,
+            clock=clock,
         )
         self.interceptor = HandshakeInterceptor(recorder=self.recorder, completion=self.completion)
 

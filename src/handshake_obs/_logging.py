@@ -2,7 +2,8 @@
 
 Every handoff and completion line carries the handoff's identity (:func:`handoff_fields`) and
 never its task token: :func:`redact_secrets` drops any bytes value and any ``*token`` field
-before rendering, as a last line of defence.
+before rendering, as a last line of defence. Lines logged inside a traced operation carry
+its ``trace_id`` and ``span_id`` (:func:`add_trace_context`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from ._model import HandoffRecord
@@ -41,6 +43,15 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
+def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Add ``trace_id`` and ``span_id`` of the current span, when there is a valid one."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
+        event_dict.setdefault("span_id", trace.format_span_id(span_context.span_id))
+    return event_dict
+
+
 def configure_logging(
     *, json: bool | None = None, level: int | str = logging.INFO, stream: TextIO | None = None
 ) -> None:
@@ -56,6 +67,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
         redact_secrets,
     ]
     renderer: Processor = (

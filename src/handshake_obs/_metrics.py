@@ -118,12 +118,18 @@ class HandshakeMetrics:
         """A handoff was recorded."""
         self.handoffs_started.labels(self.target_label(target)).inc()
 
-    def observe_finished(self, finished: FinishedOutcome) -> None:
-        """A handoff reached its outcome (called once per handoff, by whoever finished it)."""
+    def observe_finished(
+        self, finished: FinishedOutcome, *, exemplar: dict[str, str] | None = None
+    ) -> None:
+        """A handoff reached its outcome (called once per handoff, by whoever finished it).
+
+        ``exemplar`` (``{"trace_id": ..., "span_id": ...}`` of the span that recorded the
+        outcome) is attached to the latency observation; the OpenMetrics exposition shows it.
+        """
         target = self.target_label(finished.record.target)
         outcome = finished.outcome.value
         self.handoffs_finished.labels(target, outcome).inc()
-        self.completion_latency.labels(target, outcome).observe(finished.latency_seconds)
+        self.completion_latency.labels(target, outcome).observe(finished.latency_seconds, exemplar)
 
     def observe_error(self, target: str | None, error_type: ErrorType) -> None:
         """A completion-path call failed."""

@@ -1,4 +1,8 @@
-"""The activity side: turning an activity that gives its token away into a ledger record."""
+"""The activity side: turning an activity that gives its token away into a ledger record.
+
+Each handoff gets a span (child of the activity's span) whose W3C trace context is stored
+with the record: the completion, in whatever process and however late, continues that trace.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
-from opentelemetry import propagate
+from opentelemetry import trace
 from temporalio import activity
 
 from ._config import HandshakeConfig
@@ -16,6 +20,7 @@ from ._logging import handoff_fields
 from ._metrics import HandshakeMetrics
 from ._model import HandoffRecord, Outcome
 from ._tokens import new_handoff_id, token_fingerprint
+from ._tracing import HandoffSpan, HandshakeTracing, trace_carrier, trace_exemplar
 from .ledger import Ledger, RecordResult
 
 _log = structlog.get_logger("handshake_obs.handoff")
@@ -30,11 +35,13 @@ class HandoffRecorder:
         ledger: Ledger,
         metrics: HandshakeMetrics,
         config: HandshakeConfig,
+        tracing: HandshakeTracing | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
         self._config = config
+        self._tracing = tracing if tracing is not None else HandshakeTracing(config)
         self._clock = clock
 
     @property
@@ -42,17 +49,37 @@ class HandoffRecorder:
         """The configuration this recorder applies."""
         return self._config
 
+    def begin(
+        self,
+        info: activity.Info,
+        *,
+        target: str | None = None,
+        deadline: datetime | timedelta | None = None,
+    ) -> tuple[HandoffRecord, HandoffSpan]:
+        """Start the handoff's span (child of the current one) and build its pending record,
+        which carries the span's trace context. The caller ends the span."""
+        target = target or self._config.target_for_activity(info.activity_type)
+        span = self._tracing.start_handoff(target)
+        try:
+            record = self.new_record(info, target=target, deadline=deadline, span=span)
+        except Exception as err:
+            span.end(err)
+            raise
+        span.describe(record)
+        return record, span
+
     def new_record(
         self,
         info: activity.Info,
         *,
         target: str | None = None,
         deadline: datetime | timedelta | None = None,
+        span: HandoffSpan | None = None,
     ) -> HandoffRecord:
-        """A pending record for the running activity (not stored yet)."""
+        """A pending record for the running activity (not stored yet), carrying the trace
+        context of ``span`` (default: of the current span)."""
         now = self._clock()
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = span.carrier() if span is not None else trace_carrier(trace.get_current_span())
         target = target or self._config.target_for_activity(info.activity_type)
         return HandoffRecord(
             handoff_id=new_handoff_id(),
@@ -88,17 +115,31 @@ class HandoffRecorder:
 
         Never raises: the activity has completed asynchronously either way.
         """
+        error: Exception | None = None
         try:
-            await self.record(self.new_record(info))
+            record, span = self.begin(info)
         except Exception as err:  # noqa: BLE001 - never break the handshake
-            self._metrics.observe_instrumentation_error("ledger")
-            _log.error(
-                "handoff not recorded",
-                error=repr(err),
-                workflow_id=info.workflow_id,
-                activity_id=info.activity_id,
-                token_fingerprint=token_fingerprint(info.task_token),
-            )
+            self._not_recorded(info, err)
+            return
+        span.activate()
+        try:
+            span.completed_async(record)
+            await self.record(record)
+        except Exception as err:  # noqa: BLE001 - never break the handshake
+            error = err
+            self._not_recorded(info, err)
+        finally:
+            span.end(error)
+
+    def _not_recorded(self, info: activity.Info, err: Exception) -> None:
+        self._metrics.observe_instrumentation_error("ledger")
+        _log.error(
+            "handoff not recorded",
+            error=repr(err),
+            workflow_id=info.workflow_id,
+            activity_id=info.activity_id,
+            token_fingerprint=token_fingerprint(info.task_token),
+        )
 
     async def abort(self, record: HandoffRecord, error: BaseException) -> None:
         """The activity raised after recording: its attempt fails, the handoff is aborted."""
@@ -115,7 +156,7 @@ class HandoffRecorder:
             _log.error("handoff abort not recorded", error=repr(err), **handoff_fields(record))
             return
         if finished is not None:
-            self._metrics.observe_finished(finished)
+            self._metrics.observe_finished(finished, exemplar=trace_exemplar())
             _log.info("handoff aborted", error_type=type(error).__name__, **handoff_fields(record))
 
     def _account(self, result: RecordResult) -> None:
@@ -129,15 +170,16 @@ class HandoffRecorder:
             activity_type=record.activity_type,
             **handoff_fields(record),
         )
+        exemplar = trace_exemplar()
         for finished in result.superseded:
-            self._metrics.observe_finished(finished)
+            self._metrics.observe_finished(finished, exemplar=exemplar)
             _log.info(
                 "handoff superseded by a new attempt",
                 new_attempt=record.attempt,
                 **handoff_fields(finished.record),
             )
         if result.reconciled is not None:
-            self._metrics.observe_finished(result.reconciled)
+            self._metrics.observe_finished(result.reconciled, exemplar=exemplar)
             _log.info(
                 "handoff reconciled with an outcome that arrived first",
                 outcome=result.reconciled.outcome.value,

@@ -153,6 +153,7 @@ async def run_dev(options: DevOptions) -> None:
                 if options.with_prometheus
                 else None
             )
+            await _until_serving(http, f"http://{sidecar_address}/readyz", sidecar)
             client = await Client.connect(
                 temporal_address, interceptors=[TracingInterceptor()], runtime=sdk_runtime
             )
@@ -203,6 +204,21 @@ async def run_dev(options: DevOptions) -> None:
         if tracer_provider is not None:
             shutdown_tracing(tracer_provider)
     _log.info("stopped")
+
+
+async def _until_serving(http: httpx.AsyncClient, url: str, sidecar: asyncio.Task[None]) -> None:
+    """Wait until the sidecar answers ready (the URLs printed next must work)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        if sidecar.done():
+            sidecar.result()  # raises what stopped it
+            raise RuntimeError("the sidecar stopped before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get(url, timeout=2)).status_code == 200:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the sidecar was not ready within a minute ({url})")
+        await asyncio.sleep(0.1)
 
 
 def _print_urls(options: DevOptions, operator_token: str, extra: dict[str, str]) -> None:
