@@ -13,6 +13,7 @@ from ._config import HandshakeConfig
 from ._errors import HandshakeError
 from ._inventory_cli import INVENTORY_COMMANDS, add_inventory_commands, run_inventory_command
 from ._logging import configure_logging
+from ._otlp import configure_tracing, shutdown_tracing
 from ._reap_command import run_reap
 from .demo._command import add_dev_command, run_dev_command
 from .sidecar import load_settings, run_sidecar
@@ -71,7 +72,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         overrides = {"ledger_url": args.ledger_url} if args.ledger_url else {}
         config, settings = load_settings(**overrides)
-        asyncio.run(run_sidecar(config, settings, registry=REGISTRY))
+        # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set; nothing otherwise.
+        tracer_provider = configure_tracing()
+        try:
+            asyncio.run(run_sidecar(config, settings, registry=REGISTRY))
+        finally:
+            if tracer_provider is not None:
+                shutdown_tracing(tracer_provider)
         return 0
     if args.command in INVENTORY_COMMANDS:
         return run_inventory_command(args)

@@ -21,6 +21,7 @@ import structlog
 import uvicorn
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
@@ -54,7 +55,8 @@ async def connect_when_available(
             return await Client.connect(
                 config.temporal_address,
                 namespace=config.temporal_namespace,
-                interceptors=[handshake.interceptor],
+                # Temporal's tracing first, so RunActivity is current when a handoff begins.
+                interceptors=[TracingInterceptor(), handshake.interceptor],
                 runtime=runtime,
             )
         except RuntimeError as err:  # the SDK reports connection failures as RuntimeError
