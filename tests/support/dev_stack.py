@@ -8,11 +8,8 @@ the Temporal SDK's. With ``--activity-timeout 6`` a lost token's derived deadlin
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,12 +70,9 @@ def dev_stack(
         "--rate", str(rate),
         "--activity-timeout", str(activity_timeout),
         "--seed", "7",
+        "--no-prometheus",  # the test brings its own Prometheus and Alertmanager
+        "--demo-port", str(free_port()),
     ]  # fmt: skip
-    options = _dev_options()
-    if "--no-prometheus" in options:  # the test brings its own Prometheus and Alertmanager
-        argv.append("--no-prometheus")
-    if "--demo-port" in options:  # the demo's external system listens too
-        argv += ["--demo-port", str(free_port())]
     process = ManagedProcess(
         "handshake-obs-dev",
         argv,
@@ -139,16 +133,6 @@ def sidecar_replica(
         yield process, target
     finally:
         process.stop(signal.SIGTERM)
-
-
-@functools.cache
-def _dev_options() -> frozenset[str]:
-    """The options this version of ``handshake-obs dev`` accepts (from its ``--help``)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "handshake_obs", "dev", "--help"],
-        capture_output=True, text=True, check=True, timeout=60, cwd=PROJECT_ROOT,
-    )  # fmt: skip
-    return frozenset(re.findall(r"--[a-z][a-z-]+", result.stdout))
 
 
 def _alive_and_answering(process: ManagedProcess, url: str) -> bool:
