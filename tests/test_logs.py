@@ -14,12 +14,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from handshake_obs import Handshake, HandshakeError, configure_logging
+from handshake_obs import Handshake, HandshakeError, configure_logging, flush_logs
 
 from .conftest import StartWorkflow
 from .support.activities import EXTERNAL
 
 IDENTITY_FIELDS = {"handoff_id", "workflow_id", "activity_id", "target", "token_fingerprint"}
+
+
+def flushed(stream: io.StringIO) -> str:
+    """What was logged, once every queued line is written."""
+    flush_logs()
+    return stream.getvalue()
 
 
 @pytest.fixture
@@ -82,7 +88,7 @@ async def test_no_raw_token_in_any_log_line_and_every_handoff_line_identifies_it
         await completer.complete(garbage, 1)
     tokens.append(garbage)
 
-    text = log_stream.getvalue()
+    text = flushed(log_stream)
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert len(lines) >= 15, text
     for token in tokens:
@@ -98,7 +104,7 @@ def test_secret_fields_and_bytes_are_redacted_whatever_the_caller_logs(
     log_stream: io.StringIO,
 ) -> None:
     structlog.get_logger("t").info("oops", task_token="abc", raw=b"\x00secret", fine="ok")
-    line = json.loads(log_stream.getvalue().splitlines()[-1])
+    line = json.loads(flushed(log_stream).splitlines()[-1])
     assert line["task_token"] == "[redacted]"
     assert line["raw"] == "[redacted]"
     assert line["fine"] == "ok"

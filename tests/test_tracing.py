@@ -52,6 +52,7 @@ from handshake_obs import (
     TracingConfig,
     configure_logging,
     configure_tracing,
+    flush_logs,
     shutdown_tracing,
 )
 from handshake_obs import _semconv as sc
@@ -357,6 +358,12 @@ async def test_caller_in_another_trace_is_linked_and_caller_continuing_the_hando
     assert not complete.links
 
 
+def flushed(stream: io.StringIO) -> str:
+    """What was logged, once every queued line is written."""
+    flush_logs()
+    return stream.getvalue()
+
+
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     root = logging.getLogger()
@@ -386,7 +393,7 @@ async def test_log_lines_inside_handoff_and_completion_carry_their_trace_and_spa
     structlog.get_logger("t").info("outside any span")
 
     spans = spans_of(exported, handle.id)
-    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    lines = [json.loads(line) for line in flushed(log_stream).splitlines()]
     by_event = {line["event"]: line for line in lines if line.get("handoff_id") == h.handoff_id}
     for event, span_name in [
         ("handoff recorded", "handoff agent"),

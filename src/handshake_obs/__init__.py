@@ -19,7 +19,7 @@ from ._errors import (
 from ._handoff import Handoff, handoff
 from ._handshake import Handshake
 from ._interceptor import HandshakeInterceptor
-from ._logging import configure_logging
+from ._logging import configure_logging, flush_logs
 from ._model import ErrorType, HandoffRecord, Operation, Outcome, State
 from ._otlp import TracingConfig, configure_tracing, shutdown_tracing
 from ._reaper import DEADLINE_EXCEEDED_TYPE, Reaper, ReapResult
@@ -56,6 +56,7 @@ __all__ = [
     "UnknownHandoffError",
     "configure_logging",
     "configure_tracing",
+    "flush_logs",
     "handoff",
     "shutdown_tracing",
     "token_fingerprint",

@@ -4,12 +4,20 @@ Every handoff and completion line carries the handoff's identity (:func:`handoff
 never its task token: :func:`redact_secrets` drops any bytes value and any ``*token`` field
 before rendering, as a last line of defence. Lines logged inside a traced operation carry
 its ``trace_id`` and ``span_id`` (:func:`add_trace_context`).
+
+Rendering and writing happen on a background thread (a queue between the two), so a log line
+costs the event loop only the cheap part: what depends on the caller's context (bound
+variables, the current span) is captured before the line is queued. :func:`flush_logs`
+waits for what is queued; it runs at exit too.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any, TextIO
 
 import structlog
@@ -52,6 +60,51 @@ def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> Event
     return event_dict
 
 
+class _RecordQueueHandler(QueueHandler):
+    """Queues records as they are: the listener's formatter renders them."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class _CallerContext(logging.Filter):
+    """Captures, on the logging thread, what the rendering thread cannot see."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, dict):  # a stdlib record (temporalio, grpc, ...)
+            context = dict(structlog.contextvars.get_contextvars())
+            add_trace_context(None, "", context)
+            record.handshake_context = context
+        return True
+
+
+def _caller_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    for key, value in getattr(record, "handshake_context", {}).items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+_listener: QueueListener | None = None
+
+
+def flush_logs() -> None:
+    """Wait until every queued log line is written."""
+    if _listener is not None:
+        _listener.stop()  # drains the queue
+        _listener.start()
+
+
+def _stop_listener() -> None:
+    global _listener  # noqa: PLW0603 - the one listener of the process
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
+atexit.register(_stop_listener)
+
+
 def configure_logging(
     *, json: bool | None = None, level: int | str = logging.INFO, stream: TextIO | None = None
 ) -> None:
@@ -86,11 +139,19 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        # Runs on the rendering thread: the caller's context was captured by _CallerContext.
+        foreign_pre_chain=[_caller_context, *shared[1:4], redact_secrets],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
+    writer = logging.StreamHandler(stream)
+    writer.setFormatter(formatter)
+    global _listener  # noqa: PLW0603 - the one listener of the process
+    _stop_listener()
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _RecordQueueHandler(lines)
+    handler.addFilter(_CallerContext())
+    _listener = QueueListener(lines, writer)
+    _listener.start()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
