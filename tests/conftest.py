@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handshake_obs import Handshake, HandshakeConfig
+from handshake_obs import Handshake, HandshakeConfig, configure_logging
 
 from .support.activities import ALL_ACTIVITIES
+from .support.sidecar import ExternalReceiver
 from .support.waiting import assert_eventually
 from .support.workflows import HandoffRequest, HandoffWorkflow, SidecarWorkflow
 
@@ -109,6 +113,44 @@ async def worker(client: Client, task_queue: str) -> AsyncIterator[Worker]:
         activities=ALL_ACTIVITIES,
     ) as w:
         yield w
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Everything logged during the test, as JSON lines; the logging setup is restored after."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging(json=True, level=logging.DEBUG, stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        structlog.reset_defaults()
+
+
+@pytest.fixture
+def receiver() -> Iterator[ExternalReceiver]:
+    """An HTTP server standing in for a non-Python external system."""
+    external = ExternalReceiver()
+    external.start()
+    yield external
+    external.stop()
+
+
+@pytest.fixture
+async def plain_client(temporal_address: str) -> Client:
+    """A client without handshake-obs: the sidecar does the instrumenting."""
+    return await Client.connect(temporal_address)
+
+
+@pytest.fixture
+async def workflows(plain_client: Client) -> AsyncIterator[str]:
+    """The task queue of a worker running SidecarWorkflow (no handshake-obs in it)."""
+    task_queue = f"wf-{uuid.uuid4()}"
+    async with Worker(plain_client, task_queue=task_queue, workflows=[SidecarWorkflow]):
+        yield task_queue
 
 
 StartWorkflow = Callable[..., Awaitable[WorkflowHandle[Any, Any]]]

@@ -10,15 +10,13 @@ import json
 import os
 import re
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from handshake_obs._inventory_cli import (
     add_inventory_commands,
@@ -36,7 +34,6 @@ from .support.sidecar import (
     Sidecar,
     running_sidecar,
 )
-from .support.workflows import SidecarWorkflow
 
 INVENTORY_TOKEN = "test-inventory-token-0123456789"
 
@@ -48,14 +45,6 @@ class Run:
     code: int
     out: str
     err: str
-
-
-@pytest.fixture
-def receiver() -> Iterator[ExternalReceiver]:
-    external = ExternalReceiver()
-    external.start()
-    yield external
-    external.stop()
 
 
 @pytest.fixture
@@ -73,18 +62,6 @@ async def sidecar(
         },
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def plain_client(temporal_address: str) -> Client:
-    return await Client.connect(temporal_address)
-
-
-@pytest.fixture
-async def workflows(plain_client: Client) -> AsyncIterator[str]:
-    task_queue = f"wf-{uuid.uuid4()}"
-    async with Worker(plain_client, task_queue=task_queue, workflows=[SidecarWorkflow]):
-        yield task_queue
 
 
 def cli_env(sidecar: Sidecar | None, **overrides: str) -> dict[str, str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -14,33 +12,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from handshake_obs import Handshake, HandshakeError, configure_logging, flush_logs
+from handshake_obs import Handshake, HandshakeError
 
 from .conftest import StartWorkflow
 from .support.activities import EXTERNAL
+from .support.logs import flushed_logs
 
 IDENTITY_FIELDS = {"handoff_id", "workflow_id", "activity_id", "target", "token_fingerprint"}
-
-
-def flushed(stream: io.StringIO) -> str:
-    """What was logged, once every queued line is written."""
-    flush_logs()
-    return stream.getvalue()
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """Everything logged during the test, as JSON lines; the logging setup is restored after."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(json=True, level=logging.DEBUG, stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        structlog.reset_defaults()
 
 
 def token_forms(token: bytes) -> list[str]:
@@ -88,7 +66,7 @@ async def test_no_raw_token_in_any_log_line_and_every_handoff_line_identifies_it
         await completer.complete(garbage, 1)
     tokens.append(garbage)
 
-    text = flushed(log_stream)
+    text = flushed_logs(log_stream)
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert len(lines) >= 15, text
     for token in tokens:
@@ -104,7 +82,7 @@ def test_secret_fields_and_bytes_are_redacted_whatever_the_caller_logs(
     log_stream: io.StringIO,
 ) -> None:
     structlog.get_logger("t").info("oops", task_token="abc", raw=b"\x00secret", fine="ok")
-    line = json.loads(flushed(log_stream).splitlines()[-1])
+    line = json.loads(flushed_logs(log_stream).splitlines()[-1])
     assert line["task_token"] == "[redacted]"
     assert line["raw"] == "[redacted]"
     assert line["fine"] == "ok"

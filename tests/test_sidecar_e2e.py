@@ -11,18 +11,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
 from .support.sidecar import ExternalReceiver, Sidecar, running_sidecar
 from .support.workflows import SidecarCall, SidecarWorkflow
-
-
-@pytest.fixture
-def receiver() -> Any:
-    external = ExternalReceiver()
-    external.start()
-    yield external
-    external.stop()
 
 
 @pytest.fixture
@@ -33,19 +24,6 @@ async def sidecar(
         tmp_path, temporal_address, targets={"billing": receiver.url}
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def plain_client(temporal_address: str) -> Client:
-    return await Client.connect(temporal_address)
-
-
-@pytest.fixture
-async def workflows(plain_client: Client) -> AsyncIterator[str]:
-    """A workflow worker (no handshake-obs in it: the sidecar does the instrumenting)."""
-    task_queue = f"wf-{uuid.uuid4()}"
-    async with Worker(plain_client, task_queue=task_queue, workflows=[SidecarWorkflow]):
-        yield task_queue
 
 
 async def start(

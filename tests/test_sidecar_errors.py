@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,6 @@ from .support.waiting import assert_eventually
 from .support.workflows import SidecarCall, SidecarWorkflow
 
 UNKNOWN_ID = "ho_" + "A" * 24
-
-
-@pytest.fixture
-def receiver() -> Iterator[ExternalReceiver]:
-    external = ExternalReceiver()
-    external.start()
-    yield external
-    external.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import asyncio
 import importlib
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from .support.sidecar import (
     Sidecar,
     running_sidecar,
 )
-from .support.workflows import HandoffRequest, HandoffWorkflow, SidecarWorkflow
+from .support.workflows import HandoffRequest, HandoffWorkflow
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Locator, Page
@@ -90,14 +90,6 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[ExternalReceiver]:
-    external = ExternalReceiver()
-    external.start()
-    yield external
-    external.stop()
-
-
-@pytest.fixture
 async def sidecar(
     tmp_path: Path, temporal_address: str, receiver: ExternalReceiver
 ) -> AsyncIterator[Sidecar]:
@@ -114,18 +106,6 @@ async def sidecar(
         },
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def plain_client(temporal_address: str) -> Client:
-    return await Client.connect(temporal_address)
-
-
-@pytest.fixture
-async def workflows(plain_client: Client) -> AsyncIterator[str]:
-    task_queue = f"wf-{uuid.uuid4()}"
-    async with Worker(plain_client, task_queue=task_queue, workflows=[SidecarWorkflow]):
-        yield task_queue
 
 
 async def traced_library_handoff(temporal_address: str, sidecar: Sidecar) -> tuple[str, str]:

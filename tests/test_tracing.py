@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -50,9 +49,7 @@ from handshake_obs import (
     HandshakeError,
     Outcome,
     TracingConfig,
-    configure_logging,
     configure_tracing,
-    flush_logs,
     shutdown_tracing,
 )
 from handshake_obs import _semconv as sc
@@ -61,6 +58,7 @@ from handshake_obs._model import FinishedOutcome
 from handshake_obs._tracing import trace_exemplar
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
+from .support.logs import flushed_logs
 from .support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from .support.span_checks import (
     assert_token_absent,
@@ -358,26 +356,6 @@ async def test_caller_in_another_trace_is_linked_and_caller_continuing_the_hando
     assert not complete.links
 
 
-def flushed(stream: io.StringIO) -> str:
-    """What was logged, once every queued line is written."""
-    flush_logs()
-    return stream.getvalue()
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(json=True, level=logging.DEBUG, stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        structlog.reset_defaults()
-
-
 async def test_log_lines_inside_handoff_and_completion_carry_their_trace_and_span_ids(
     log_stream: io.StringIO,
     traced: Handshake,
@@ -393,7 +371,7 @@ async def test_log_lines_inside_handoff_and_completion_carry_their_trace_and_spa
     structlog.get_logger("t").info("outside any span")
 
     spans = spans_of(exported, handle.id)
-    lines = [json.loads(line) for line in flushed(log_stream).splitlines()]
+    lines = [json.loads(line) for line in flushed_logs(log_stream).splitlines()]
     by_event = {line["event"]: line for line in lines if line.get("handoff_id") == h.handoff_id}
     for event, span_name in [
         ("handoff recorded", "handoff agent"),
