@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -17,6 +20,7 @@ from temporalio.worker import Worker
 from handshake_obs import (
     HandoffAlreadyFinishedError,
     Handshake,
+    HandshakeConfig,
     HandshakeError,
     Outcome,
     TargetPolicy,
@@ -258,3 +262,54 @@ async def test_reaper_runs_in_the_background_at_its_interval(
     finally:
         await reaper.stop()
     assert (await handle.result())["error_type"] == "HandoffDeadlineExceeded"
+
+
+async def test_reap_once_command_prints_what_it_reaped(
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
+    config: HandshakeConfig,
+    temporal_address: str,
+) -> None:
+    handle, delivery = await expired_handoff(start_workflow, target="agent")
+    env = {
+        **os.environ,
+        "HANDSHAKE_LEDGER_URL": config.ledger_url,
+        "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
+    }
+    command = [sys.executable, "-m", "handshake_obs", "--log-json", "reap", "--once"]
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0].split() == ["RESULT", "HANDOFF", "WORKFLOW", "TARGET", "AGE"]
+    assert lines[1].split()[:4] == ["reaped", delivery.explicit.handoff_id, handle.id, "agent"]
+    assert lines[-1] == "1 handoff(s) reaped"
+    assert (await handle.result())["error_type"] == "HandoffDeadlineExceeded"
+
+    again = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(again.communicate(), 60)
+    assert out.decode().splitlines() == ["0 handoff(s) reaped"]
+
+
+async def test_reap_once_without_temporal_exits_2_with_a_clear_message(
+    config: HandshakeConfig,
+) -> None:
+    env = {
+        **os.environ,
+        "HANDSHAKE_LEDGER_URL": config.ledger_url,
+        "HANDSHAKE_TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handshake_obs", "--log-json", "reap", "--once",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert "cannot reach Temporal at 127.0.0.1:1" in err.decode()

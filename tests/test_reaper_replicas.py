@@ -31,7 +31,7 @@ from .support.workflows import HandoffRequest, HandoffWorkflow
 pytestmark = pytest.mark.postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-HANDOFFS = 2000
+HANDOFFS = 3000
 REAPER_CONCURRENCY = 8
 
 
