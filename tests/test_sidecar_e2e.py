@@ -12,7 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowHandle
 
+from .support.otlp_receiver import OtlpReceiver
 from .support.sidecar import ExternalReceiver, Sidecar, running_sidecar
+from .support.waiting import assert_eventually
 from .support.workflows import SidecarCall, SidecarWorkflow
 
 
@@ -209,3 +211,58 @@ async def test_inventory_lists_pending_handoffs_with_filters_and_pages(
     assert none_old["items"] == []
     for item in first["items"]:
         assert "task_token" not in item
+
+
+async def test_metrics_ledger_and_trace_agree_for_a_gateway_completion(
+    tmp_path: Path,
+    temporal_address: str,
+    receiver: ExternalReceiver,
+    plain_client: Client,
+    workflows: str,
+) -> None:
+    with OtlpReceiver() as collector:
+        traced = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+            "OTEL_SERVICE_NAME": "handshake-obs-sidecar",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+        async with running_sidecar(
+            tmp_path, temporal_address, targets={"billing": receiver.url}, extra_env=traced
+        ) as sidecar:
+            handle = await start(
+                plain_client, workflows, sidecar, "handshake.http_handoff", {"target": "billing"}
+            )
+            delivery = await receiver.receive()
+            traceparent = delivery.headers["traceparent"]
+            trace_id = traceparent.split("-")[1]
+            handoff_id = delivery.body["handoff_id"]
+            async with sidecar.client() as http:
+                done = await http.post(f"/v1/handoffs/{handoff_id}/complete", json={"result": 1})
+                assert done.status_code == 200, done.text
+                assert done.json()["handoff"]["traceparent"] == traceparent
+                exposition = (
+                    await http.get(
+                        "/metrics",
+                        headers={"accept": "application/openmetrics-text; version=1.0.0"},
+                    )
+                ).text
+            assert await handle.result() == {"result": 1}
+
+            async def whole_trace() -> dict[str, Any]:
+                spans = {span.name: span for span in collector.trace(trace_id)}
+                assert {"handoff billing", "complete billing"} <= spans.keys(), spans.keys()
+                return spans
+
+            spans = await assert_eventually(whole_trace, timeout=20)
+    handoff_span, completion = spans["handoff billing"], spans["complete billing"]
+    assert traceparent.split("-")[2] == handoff_span.span_id
+    assert completion.parent_span_id == handoff_span.span_id
+    assert handoff_span.attributes["handshake.handoff.id"] == handoff_id
+    run_activity = [s for s in spans.values() if s.name.startswith("RunActivity:")]
+    assert [s.span_id for s in run_activity] == [handoff_span.parent_span_id]
+    latency = [
+        line for line in exposition.splitlines()
+        if line.startswith("handshake_completion_latency_seconds_bucket")
+        and 'outcome="completed"' in line and "# {" in line
+    ]  # fmt: skip
+    assert any(f'trace_id="{trace_id}"' in line for line in latency), latency
