@@ -22,8 +22,12 @@ RPC_DURATION_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 )  # fmt: skip
 
-#: Reaped at minus deadline: the scan interval normally, more when Temporal is slow or down.
-REAP_LAG_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+#: Reaped at minus deadline: up to one scan interval normally, more when Temporal is slow or
+#: down. Bounds sit just past the usual intervals (1 s, 5 s) so that scan jitter does not
+#: push a healthy reaper's p99 into the next bucket.
+REAP_LAG_BUCKETS: tuple[float, ...] = (
+    0.5, 1, 1.5, 2, 3, 5, 6, 7.5, 10, 15, 30, 60, 120, 300, 900, 3600,
+)  # fmt: skip
 
 #: Results of a reaper scan.
 REAPER_RESULTS: tuple[str, ...] = ("success", "error")
