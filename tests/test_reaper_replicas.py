@@ -75,6 +75,7 @@ async def failures_in_history(handle: WorkflowHandle[Any, Any]) -> int:
     return sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED for e in history.events)
 
 
+@pytest.mark.timeout(600)  # thousands of real handoffs on 2 shared cores
 async def test_three_reapers_fail_every_expired_handoff_once_and_take_over_a_killed_ones_claims(
     temporal_address: str,
 ) -> None:
