@@ -146,6 +146,7 @@ async def test_each_bad_input_gets_its_status_code_and_a_clear_json_error(
         assert await handle.result() == {"result": "ok"}
 
 
+@pytest.mark.timeout(300)  # two dev-server starts and a shutdown, on shared cores
 async def test_temporal_down_gives_503_with_retry_after_then_the_retry_succeeds(
     tmp_path: Path, receiver: ExternalReceiver
 ) -> None:

@@ -31,6 +31,7 @@ async def start_server(port: int, db: Path) -> WorkflowEnvironment:
     )
 
 
+@pytest.mark.timeout(300)  # two dev-server starts and a shutdown, on shared cores
 async def test_completion_while_temporal_is_down_is_retried_reported_and_kept_pending(
     tmp_path: Path,
 ) -> None:
