@@ -232,8 +232,9 @@ class CompletionPath:
             started = time.perf_counter()
             token = in_completion_path.set(True)
             try:
-                # The SDK enforces rpc_timeout; wait_for guards against a call that ignores it.
-                await asyncio.wait_for(call(timeout), timeout.total_seconds() + 5)
+                # The SDK enforces rpc_timeout; this guards against a call that ignores it.
+                async with asyncio.timeout(timeout.total_seconds() + 5):
+                    await call(timeout)
             except RPCError as err:
                 error = _classify(err)
             except TimeoutError as err:

@@ -10,7 +10,6 @@ exported, so a stuck refresh is visible rather than silently stale.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from prometheus_client.registry import Collector
 from ._config import OTHER_TARGET, HandshakeConfig
 from ._metrics import HandshakeMetrics
 from ._model import PendingSummary
+from ._periodic import PeriodicTask
 from .ledger import Ledger, age_bucket_labels
 
 _log = structlog.get_logger("handshake_obs.pending_gauges")
@@ -123,7 +123,11 @@ class PendingGaugesRefresher:
         self._config = config
         self._metrics = metrics
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            self.refresh,
+            interval=config.metrics_refresh_interval.total_seconds(),
+            name="handshake-pending-gauges",
+        )
 
     async def refresh(self) -> None:
         """Compute one snapshot now; failures are logged and counted, never raised."""
@@ -131,10 +135,8 @@ class PendingGaugesRefresher:
         started = time.perf_counter()
         interval = self._config.metrics_refresh_interval.total_seconds()
         try:
-            summaries = await asyncio.wait_for(
-                self._ledger.pending_summary(now, self._config.pending_age_bounds),
-                timeout=max(interval * 4, 5.0),
-            )
+            async with asyncio.timeout(max(interval * 4, 5.0)):
+                summaries = await self._ledger.pending_summary(now, self._config.pending_age_bounds)
         except Exception as err:  # noqa: BLE001 - telemetry never breaks the host
             self._metrics.observe_instrumentation_error("pending_gauges")
             _log.warning("pending gauges refresh failed", error=repr(err))
@@ -143,24 +145,11 @@ class PendingGaugesRefresher:
 
     def start(self) -> None:
         """Refresh in the background until :meth:`stop`."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="handshake-pending-gauges"
-            )
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop refreshing."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        interval = self._config.metrics_refresh_interval.total_seconds()
-        while True:
-            await self.refresh()
-            await asyncio.sleep(interval)
+        await self._loop.stop()
 
 
 def _merge(a: PendingSummary, b: PendingSummary) -> PendingSummary:

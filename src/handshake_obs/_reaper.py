@@ -36,6 +36,7 @@ from ._errors import (
 from ._logging import handoff_fields
 from ._metrics import HandshakeMetrics
 from ._model import HandoffRecord, Operation, Outcome
+from ._periodic import PeriodicTask
 from .ledger import Ledger
 
 _log = structlog.get_logger("handshake_obs.reaper")
@@ -94,7 +95,9 @@ class Reaper:
         self._config = config
         self._clock = clock
         self.identity = identity or reaper_identity()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            self._scan, interval=config.reaper_interval.total_seconds(), name="handshake-reaper"
+        )
 
     async def reap_once(self) -> list[ReapResult]:
         """One scan: claim what expired and fail it. Never raises for a failed scan."""
@@ -187,29 +190,18 @@ class Reaper:
 
     def start(self) -> None:
         """Scan every ``reaper_interval`` until :meth:`stop`."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="handshake-reaper"
-            )
+        self._loop.start()
 
     async def stop(self) -> None:
-        """Stop after the scan in progress (its in-flight calls finish or are abandoned to
-        their leases)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        """Stop: the scan in progress is cancelled; its claims expire with their lease."""
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        interval = self._config.reaper_interval.total_seconds()
-        while True:
-            started = time.monotonic()
-            try:
-                await self.reap_once()
-            except Exception as err:  # noqa: BLE001 - the loop must outlive any one scan
-                self._metrics.observe_reaper_run(succeeded=False, at=self._clock())
-                _log.error("reaper scan crashed", error=repr(err))
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+    async def _scan(self) -> None:
+        try:
+            await self.reap_once()
+        except Exception as err:  # noqa: BLE001 - the loop must outlive any one scan
+            self._metrics.observe_reaper_run(succeeded=False, at=self._clock())
+            _log.error("reaper scan crashed", error=repr(err))
 
 
 def _iso(timestamp: float | None) -> str | None:
