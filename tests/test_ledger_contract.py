@@ -294,26 +294,26 @@ async def test_finish_closed_does_not_close_while_another_call_is_in_flight(
 ) -> None:
     record = make_record()
     await ledger.record(record)
-    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # the call that got NOT_FOUND
-    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # another call, still running
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)  # got NOT_FOUND
+    running = await ledger.begin_call(record.handoff_id, until=T0 + 30)  # still running
 
-    assert await ledger.finish_closed(record.handoff_id, T0 + 10) is None
+    assert await ledger.finish_closed(record.handoff_id, T0 + 10, call_id=lost) is None
 
     stored = await ledger.get(record.handoff_id)
     assert stored is not None
     assert stored.is_pending
-    won = await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 11, ends_call=True)
+    won = await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 11, ends_call=running)
     assert won is not None
     assert won.outcome is Outcome.COMPLETED
 
 
-async def test_finish_closed_closes_once_the_in_flight_mark_has_passed(ledger: Ledger) -> None:
+async def test_finish_closed_closes_once_the_other_calls_mark_has_lapsed(ledger: Ledger) -> None:
     record = make_record()
     await ledger.record(record)
-    await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)
     await ledger.begin_call(record.handoff_id, until=T0 + 30)  # its caller died silently
 
-    closed = await ledger.finish_closed(record.handoff_id, T0 + 31)
+    closed = await ledger.finish_closed(record.handoff_id, T0 + 31, call_id=lost)
 
     assert closed is not None
     assert closed.outcome is Outcome.ALREADY_CLOSED
@@ -321,18 +321,55 @@ async def test_finish_closed_closes_once_the_in_flight_mark_has_passed(ledger: L
     assert closed.finished_at == T0 + 31
 
 
+async def test_a_dead_callers_mark_lapses_even_while_new_calls_keep_coming(
+    ledger: Ledger,
+) -> None:
+    """Reapers retrying every few seconds must not keep a dead caller's mark alive."""
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # a reaper that was killed
+
+    closed = None
+    for attempt in range(10):
+        now = T0 + 5 + 5 * attempt
+        mine = await ledger.begin_call(record.handoff_id, until=now + 33)
+        closed = await ledger.finish_closed(record.handoff_id, now + 0.1, call_id=mine)
+        if closed is not None:
+            break
+
+    assert closed is not None, "the dead caller's mark never lapsed"
+    assert closed.finished_at > T0 + 30
+
+
 async def test_finish_closed_closes_when_the_other_calls_have_ended(ledger: Ledger) -> None:
     record = make_record()
     await ledger.record(record)
-    await ledger.begin_call(record.handoff_id, until=T0 + 30)
-    await ledger.begin_call(record.handoff_id, until=T0 + 30)
-    await ledger.end_call(record.handoff_id)  # the other call ended without an outcome
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    other = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.end_call(record.handoff_id, other)  # ended without an outcome
 
-    closed = await ledger.finish_closed(record.handoff_id, T0 + 10)
+    closed = await ledger.finish_closed(record.handoff_id, T0 + 10, call_id=lost)
 
     assert closed is not None
     assert closed.outcome is Outcome.ALREADY_CLOSED
     assert await ledger.finish_closed("ho_unknown", T0) is None
+
+
+async def test_two_not_founds_at_once_close_the_handoff_exactly_once(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    first = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    second = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    results = await asyncio.gather(
+        ledger.finish_closed(record.handoff_id, T0 + 10, call_id=first),
+        ledger.finish_closed(record.handoff_id, T0 + 10, call_id=second),
+    )
+
+    assert [r is not None for r in results].count(True) == 1
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert stored.outcome is Outcome.ALREADY_CLOSED
 
 
 # -- early outcomes -----------------------------------------------------------------------

@@ -203,20 +203,20 @@ class CompletionPath:
                 )
                 return heartbeat
 
-        in_flight = record is not None and record.is_pending
-        if in_flight and record is not None:
-            await self._guard(
+        call_id: str | None = None
+        if record is not None and record.is_pending:
+            call_id = await self._guard(
                 self._ledger.begin_call(record.handoff_id, self._call_deadline()), log
             )
         try:
             await self._call_with_retries(operation, call, log)
         except CompletionError as err:
             self._metrics.observe_error(target, ErrorType(err.error_type))
-            finished = await self._after_failure(err, record, task_token, in_flight, log)
+            finished = await self._after_failure(err, record, task_token, call_id, log)
             self._tracing.finished(span, finished)
             raise
         finished = await self._after_success(
-            operation, record, task_token, in_flight, error_type, error_message, log
+            operation, record, task_token, call_id, error_type, error_message, log
         )
         self._tracing.finished(span, finished)
         return heartbeat
@@ -269,7 +269,7 @@ class CompletionPath:
         operation: Operation,
         record: HandoffRecord | None,
         task_token: bytes | None,
-        in_flight: bool,
+        call_id: str | None,
         error_type: str | None,
         error_message: str | None,
         log: structlog.typing.FilteringBoundLogger,
@@ -278,8 +278,9 @@ class CompletionPath:
         outcome = OUTCOME_OF_OPERATION.get(operation)
         now = self._clock()
         if outcome is None:  # a heartbeat: no outcome
-            if in_flight and record is not None:
-                await self._guard(self._ledger.end_call(record.handoff_id), log)
+            if record is not None and record.is_pending:
+                if call_id is not None:
+                    await self._guard(self._ledger.end_call(record.handoff_id, call_id), log)
                 await self._extend_on_heartbeat(record, now, log)
             log.debug("heartbeat delivered")
             return None
@@ -292,7 +293,7 @@ class CompletionPath:
                     now,
                     error_type=error_type,
                     error_message=error_message,
-                    ends_call=in_flight,
+                    ends_call=call_id,
                 ),
                 log,
             )
@@ -335,16 +336,16 @@ class CompletionPath:
         error: CompletionError,
         record: HandoffRecord | None,
         task_token: bytes | None,
-        in_flight: bool,
+        call_id: str | None,
         log: structlog.typing.FilteringBoundLogger,
     ) -> FinishedOutcome | None:
         """Record what a failed call tells; returns the outcome it recorded, if any."""
         now = self._clock()
         if isinstance(error, ActivityAlreadyClosedError):
             finished = None
-            if in_flight and record is not None:
+            if record is not None and record.is_pending:
                 finished = await self._guard(
-                    self._ledger.finish_closed(record.handoff_id, now), log
+                    self._ledger.finish_closed(record.handoff_id, now, call_id=call_id), log
                 )
             elif record is None and task_token is not None:
                 finished = await self._guard(
@@ -357,8 +358,8 @@ class CompletionPath:
                 self._metrics.observe_finished(finished, exemplar=trace_exemplar())
             log.info("activity already closed in temporal", recorded=finished is not None)
             return finished
-        if in_flight and record is not None:
-            await self._guard(self._ledger.end_call(record.handoff_id), log)
+        if call_id is not None and record is not None:
+            await self._guard(self._ledger.end_call(record.handoff_id, call_id), log)
         log.warning("completion call failed", error_type=error.error_type, error=str(error))
         return None
 

@@ -120,15 +120,18 @@ class Ledger(abc.ABC):
     # -- the completion path ------------------------------------------------------------
 
     @abc.abstractmethod
-    async def begin_call(self, handoff_id: str, until: float) -> None:
-        """Mark a completion call in flight on this handoff until ``until`` at the latest.
+    async def begin_call(self, handoff_id: str, until: float) -> str:
+        """Mark a completion call in flight on this handoff until ``until`` at the latest;
+        returns the call's id.
 
-        While a call is in flight, another call's NOT_FOUND does not close the handoff: the
+        While another call is in flight, a call's NOT_FOUND does not close the handoff: the
         call in flight may be the one Temporal accepted, and it records the true outcome.
+        Each call's mark lapses on its own at its ``until``, so a caller that died holds
+        nothing back for longer than that.
         """
 
     @abc.abstractmethod
-    async def end_call(self, handoff_id: str) -> None:
+    async def end_call(self, handoff_id: str, call_id: str) -> None:
         """The call ended without an outcome (an error that leaves the handoff pending)."""
 
     @abc.abstractmethod
@@ -140,17 +143,20 @@ class Ledger(abc.ABC):
         *,
         error_type: str | None = None,
         error_message: str | None = None,
-        ends_call: bool = False,
+        ends_call: str | None = None,
     ) -> FinishedOutcome | None:
         """Finish a pending handoff; None if it had finished already (then nothing changes).
 
-        ``ends_call`` ends the in-flight mark taken by :meth:`begin_call`.
+        ``ends_call`` is the id of the call (from :meth:`begin_call`) this ends.
         """
 
     @abc.abstractmethod
-    async def finish_closed(self, handoff_id: str, at: float) -> FinishedOutcome | None:
-        """A call got NOT_FOUND: end it, and finish as ``already_closed`` unless another
-        call is still in flight (it may have won; its outcome is the true one)."""
+    async def finish_closed(
+        self, handoff_id: str, at: float, *, call_id: str | None = None
+    ) -> FinishedOutcome | None:
+        """A call got NOT_FOUND: end it (``call_id``), and finish as ``already_closed``
+        unless another call's mark is still live (it may have won; its outcome is the true
+        one)."""
 
     @abc.abstractmethod
     async def record_early_outcome(

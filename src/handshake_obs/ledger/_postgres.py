@@ -12,6 +12,7 @@ replicas may start together.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -215,6 +216,8 @@ class PostgresLedger(Ledger):
         row = await cur.fetchone()
         if row is None:
             return None
+        # A finished handoff needs no marks: those of callers that died go with it.
+        await conn.execute(self._sql.end_all_calls, (handoff_id,))
         return FinishedOutcome(record=row_to_record(row), outcome=outcome, finished_at=at)
 
     # -- handoffs -----------------------------------------------------------------------
@@ -291,11 +294,13 @@ class PostgresLedger(Ledger):
 
     # -- the completion path ------------------------------------------------------------
 
-    async def begin_call(self, handoff_id: str, until: float) -> None:
-        await self._fetch(self._sql.begin_call, (until, handoff_id))
+    async def begin_call(self, handoff_id: str, until: float) -> str:
+        call_id = uuid.uuid4().hex
+        await self._fetch(self._sql.begin_call, (handoff_id, call_id, until))
+        return call_id
 
-    async def end_call(self, handoff_id: str) -> None:
-        await self._fetch(self._sql.end_call, (handoff_id,))
+    async def end_call(self, handoff_id: str, call_id: str) -> None:
+        await self._fetch(self._sql.end_call, (handoff_id, call_id))
 
     async def finish(
         self,
@@ -305,23 +310,26 @@ class PostgresLedger(Ledger):
         *,
         error_type: str | None = None,
         error_message: str | None = None,
-        ends_call: bool = False,
+        ends_call: str | None = None,
     ) -> FinishedOutcome | None:
         async def body(conn: _Conn) -> FinishedOutcome | None:
-            if ends_call:
-                await conn.execute(self._sql.end_call, (handoff_id,))
+            if ends_call is not None:
+                await conn.execute(self._sql.end_call, (handoff_id, ends_call))
             return await self._finish(conn, handoff_id, outcome, at, error_type, error_message)
 
         return await self._transaction(body)
 
-    async def finish_closed(self, handoff_id: str, at: float) -> FinishedOutcome | None:
+    async def finish_closed(
+        self, handoff_id: str, at: float, *, call_id: str | None = None
+    ) -> FinishedOutcome | None:
         async def body(conn: _Conn) -> FinishedOutcome | None:
-            cur = await conn.execute(self._sql.end_call, (handoff_id,))
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            others, until = row
-            if others and until is not None and until > at:
+            # The handoff's row lock orders concurrent NOT_FOUNDs: the last to look sees
+            # that no other call is left and closes it.
+            await conn.execute(self._sql.lock_handoff, (handoff_id,))
+            if call_id is not None:
+                await conn.execute(self._sql.end_call, (handoff_id, call_id))
+            live = await (await conn.execute(self._sql.live_call, (handoff_id, at))).fetchone()
+            if live is not None:
                 return None  # another call may have won: it records the outcome
             return await self._finish(
                 conn, handoff_id, Outcome.ALREADY_CLOSED, at, "already_closed", None

@@ -66,6 +66,18 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE state = 'pending';
     CREATE INDEX handoffs_finished_at ON {s}handoffs (finished_at) WHERE state = 'finished';
     """,
+    # 3: one row per completion call in flight, each lapsing on its own (a count with one
+    # shared expiry let a dead caller's mark be kept alive by the calls after it).
+    """
+    CREATE TABLE {s}calls_in_flight (
+        handoff_id TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (handoff_id, call_id)
+    );
+    ALTER TABLE {s}handoffs DROP COLUMN calls_in_flight;
+    ALTER TABLE {s}handoffs DROP COLUMN calls_in_flight_until;
+    """,
 )
 
 
@@ -129,15 +141,12 @@ class Statements:
             "error_type = %s, error_message = %s WHERE handoff_id = %s AND state = 'pending' "
             f"{returning}"
         )
-        self.begin_call = (
-            f"UPDATE {h} SET calls_in_flight = calls_in_flight + 1, "
-            "calls_in_flight_until = greatest(coalesce(calls_in_flight_until, 0), %s) "
-            "WHERE handoff_id = %s"
-        )
-        self.end_call = (
-            f"UPDATE {h} SET calls_in_flight = greatest(calls_in_flight - 1, 0) "
-            "WHERE handoff_id = %s RETURNING calls_in_flight, calls_in_flight_until"
-        )
+        c = f"{s}calls_in_flight"
+        self.begin_call = f"INSERT INTO {c} (handoff_id, call_id, until) VALUES (%s, %s, %s)"
+        self.end_call = f"DELETE FROM {c} WHERE handoff_id = %s AND call_id = %s"
+        self.end_all_calls = f"DELETE FROM {c} WHERE handoff_id = %s"
+        self.live_call = f"SELECT 1 FROM {c} WHERE handoff_id = %s AND until > %s LIMIT 1"
+        self.lock_handoff = f"SELECT 1 FROM {h} WHERE handoff_id = %s FOR UPDATE"
         self.lock_progress = f"SELECT progress_sequence FROM {h} WHERE handoff_id = %s FOR UPDATE"
         self.set_progress = (
             f"UPDATE {h} SET progress = %s, progress_sequence = %s, progress_at = %s "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,6 +94,18 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX handoffs_pending_started ON handoffs (started_at, handoff_id)
         WHERE state = 'pending';
     CREATE INDEX handoffs_finished_at ON handoffs (finished_at) WHERE state = 'finished';
+    """,
+    # 3: one row per completion call in flight, each lapsing on its own (a count with one
+    # shared expiry let a dead caller's mark be kept alive by the calls after it).
+    """
+    CREATE TABLE calls_in_flight (
+        handoff_id TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        until REAL NOT NULL,
+        PRIMARY KEY (handoff_id, call_id)
+    );
+    ALTER TABLE handoffs DROP COLUMN calls_in_flight;
+    ALTER TABLE handoffs DROP COLUMN calls_in_flight_until;
     """,
 )
 
@@ -242,21 +255,20 @@ class SqliteLedger(Ledger):
 
     # -- the completion path ------------------------------------------------------------
 
-    async def begin_call(self, handoff_id: str, until: float) -> None:
+    async def begin_call(self, handoff_id: str, until: float) -> str:
+        call_id = uuid.uuid4().hex
         await self._write(
             self._execute,
-            "UPDATE handoffs SET calls_in_flight = calls_in_flight + 1, "
-            "calls_in_flight_until = max(coalesce(calls_in_flight_until, 0), ?) "
-            "WHERE handoff_id = ?",
-            (until, handoff_id),
+            "INSERT INTO calls_in_flight (handoff_id, call_id, until) VALUES (?, ?, ?)",
+            (handoff_id, call_id, until),
         )
+        return call_id
 
-    async def end_call(self, handoff_id: str) -> None:
+    async def end_call(self, handoff_id: str, call_id: str) -> None:
         await self._write(
             self._execute,
-            "UPDATE handoffs SET calls_in_flight = max(calls_in_flight - 1, 0) "
-            "WHERE handoff_id = ?",
-            (handoff_id,),
+            "DELETE FROM calls_in_flight WHERE handoff_id = ? AND call_id = ?",
+            (handoff_id, call_id),
         )
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
@@ -270,34 +282,26 @@ class SqliteLedger(Ledger):
         *,
         error_type: str | None = None,
         error_message: str | None = None,
-        ends_call: bool = False,
+        ends_call: str | None = None,
     ) -> FinishedOutcome | None:
         def body(conn: sqlite3.Connection) -> FinishedOutcome | None:
-            if ends_call:
-                conn.execute(
-                    "UPDATE handoffs SET calls_in_flight = max(calls_in_flight - 1, 0) "
-                    "WHERE handoff_id = ?",
-                    (handoff_id,),
-                )
+            if ends_call is not None:
+                _end_call(conn, handoff_id, ends_call)
             return _finish(conn, handoff_id, outcome, at, error_type, error_message)
 
         return await self._write(self._transaction, body)
 
-    async def finish_closed(self, handoff_id: str, at: float) -> FinishedOutcome | None:
+    async def finish_closed(
+        self, handoff_id: str, at: float, *, call_id: str | None = None
+    ) -> FinishedOutcome | None:
         def body(conn: sqlite3.Connection) -> FinishedOutcome | None:
-            row = conn.execute(
-                "SELECT calls_in_flight, calls_in_flight_until FROM handoffs WHERE handoff_id = ?",
-                (handoff_id,),
+            if call_id is not None:
+                _end_call(conn, handoff_id, call_id)
+            live = conn.execute(
+                "SELECT 1 FROM calls_in_flight WHERE handoff_id = ? AND until > ? LIMIT 1",
+                (handoff_id, at),
             ).fetchone()
-            if row is None:
-                return None
-            in_flight, until = row
-            others = max(in_flight - 1, 0)
-            conn.execute(
-                "UPDATE handoffs SET calls_in_flight = ? WHERE handoff_id = ?",
-                (others, handoff_id),
-            )
-            if others and until is not None and until > at:
+            if live is not None:
                 return None  # another call may have won: it records the outcome
             return _finish(conn, handoff_id, Outcome.ALREADY_CLOSED, at, "already_closed", None)
 
@@ -513,6 +517,12 @@ def _record(conn: sqlite3.Connection, record: HandoffRecord) -> RecordResult:
     )
 
 
+def _end_call(conn: sqlite3.Connection, handoff_id: str, call_id: str) -> None:
+    conn.execute(
+        "DELETE FROM calls_in_flight WHERE handoff_id = ? AND call_id = ?", (handoff_id, call_id)
+    )
+
+
 def _finish(
     conn: sqlite3.Connection,
     handoff_id: str,
@@ -529,6 +539,8 @@ def _finish(
     ).fetchone()
     if row is None:
         return None
+    # A finished handoff needs no marks: those of callers that died go with it.
+    conn.execute("DELETE FROM calls_in_flight WHERE handoff_id = ?", (handoff_id,))
     return FinishedOutcome(record=row_to_record(row), outcome=outcome, finished_at=at)
 
 
