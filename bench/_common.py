@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -66,3 +67,28 @@ def _cell(value: object) -> str:
 def goal(met: bool) -> str:
     """How a goal line reads in the report."""
     return "met" if met else "NOT met"
+
+
+def add_round_options(
+    parser: argparse.ArgumentParser,
+    *,
+    workflows: int,
+    rounds: int,
+    warmup: int,
+    logs_help: str = "log lines: rendered to /dev/null (default), shown, or dropped",
+) -> None:
+    """The options every interleaved-rounds benchmark takes."""
+    parser.add_argument("--workflows", type=int, default=workflows, help="workflows per round")
+    parser.add_argument("--rounds", type=int, default=rounds, help="timed rounds per variant")
+    parser.add_argument(
+        "--warmup", type=int, default=warmup, help="workflows of the unreported warm-up round"
+    )
+    parser.add_argument(
+        "--logs", choices=("devnull", "stderr", "off"), default="devnull", help=logs_help
+    )
+    parser.add_argument(
+        "--pause", type=float, default=2.0, help="seconds of rest before each round"
+    )
+    parser.add_argument(
+        "--round-timeout", type=float, default=120.0, help="seconds before a round fails"
+    )

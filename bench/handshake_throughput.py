@@ -48,7 +48,7 @@ import handshake_obs
 from handshake_obs import Handshake, HandshakeConfig
 
 from . import _cpu
-from ._common import goal, machine_note, median, ratio, table, temporal_cli
+from ._common import add_round_options, goal, machine_note, median, ratio, table, temporal_cli
 from ._workflows import HandoffBenchWorkflow
 
 VARIANTS = ("bare", "instrumented")
@@ -380,25 +380,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.handshake_throughput", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--workflows", type=int, default=500, help="workflows per round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per variant")
-    parser.add_argument(
-        "--warmup", type=int, default=100, help="workflows of the unreported warm-up round"
+    add_round_options(
+        parser,
+        workflows=500,
+        rounds=3,
+        warmup=100,
+        logs_help="handshake-obs logs: rendered to /dev/null (default), shown, or dropped",
     )
     parser.add_argument(
         "--completers", type=int, default=8, help="completer tasks draining the inbox"
-    )
-    parser.add_argument(
-        "--logs",
-        choices=("devnull", "stderr", "off"),
-        default="devnull",
-        help="handshake-obs logs: rendered to /dev/null (default), shown, or dropped",
-    )
-    parser.add_argument(
-        "--pause", type=float, default=2.0, help="seconds of rest before each round"
-    )
-    parser.add_argument(
-        "--round-timeout", type=float, default=120.0, help="seconds before a round fails"
     )
     parser.add_argument(
         "--profile",

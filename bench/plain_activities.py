@@ -57,7 +57,7 @@ from temporalio.worker import (
 from handshake_obs import Handshake, HandshakeConfig
 
 from . import _cpu
-from ._common import machine_note, median, ratio, table, temporal_cli
+from ._common import add_round_options, machine_note, median, ratio, table, temporal_cli
 from ._plain_workflows import PlainActivityBenchWorkflow
 from .handshake_throughput import configure_logs
 
@@ -537,22 +537,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.plain_activities", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--workflows", type=int, default=500, help="workflows per round")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per variant")
-    parser.add_argument(
-        "--warmup", type=int, default=100, help="workflows of the unreported warm-up round"
-    )
-    parser.add_argument(
-        "--logs",
-        choices=("devnull", "stderr", "off"),
-        default="devnull",
-        help="log lines: rendered to /dev/null (default), shown, or dropped",
-    )
-    parser.add_argument(
-        "--pause", type=float, default=2.0, help="seconds of rest before each round"
-    )
-    parser.add_argument(
-        "--round-timeout", type=float, default=120.0, help="seconds before a round fails"
+    add_round_options(
+        parser,
+        workflows=500,
+        rounds=5,
+        warmup=100,
     )
     parser.add_argument(
         "--micro-calls",

@@ -52,7 +52,7 @@ from handshake_obs import (
 )
 
 from . import _cpu
-from ._common import goal, machine_note, median, ratio, table, temporal_cli
+from ._common import add_round_options, goal, machine_note, median, ratio, table, temporal_cli
 from ._workflows import HandoffBenchWorkflow
 from .handshake_throughput import ACTIVITY, RESULT, ExternalSystem, RoundResult, configure_logs
 
@@ -255,25 +255,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.tracing_overhead", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--workflows", type=int, default=300, help="workflows per round")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per variant")
-    parser.add_argument(
-        "--warmup", type=int, default=50, help="workflows of the unreported warm-up round"
+    add_round_options(
+        parser,
+        workflows=300,
+        rounds=3,
+        warmup=50,
+        logs_help="logs (the exporter's failures too): rendered to /dev/null, shown, or dropped",
     )
     parser.add_argument(
         "--completers", type=int, default=8, help="completer tasks draining the inbox"
-    )
-    parser.add_argument(
-        "--logs",
-        choices=("devnull", "stderr", "off"),
-        default="devnull",
-        help="logs (the exporter's failures included): rendered to /dev/null, shown, or dropped",
-    )
-    parser.add_argument(
-        "--pause", type=float, default=2.0, help="seconds of rest before each round"
-    )
-    parser.add_argument(
-        "--round-timeout", type=float, default=120.0, help="seconds before a round fails"
     )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when the ratio misses the goal"
