@@ -1,0 +1,72 @@
+"""The SQLite ledger's schema, as the migrations that build it.
+
+``PRAGMA user_version`` holds how many have been applied; a version newer than this list is
+refused at start-up.
+"""
+
+from __future__ import annotations
+
+#: Schema migrations, in order.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE handoffs (
+        handoff_id TEXT PRIMARY KEY,
+        task_token BLOB NOT NULL,
+        token_digest BLOB NOT NULL UNIQUE,
+        token_fingerprint TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        workflow_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        activity_id TEXT NOT NULL,
+        activity_type TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        deadline REAL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'finished')),
+        outcome TEXT,
+        finished_at REAL,
+        error_type TEXT,
+        error_message TEXT,
+        progress TEXT,
+        progress_sequence INTEGER,
+        progress_at REAL,
+        traceparent TEXT,
+        tracestate TEXT,
+        calls_in_flight INTEGER NOT NULL DEFAULT 0,
+        calls_in_flight_until REAL,
+        claimed_by TEXT,
+        claim_until REAL
+    );
+    CREATE INDEX handoffs_pending_deadline ON handoffs (deadline)
+        WHERE state = 'pending' AND deadline IS NOT NULL;
+    CREATE INDEX handoffs_pending_target_started ON handoffs (target, started_at)
+        WHERE state = 'pending';
+    CREATE INDEX handoffs_activity ON handoffs (namespace, workflow_id, activity_id, attempt);
+    CREATE TABLE early_outcomes (
+        token_digest BLOB PRIMARY KEY,
+        outcome TEXT NOT NULL,
+        finished_at REAL NOT NULL,
+        error_type TEXT,
+        error_message TEXT
+    );
+    """,
+    # 2: the inventory lists pending handoffs oldest first, and recent outcomes.
+    """
+    CREATE INDEX handoffs_pending_started ON handoffs (started_at, handoff_id)
+        WHERE state = 'pending';
+    CREATE INDEX handoffs_finished_at ON handoffs (finished_at) WHERE state = 'finished';
+    """,
+    # 3: one row per completion call in flight, each lapsing on its own (a count with one
+    # shared expiry let a dead caller's mark be kept alive by the calls after it).
+    """
+    CREATE TABLE calls_in_flight (
+        handoff_id TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        until REAL NOT NULL,
+        PRIMARY KEY (handoff_id, call_id)
+    );
+    ALTER TABLE handoffs DROP COLUMN calls_in_flight;
+    ALTER TABLE handoffs DROP COLUMN calls_in_flight_until;
+    """,
+)
