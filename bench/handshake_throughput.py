@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -306,6 +306,32 @@ def print_profile(path: Path, limit: int) -> None:
     stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats("handshake_obs", limit)
 
 
+async def interleaved_rounds(
+    one: Callable[[str, int, int], Awaitable[RoundResult]],
+    variants: Sequence[str],
+    args: argparse.Namespace,
+    *,
+    width: int,
+) -> list[RoundResult]:
+    """One unreported warm-up round of each variant, then the variants in turn for each
+    timed round, printing as they go."""
+    if args.warmup:
+        for variant in variants:
+            warm = await one(variant, 0, args.warmup)
+            print(f"warm-up {variant}: {warm.rate:.1f} handoffs/s (not counted)")
+    results: list[RoundResult] = []
+    for number in range(1, args.rounds + 1):
+        for variant in variants:
+            result = await one(variant, number, args.workflows)
+            results.append(result)
+            print(
+                f"round {number} {variant:<{width}} {result.seconds:6.2f} s "
+                f"{result.rate:7.1f} handoffs/s",
+                flush=True,
+            )
+    return results
+
+
 async def main(args: argparse.Namespace) -> int:
     configure_logs(args.logs)
     print(f"handshake throughput: {args.workflows} workflows x {args.rounds} rounds per variant")
@@ -333,20 +359,7 @@ async def main(args: argparse.Namespace) -> int:
                     timeout=args.round_timeout,
                 )
 
-            if args.warmup:
-                for variant in VARIANTS:
-                    warm = await one(variant, 0, args.warmup)
-                    print(f"warm-up {variant}: {warm.rate:.1f} handoffs/s (not counted)")
-            results: list[RoundResult] = []
-            for number in range(1, args.rounds + 1):
-                for variant in VARIANTS:
-                    result = await one(variant, number, args.workflows)
-                    results.append(result)
-                    print(
-                        f"round {number} {variant:<12} {result.seconds:6.2f} s "
-                        f"{result.rate:7.1f} handoffs/s",
-                        flush=True,
-                    )
+            results = await interleaved_rounds(one, VARIANTS, args, width=12)
             print()
             print(report(results))
             if args.profile:

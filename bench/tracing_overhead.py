@@ -54,7 +54,14 @@ from handshake_obs import (
 from . import _cpu
 from ._common import add_round_options, goal, machine_note, median, ratio, table, temporal_cli
 from ._workflows import HandoffBenchWorkflow
-from .handshake_throughput import ACTIVITY, RESULT, ExternalSystem, RoundResult, configure_logs
+from .handshake_throughput import (
+    ACTIVITY,
+    RESULT,
+    ExternalSystem,
+    RoundResult,
+    configure_logs,
+    interleaved_rounds,
+)
 
 VARIANTS = ("off", "no_exporter", "dead_collector")
 #: "Beyond noise": the interleaved rounds of handshake_throughput vary by about this much.
@@ -228,20 +235,7 @@ async def main(args: argparse.Namespace) -> int:
                     timeout=args.round_timeout,
                 )
 
-            if args.warmup:
-                for variant in VARIANTS:
-                    warm = await one(variant, 0, args.warmup)
-                    print(f"warm-up {variant}: {warm.rate:.1f} handoffs/s (not counted)")
-            results: list[RoundResult] = []
-            for number in range(1, args.rounds + 1):
-                for variant in VARIANTS:
-                    result = await one(variant, number, args.workflows)
-                    results.append(result)
-                    print(
-                        f"round {number} {variant:<15} {result.seconds:6.2f} s "
-                        f"{result.rate:7.1f} handoffs/s",
-                        flush=True,
-                    )
+            results = await interleaved_rounds(one, VARIANTS, args, width=15)
             text, found = report(results)
             print()
             print(text)
