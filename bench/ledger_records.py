@@ -38,8 +38,8 @@ from typing import Any
 from handshake_obs import HandoffRecord, token_fingerprint
 from handshake_obs._tokens import new_handoff_id, token_digest
 from handshake_obs.ledger import SqliteLedger
-from handshake_obs.ledger._sql import HANDOFF_COLUMNS, record_params
-from handshake_obs.ledger._sqlite import _record as ledger_record_transaction
+from handshake_obs.ledger._rows import HANDOFF_COLUMNS, record_params
+from handshake_obs.ledger.sqlite._ledger import _record as ledger_record_transaction
 
 from ._common import machine_note, median, ratio, table
 

@@ -55,8 +55,8 @@ from temporalio.worker import Worker
 import handshake_obs
 from handshake_obs import DEADLINE_EXCEEDED_TYPE, Handshake, HandshakeConfig, Outcome, State
 from handshake_obs.ledger import HandoffQuery, Ledger, PostgresLedger, SqliteLedger
-from handshake_obs.ledger._postgres_sql import Statements
-from handshake_obs.ledger._sql import HANDOFF_COLUMNS
+from handshake_obs.ledger._rows import HANDOFF_COLUMNS
+from handshake_obs.ledger.postgres._statements import Statements
 
 from ._common import goal, machine_note, median, ratio, table, temporal_cli
 from ._workflows import HandoffBenchWorkflow

@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 
 from handshake_obs import Handshake, HandshakeConfig
 from handshake_obs.ledger import SqliteLedger
-from handshake_obs.ledger._sql import HANDOFF_COLUMNS
+from handshake_obs.ledger._rows import HANDOFF_COLUMNS
 
 from ._common import goal, machine_note, median, ratio, table
 
@@ -204,7 +204,7 @@ async def measure_stage(
     # scrape is timed.
     await ledger.open()
     try:
-        await handshake.refresher.refresh()
+        await handshake.refresh_pending_gauges()
         exported = sum(
             registry.get_sample_value("handshake_pending_handoffs", {"target": t}) or 0.0
             for t in (*CONFIGURED_TARGETS, "default", "other")
@@ -218,7 +218,7 @@ async def measure_stage(
         summary_times = []
         for _ in range(args.refreshes):
             started = time.perf_counter()
-            await handshake.refresher.refresh()
+            await handshake.refresh_pending_gauges()
             refresh_times.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             await ledger.pending_summary(time.time(), config.pending_age_bounds)

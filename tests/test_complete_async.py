@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio import activity
 
-from handshake_obs._complete_async import COMPLETE_ASYNC_ERROR, is_complete_async
+from handshake_obs.worker._complete_async import COMPLETE_ASYNC_ERROR, is_complete_async
 
 
 def test_raise_complete_async_raises_the_error_we_recognise() -> None:

@@ -113,7 +113,7 @@ async def test_started_equals_outcomes_plus_pending_per_target_in_ledger_and_met
         *(act(n, handshake, client, start_workflow) for n in range(HANDOFFS))
     )
     assert Counter(done) == Counter(PLAN[n % len(PLAN)] for n in range(HANDOFFS))
-    await handshake.refresher.refresh()
+    await handshake.refresh_pending_gauges()
 
     ledger = {(c.target, c.outcome): c.count for c in await handshake.ledger.outcome_counts()}
     metrics = scrape(metrics_url)

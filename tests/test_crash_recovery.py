@@ -91,7 +91,7 @@ async def test_kill_9_with_pending_handoffs_then_restart_loses_nothing(
         assert [r.get("result") for r in results[:10]] == list(range(10))
         assert {r.get("error_type") for r in results[10:]} == {"Gone"}
 
-        await restarted.refresher.refresh()
+        await restarted.refresh_pending_gauges()
         counts = {(c.target, c.outcome): c.count for c in await restarted.ledger.outcome_counts()}
         assert counts == {
             ("agent", "completed"): 10,

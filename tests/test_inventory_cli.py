@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from handshake_obs._inventory_cli import (
+from handshake_obs.cli._inventory import (
     add_inventory_commands,
     parse_duration,
     run_inventory_command,

@@ -42,7 +42,7 @@ from handshake_obs.ledger import (
     age_bucket_labels,
     ledger_from_url,
 )
-from handshake_obs.ledger._postgres_sql import VERSION_TABLE
+from handshake_obs.ledger.postgres._statements import VERSION_TABLE
 
 from .support.postgres import POSTGRES_URL, postgres_admin, throwaway_schema
 

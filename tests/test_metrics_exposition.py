@@ -72,7 +72,7 @@ async def test_exposition_passes_promtool_check_metrics_and_has_every_contract_n
             await completer.complete(delivery.task_token, "ok")
         elif n == 1:
             await completer.fail(delivery.task_token, error_type="Nope", message="no")
-    await handshake.refresher.refresh()
+    await handshake.refresh_pending_gauges()
     exposition = generate_latest(registry)
 
     checked = await asyncio.to_thread(promtool_check_metrics, exposition)

@@ -52,10 +52,10 @@ from handshake_obs import (
     configure_tracing,
     shutdown_tracing,
 )
-from handshake_obs import _semconv as sc
-from handshake_obs._metrics import HandshakeMetrics
-from handshake_obs._model import FinishedOutcome
-from handshake_obs._tracing import trace_exemplar
+from handshake_obs._records import FinishedOutcome
+from handshake_obs.telemetry import _semconv as sc
+from handshake_obs.telemetry._metrics import HandshakeMetrics
+from handshake_obs.telemetry._tracing import trace_exemplar
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
 from .support.logs import flushed_logs

@@ -20,9 +20,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from ._vocabulary import ErrorType
+
 
 class HandshakeError(Exception):
-    """Base class of every error handshake-obs raises."""
+    """Base class of every error handshake-obs raises.
+
+    ``error_type`` is the label value under which the error is counted
+    (``handshake_completion_errors_total``) and the code the HTTP API answers with.
+    """
+
+    error_type: ClassVar[ErrorType] = ErrorType.OTHER
 
 
 class ConfigurationError(HandshakeError):
@@ -36,9 +46,13 @@ class NotInActivityError(HandshakeError):
 class LedgerError(HandshakeError):
     """The ledger could not be read or written."""
 
+    error_type = ErrorType.LEDGER_UNAVAILABLE
+
 
 class UnknownHandoffError(HandshakeError):
     """No handoff is recorded under this id."""
+
+    error_type = ErrorType.UNKNOWN_HANDOFF
 
     def __init__(self, handoff_id: str) -> None:
         super().__init__(f"unknown handoff {handoff_id!r}")
@@ -47,6 +61,8 @@ class UnknownHandoffError(HandshakeError):
 
 class HandoffAlreadyFinishedError(HandshakeError):
     """The handoff already has its outcome; a second one is refused."""
+
+    error_type = ErrorType.ALREADY_FINISHED
 
     def __init__(self, handoff_id: str, outcome: str) -> None:
         super().__init__(f"handoff {handoff_id!r} already finished with outcome {outcome!r}")
@@ -57,29 +73,27 @@ class HandoffAlreadyFinishedError(HandshakeError):
 class CompletionError(HandshakeError):
     """A completion, failure, heartbeat or cancellation did not reach Temporal."""
 
-    error_type = "other"
-
 
 class ActivityAlreadyClosedError(CompletionError):
     """Temporal no longer has this activity attempt open (NOT_FOUND)."""
 
-    error_type = "already_closed"
+    error_type = ErrorType.ALREADY_CLOSED
 
 
 class InvalidTaskTokenError(CompletionError):
     """Temporal could not read the task token (INVALID_ARGUMENT)."""
 
-    error_type = "invalid_token"
+    error_type = ErrorType.INVALID_TOKEN
 
 
 class CompletionRejectedError(CompletionError):
     """Temporal understood the token but refused the call (INVALID_ARGUMENT,
     FAILED_PRECONDITION), e.g. reporting a cancellation that was never requested."""
 
-    error_type = "rejected"
+    error_type = ErrorType.REJECTED
 
 
 class TemporalUnavailableError(CompletionError):
     """Temporal did not answer in time after the configured retries."""
 
-    error_type = "unavailable"
+    error_type = ErrorType.UNAVAILABLE

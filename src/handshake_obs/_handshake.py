@@ -10,16 +10,16 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
-from ._completer import Completer
-from ._completion import CompletionPath
-from ._config import HandshakeConfig
 from ._interceptor import HandshakeInterceptor
-from ._metrics import HandshakeMetrics
-from ._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
-from ._reaper import Reaper
-from ._recorder import HandoffRecorder
-from ._tracing import HandshakeTracing
+from .completion._completer import Completer
+from .completion._path import CompletionPath
+from .completion._reaper import Reaper
+from .config import HandshakeConfig
 from .ledger import Ledger, ledger_from_url
+from .telemetry._metrics import HandshakeMetrics
+from .telemetry._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
+from .telemetry._tracing import HandshakeTracing
+from .worker._recorder import HandoffRecorder
 
 
 class Handshake:
@@ -45,42 +45,43 @@ class Handshake:
         clock: Callable[[], float] = time.time,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
+        #: The configuration every part applies.
         self.config = config
-        self._clock = clock
+        #: Where handoffs are kept (opened by :meth:`start`).
         self.ledger = ledger if ledger is not None else ledger_from_url(config.ledger_url)
-        self.metrics = HandshakeMetrics(config, registry=registry)
-        self._pending = PendingGaugesCollector(config)
-        registry.register(self._pending)
-        self.refresher = PendingGaugesRefresher(
-            self._pending, self.ledger, config, metrics=self.metrics, clock=clock
+        self._clock = clock
+        self._metrics = HandshakeMetrics(config, registry=registry)
+        pending = PendingGaugesCollector(config)
+        registry.register(pending)
+        self._refresher = PendingGaugesRefresher(
+            pending, self.ledger, config, metrics=self._metrics, clock=clock
         )
-        self.tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
-        self.recorder = HandoffRecorder(
-            ledger=self.ledger,
-            metrics=self.metrics,
-            config=config,
-            tracing=self.tracing,
-            clock=clock,
+        tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
+        self._recorder = HandoffRecorder(
+            ledger=self.ledger, metrics=self._metrics, config=config, tracing=tracing, clock=clock
         )
-        self.completion = CompletionPath(
-            ledger=self.ledger,
-            metrics=self.metrics,
-            config=config,
-            tracing=self.tracing,
-            clock=clock,
+        self._completion = CompletionPath(
+            ledger=self.ledger, metrics=self._metrics, config=config, tracing=tracing, clock=clock
         )
-        self.interceptor = HandshakeInterceptor(recorder=self.recorder, completion=self.completion)
+        #: Give to ``Client.connect(interceptors=[...])``: instruments the client and every
+        #: worker built on it.
+        self.interceptor = HandshakeInterceptor(self)
 
     async def start(self) -> None:
         """Open the ledger, compute the pending gauges once, then keep them fresh."""
         await self.ledger.open()
-        await self.refresher.refresh()
-        self.refresher.start()
+        await self._refresher.refresh()
+        self._refresher.start()
 
     async def stop(self) -> None:
         """Stop the refresher and close the ledger."""
-        await self.refresher.stop()
+        await self._refresher.stop()
         await self.ledger.close()
+
+    async def refresh_pending_gauges(self) -> None:
+        """Recompute the pending gauges from the ledger now (they refresh on their own every
+        ``metrics_refresh_interval``)."""
+        await self._refresher.refresh()
 
     async def __aenter__(self) -> Handshake:
         await self.start()
@@ -96,16 +97,8 @@ class Handshake:
 
     def completer(self, client: Client) -> Completer:
         """A completer that calls Temporal through ``client``."""
-        return Completer(client, completion=self.completion)
+        return Completer(client, self)
 
     def reaper(self, client: Client, *, identity: str | None = None) -> Reaper:
         """A reaper that fails expired handoffs through ``client`` (not started)."""
-        return Reaper(
-            client,
-            ledger=self.ledger,
-            completion=self.completion,
-            metrics=self.metrics,
-            config=self.config,
-            identity=identity,
-            clock=self._clock,
-        )
+        return Reaper(client, self, identity=identity)

@@ -1,6 +1,6 @@
 """Durable storage of handoffs: the interface and its backends."""
 
-from ._base import (
+from ._interface import (
     HandoffQuery,
     HeartbeatResult,
     Ledger,
@@ -9,9 +9,9 @@ from ._base import (
     RecordResult,
     age_bucket_labels,
 )
-from ._postgres import PostgresLedger
-from ._sqlite import SqliteLedger
 from ._url import ledger_from_url
+from .postgres._ledger import PostgresLedger
+from .sqlite._ledger import SqliteLedger
 
 __all__ = [
     "HandoffQuery",

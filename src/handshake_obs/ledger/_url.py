@@ -11,9 +11,9 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigurationError
-from ._base import Ledger
-from ._postgres import PostgresLedger
-from ._sqlite import SqliteLedger
+from ._interface import Ledger
+from .postgres._ledger import PostgresLedger
+from .sqlite._ledger import SqliteLedger
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 

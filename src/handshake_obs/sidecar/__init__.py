@@ -1,5 +1,6 @@
 """The sidecar: HTTP completion gateway, inventory, status page, worker and reaper."""
 
+from ..config import SidecarSettings, load_settings
 from ._activities import (
     COMPLETE_EXTERNAL,
     FAIL_EXTERNAL,
@@ -11,7 +12,6 @@ from ._activities import (
 from ._api import create_app
 from ._runtime import SidecarRuntime
 from ._server import run_sidecar
-from ._settings import SidecarSettings, load_settings
 
 __all__ = [
     "COMPLETE_EXTERNAL",

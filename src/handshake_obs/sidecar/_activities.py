@@ -33,7 +33,7 @@ from .._errors import (
     TemporalUnavailableError,
     UnknownHandoffError,
 )
-from .._handoff import handoff
+from ..worker._handoff import handoff
 from ._runtime import SidecarRuntime
 
 HTTP_HANDOFF = "handshake.http_handoff"

@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client.exposition import choose_encoder
 
-from .._completer import HandoffRef
-from .._completion import CallResult
 from .._errors import UnknownHandoffError
-from .._model import HandoffRecord, Operation, State
+from .._records import HandoffRecord
 from .._tokens import looks_like_handoff_id
+from .._vocabulary import Operation, State
+from ..completion._completer import HandoffRef
+from ..completion._path import CallResult
 from ..ledger import HandoffQuery
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware

@@ -11,11 +11,10 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
-from .._completer import Completer
-from .._config import HandshakeConfig
 from .._errors import LedgerError, TemporalUnavailableError
 from .._handshake import Handshake
-from ._settings import SidecarSettings
+from ..completion._completer import Completer
+from ..config import HandshakeConfig, SidecarSettings
 
 #: How long a readiness check waits for Temporal and for the ledger.
 READINESS_TIMEOUT = timedelta(seconds=2)

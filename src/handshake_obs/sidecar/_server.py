@@ -25,12 +25,11 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from .._config import HandshakeConfig
 from .._handshake import Handshake
+from ..config import HandshakeConfig, SidecarSettings
 from ._activities import SidecarActivities
 from ._api import create_app
 from ._runtime import SidecarRuntime
-from ._settings import SidecarSettings
 
 _log = structlog.get_logger("handshake_obs.serve")
 

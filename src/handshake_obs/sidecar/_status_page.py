@@ -13,8 +13,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from html import escape
 
-from .._config import OTHER_TARGET
-from .._model import HandoffRecord, Outcome, PendingSummary, State
+from .._records import HandoffRecord, PendingSummary
+from .._vocabulary import OTHER_TARGET, Outcome, State
 from ..ledger import HandoffQuery, OutcomeTally
 from ._runtime import SidecarRuntime
 from ._views import links_of

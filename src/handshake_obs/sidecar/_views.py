@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from .._model import HandoffRecord
+from .._records import HandoffRecord
+from ..config import SidecarSettings
 from ._schemas import HandoffView, Links
-from ._settings import SidecarSettings
 
 
 def trace_id_of(traceparent: str | None) -> str | None:

@@ -9,11 +9,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from .._config import HandshakeConfig
 from .._handshake import Handshake
+from ..config import HandshakeConfig, SidecarSettings
 from ._api import create_app
 from ._runtime import SidecarRuntime
-from ._settings import SidecarSettings
 
 
 def openapi_document() -> dict[str, Any]:

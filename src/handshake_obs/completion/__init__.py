@@ -1,0 +1,1 @@
+"""The completion side: the one instrumented path, the completer and the reaper."""

@@ -1,0 +1,238 @@
+"""Configuration: one frozen dataclass, read from the environment in one place.
+
+Precedence is argument > environment > default: ``HandshakeConfig.from_env(targets=...)``
+takes the arguments given and fills the rest from ``HANDSHAKE_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from typing import Any
+
+from .._errors import ConfigurationError
+
+#: Label value for any target that is not configured: keeps cardinality bounded.
+OTHER_TARGET = "other"
+
+#: Upper bounds (seconds) of the pending-age buckets; the last bucket is open-ended.
+DEFAULT_PENDING_AGE_BOUNDS: tuple[float, ...] = (60, 600, 3600, 6 * 3600, 24 * 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a completion RPC is retried when Temporal is unavailable or slow."""
+
+    #: Calls in all, the first included.
+    max_attempts: int = 4
+    #: Wait before the first retry; doubles after each.
+    initial_backoff: timedelta = timedelta(milliseconds=200)
+    #: Cap on the wait between two attempts.
+    max_backoff: timedelta = timedelta(seconds=5)
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        seconds: float = self.initial_backoff.total_seconds() * 2.0 ** (retry_number - 1)
+        return min(seconds, self.max_backoff.total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPolicy:
+    """How handoffs to one target are bounded and reaped."""
+
+    #: Default deadline of a handoff to this target, from its start (None: derived from the
+    #: activity's timeouts only). The earlier of the two applies.
+    deadline: timedelta | None = None
+    #: Whether the reaper's ``HandoffDeadlineExceeded`` lets Temporal retry the activity.
+    retryable: bool = False
+    #: Each accepted heartbeat moves the deadline to at least now + this (None: no effect).
+    heartbeat_extends_by: timedelta | None = None
+
+
+DEFAULT_TARGET_POLICY = TargetPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeConfig:
+    """Everything handshake-obs can be told; every field has a working default."""
+
+    #: Where handoffs are kept: ``sqlite:///path/to/file.db`` (default) or ``postgresql://...``.
+    #: Environment: ``HANDSHAKE_LEDGER_URL``.
+    ledger_url: str = "sqlite:///handshake.db"
+    #: Temporal frontend the completer and reaper call. Environment:
+    #: ``HANDSHAKE_TEMPORAL_ADDRESS``.
+    temporal_address: str = "localhost:7233"
+    #: Temporal namespace. Environment: ``HANDSHAKE_TEMPORAL_NAMESPACE``.
+    temporal_namespace: str = "default"
+    #: host:port the sidecar serves ``/metrics`` (and its API) on. Environment:
+    #: ``HANDSHAKE_LISTEN_ADDRESS``.
+    listen_address: str = "127.0.0.1:9464"
+    #: Target names that get their own metric label value; any other is exported as
+    #: ``other``. The default target is always known. Environment: ``HANDSHAKE_TARGETS``
+    #: (comma separated).
+    targets: tuple[str, ...] = ()
+    #: Target of a handoff that names none. Environment: ``HANDSHAKE_DEFAULT_TARGET``.
+    default_target: str = "default"
+    #: Per-target deadline, retry and heartbeat policies; their names are known targets too.
+    target_policies: Mapping[str, TargetPolicy] = field(default_factory=dict)
+    #: Target of handoffs recorded by the worker interceptor, by activity type.
+    activity_targets: Mapping[str, str] = field(default_factory=dict)
+    #: Share of an activity's timeout kept free between the derived deadline and Temporal's
+    #: own timeout, so the reaper acts first.
+    deadline_margin_ratio: float = 0.1
+    #: Bounds of that margin.
+    deadline_margin_min: timedelta = timedelta(seconds=1)
+    deadline_margin_max: timedelta = timedelta(minutes=5)
+    #: Timeout of each Temporal RPC on the completion path (a bogus token can hang).
+    #: Environment: ``HANDSHAKE_RPC_TIMEOUT_SECONDS``.
+    rpc_timeout: timedelta = timedelta(seconds=10)
+    #: Retries of UNAVAILABLE / DEADLINE_EXCEEDED. Environment: ``HANDSHAKE_RPC_MAX_ATTEMPTS``.
+    rpc_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: How often the scrape-time gauges are recomputed from the ledger.
+    #: Environment: ``HANDSHAKE_METRICS_REFRESH_SECONDS``.
+    metrics_refresh_interval: timedelta = timedelta(seconds=5)
+    #: Upper bounds of the pending-age buckets, in seconds.
+    pending_age_bounds: tuple[float, ...] = DEFAULT_PENDING_AGE_BOUNDS
+    #: Time between two reaper scans. Environment: ``HANDSHAKE_REAPER_INTERVAL_SECONDS``.
+    reaper_interval: timedelta = timedelta(seconds=5)
+    #: Most expired handoffs one scan claims. Environment: ``HANDSHAKE_REAPER_BATCH_SIZE``.
+    reaper_batch_size: int = 500
+    #: How long a reaper's claim on a handoff lasts; a claim of a reaper that died is taken
+    #: over once it runs out. Environment: ``HANDSHAKE_REAPER_LEASE_SECONDS``.
+    reaper_lease: timedelta = timedelta(seconds=60)
+    #: Temporal calls one reaper makes at once. Environment:
+    #: ``HANDSHAKE_REAPER_CONCURRENCY``.
+    reaper_concurrency: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.ledger_url:
+            raise ConfigurationError("ledger_url must not be empty")
+        if OTHER_TARGET in self.targets or self.default_target == OTHER_TARGET:
+            raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
+        if not 0 <= self.deadline_margin_ratio < 1:
+            raise ConfigurationError("deadline_margin_ratio must be in [0, 1)")
+        host, _, port = self.listen_address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(
+                f"listen_address must be host:port, not {self.listen_address!r}"
+            )
+        if self.rpc_timeout <= timedelta(0):
+            raise ConfigurationError("rpc_timeout must be positive")
+        if self.rpc_retry.max_attempts < 1:
+            raise ConfigurationError("rpc_retry.max_attempts must be at least 1")
+        if list(self.pending_age_bounds) != sorted(set(self.pending_age_bounds)):
+            raise ConfigurationError("pending_age_bounds must be strictly increasing")
+        if OTHER_TARGET in self.target_policies:
+            raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
+        if self.reaper_batch_size < 1 or self.reaper_concurrency < 1:
+            raise ConfigurationError("reaper batch size and concurrency must be at least 1")
+        if self.reaper_lease <= self.rpc_timeout:
+            raise ConfigurationError("reaper_lease must be longer than rpc_timeout")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> HandshakeConfig:
+        """Arguments first, then ``HANDSHAKE_*`` variables, then defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable, (name, parse) in _ENVIRONMENT.items():
+            if text := env.get(variable):
+                values[name] = parse(text, variable)
+        known = {f.name for f in fields(cls)}
+        if unknown := set(overrides) - known:
+            raise ConfigurationError(f"unknown configuration fields: {sorted(unknown)}")
+        values.update(overrides)
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> HandshakeConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def known_targets(self) -> frozenset[str]:
+        """Targets exported under their own name."""
+        return frozenset((*self.targets, *self.target_policies, self.default_target))
+
+    def target_label(self, target: str) -> str:
+        """The bounded metric label value for ``target``."""
+        return target if target in self.known_targets else OTHER_TARGET
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        """``listen_address`` split into host and port."""
+        host, _, port = self.listen_address.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def policy(self, target: str) -> TargetPolicy:
+        """The policy of ``target`` (the default policy when it has none)."""
+        return self.target_policies.get(target, DEFAULT_TARGET_POLICY)
+
+    def target_for_activity(self, activity_type: str) -> str:
+        """Target of a handoff the worker interceptor records for ``activity_type``."""
+        return self.activity_targets.get(activity_type, self.default_target)
+
+    def deadline_margin(self, window: timedelta) -> timedelta:
+        """Room left before Temporal's own timeout of ``window``.
+
+        At least one reaper interval and a second, so a scan falls between the deadline and
+        Temporal's timeout; never more than half the window.
+        """
+        margin = window * self.deadline_margin_ratio
+        margin = min(max(margin, self.deadline_margin_min), self.deadline_margin_max)
+        margin = max(margin, self.reaper_interval + timedelta(seconds=1))
+        # Never eat more than half of a short window.
+        return min(margin, window / 2)
+
+
+def _text(text: str, _: str) -> str:
+    return text
+
+
+def _names(text: str, _: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _seconds(text: str, variable: str) -> timedelta:
+    return timedelta(seconds=_positive_float(text, variable))
+
+
+def _count(text: str, variable: str) -> int:
+    value = _positive_float(text, variable)
+    if value != int(value):
+        raise ConfigurationError(f"{variable}: {text!r} must be a whole number")
+    return int(value)
+
+
+def _retry(text: str, variable: str) -> RetryPolicy:
+    return RetryPolicy(max_attempts=_count(text, variable))
+
+
+#: Environment variable -> (field, parser). The one place the environment is read.
+_ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "HANDSHAKE_LEDGER_URL": ("ledger_url", _text),
+    "HANDSHAKE_TEMPORAL_ADDRESS": ("temporal_address", _text),
+    "HANDSHAKE_TEMPORAL_NAMESPACE": ("temporal_namespace", _text),
+    "HANDSHAKE_LISTEN_ADDRESS": ("listen_address", _text),
+    "HANDSHAKE_TARGETS": ("targets", _names),
+    "HANDSHAKE_DEFAULT_TARGET": ("default_target", _text),
+    "HANDSHAKE_RPC_TIMEOUT_SECONDS": ("rpc_timeout", _seconds),
+    "HANDSHAKE_RPC_MAX_ATTEMPTS": ("rpc_retry", _retry),
+    "HANDSHAKE_METRICS_REFRESH_SECONDS": ("metrics_refresh_interval", _seconds),
+    "HANDSHAKE_REAPER_INTERVAL_SECONDS": ("reaper_interval", _seconds),
+    "HANDSHAKE_REAPER_BATCH_SIZE": ("reaper_batch_size", _count),
+    "HANDSHAKE_REAPER_CONCURRENCY": ("reaper_concurrency", _count),
+    "HANDSHAKE_REAPER_LEASE_SECONDS": ("reaper_lease", _seconds),
+}
+
+
+def _positive_float(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{what}: {text!r} is not a number") from None
+    if value <= 0:
+        raise ConfigurationError(f"{what}: {text!r} must be positive")
+    return value

@@ -1,0 +1,242 @@
+"""The ledger: the durable record of every handoff, behind one small interface.
+
+A ledger guarantees the two invariants the rest of handshake-obs counts on:
+
+* **One outcome per handoff.** :meth:`Ledger.finish` moves a handoff from pending to finished
+  at most once, atomically; it tells the one caller that did it, and only that caller counts
+  the outcome in metrics.
+* **Order independence.** An outcome for a token the ledger does not know yet is kept
+  (:meth:`Ledger.record_early_outcome`) and applied when the handoff is recorded, so a
+  completion that overtakes its handoff record is neither lost nor counted twice.
+
+Timestamps are Unix epoch seconds (floats) given by the caller, so one clock rules a process.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._records import FinishedOutcome, HandoffRecord, PendingSummary
+from .._vocabulary import Outcome, State
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What recording a handoff did."""
+
+    #: The handoff as now stored (finished already if an early outcome was applied).
+    record: HandoffRecord
+    #: False when a handoff with the same token was recorded before (nothing changed).
+    created: bool
+    #: The early outcome applied to this handoff, if one was waiting.
+    reconciled: FinishedOutcome | None = None
+    #: Earlier attempts of the same activity that were still pending: a new attempt means
+    #: Temporal closed them, so they finished as ``already_closed``.
+    superseded: Sequence[FinishedOutcome] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    """What a progress report did to the record."""
+
+    #: False when the report was older than the progress already kept (ignored).
+    accepted: bool
+    #: Sequence number of the progress the record keeps now.
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffQuery:
+    """A page of the inventory: filters, and where the previous page ended."""
+
+    state: State | None = None
+    target: str | None = None
+    #: Only handoffs started at or before this time (an age filter: now - min age).
+    started_before: float | None = None
+    limit: int = 50
+    #: Keyset cursor: the (started_at, handoff_id) of the last handoff of the previous page.
+    after: tuple[float, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeTally:
+    """Handoffs of one target that finished with one outcome and error type."""
+
+    target: str
+    outcome: str
+    error_type: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeCount:
+    """Number of handoffs of one target in one state/outcome (``pending`` for open ones)."""
+
+    target: str
+    outcome: str
+    count: int
+
+
+class Ledger(abc.ABC):
+    """Durable store of handoffs. Implementations: SQLite (embedded), PostgreSQL."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+    async def __aenter__(self) -> Ledger:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- handoffs -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record(self, record: HandoffRecord) -> RecordResult:
+        """Store a new pending handoff; apply a waiting early outcome; supersede older attempts."""
+
+    @abc.abstractmethod
+    async def get(self, handoff_id: str) -> HandoffRecord | None:
+        """The handoff with this id."""
+
+    @abc.abstractmethod
+    async def find_by_token(self, task_token: bytes) -> HandoffRecord | None:
+        """The handoff recorded for this task token."""
+
+    @abc.abstractmethod
+    async def find_by_activity(
+        self, namespace: str | None, workflow_id: str, run_id: str | None, activity_id: str
+    ) -> HandoffRecord | None:
+        """The newest attempt's handoff for this activity (None: any namespace, newest run)."""
+
+    # -- the completion path ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def begin_call(self, handoff_id: str, until: float) -> str:
+        """Mark a completion call in flight on this handoff until ``until`` at the latest;
+        returns the call's id.
+
+        While another call is in flight, a call's NOT_FOUND does not close the handoff: the
+        call in flight may be the one Temporal accepted, and it records the true outcome.
+        Each call's mark lapses on its own at its ``until``, so a caller that died holds
+        nothing back for longer than that.
+        """
+
+    @abc.abstractmethod
+    async def end_call(self, handoff_id: str, call_id: str) -> None:
+        """The call ended without an outcome (an error that leaves the handoff pending)."""
+
+    @abc.abstractmethod
+    async def finish(
+        self,
+        handoff_id: str,
+        outcome: Outcome,
+        at: float,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        ends_call: str | None = None,
+    ) -> FinishedOutcome | None:
+        """Finish a pending handoff; None if it had finished already (then nothing changes).
+
+        ``ends_call`` is the id of the call (from :meth:`begin_call`) this ends.
+        """
+
+    @abc.abstractmethod
+    async def finish_closed(
+        self, handoff_id: str, at: float, *, call_id: str | None = None
+    ) -> FinishedOutcome | None:
+        """A call got NOT_FOUND: end it (``call_id``), and finish as ``already_closed``
+        unless another call's mark is still live (it may have won; its outcome is the true
+        one)."""
+
+    @abc.abstractmethod
+    async def record_early_outcome(
+        self,
+        task_token: bytes,
+        outcome: Outcome,
+        at: float,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> FinishedOutcome | None:
+        """An outcome for a token: finishes its handoff if recorded, else keeps it for later.
+
+        A kept ``already_closed`` gives way to a later real outcome of the same token (a
+        duplicate call's NOT_FOUND may overtake the call that won); nothing kept is counted
+        until the handoff is recorded.
+        """
+
+    @abc.abstractmethod
+    async def heartbeat(
+        self, handoff_id: str, progress: Any, sequence: int | None, at: float
+    ) -> HeartbeatResult:
+        """Keep ``progress`` unless newer progress is already kept.
+
+        ``sequence`` None means "next": the report is numbered after the one kept.
+        """
+
+    # -- deadlines and reaping ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def extend_deadline(self, handoff_id: str, deadline: float) -> HandoffRecord:
+        """Move a pending handoff's deadline (earlier or later); returns the updated record.
+
+        Raises :class:`UnknownHandoffError` or :class:`HandoffAlreadyFinishedError`.
+        """
+
+    @abc.abstractmethod
+    async def claim_expired(
+        self, now: float, *, limit: int, claimant: str, lease_seconds: float
+    ) -> list[HandoffRecord]:
+        """Claim up to ``limit`` pending handoffs past their deadline, oldest deadline first.
+
+        A claim lasts ``lease_seconds``; handoffs claimed by another live claimant are
+        skipped, and a claim whose lease ran out (its reaper died) can be taken over. Cost is
+        proportional to what expired, not to what is pending.
+        """
+
+    @abc.abstractmethod
+    async def release_claim(self, handoff_id: str, claimant: str) -> None:
+        """Give a claim back early (the reaper could not reach Temporal; retry next scan)."""
+
+    # -- reading ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def pending_summary(
+        self, now: float, age_bounds: Sequence[float]
+    ) -> list[PendingSummary]:
+        """Pending count, oldest start and count per age bucket, for each target."""
+
+    @abc.abstractmethod
+    async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
+        """One page of handoffs, oldest start first (indexed; never a full scan for
+        pending ones)."""
+
+    @abc.abstractmethod
+    async def outcomes_since(self, since: float) -> list[OutcomeTally]:
+        """Handoffs finished at or after ``since``, by target, outcome and error type."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`LedgerError` unless the store answers a query on its tables."""
+
+    @abc.abstractmethod
+    async def outcome_counts(self) -> list[OutcomeCount]:
+        """Handoffs per target and outcome (``pending`` for open ones): conservation checks."""
+
+
+def age_bucket_labels(age_bounds: Sequence[float]) -> list[str]:
+    """Label values of the disjoint pending-age buckets: ``0s-60s``, ... ``>86400s``."""
+    lowers = [0.0, *age_bounds]
+    labels = [f"{lo:g}s-{hi:g}s" for lo, hi in zip(lowers, age_bounds, strict=False)]
+    return [*labels, f">{lowers[-1]:g}s"]

@@ -1,0 +1,1 @@
+"""Metrics, pending gauges, spans, OTLP export and structured logs."""

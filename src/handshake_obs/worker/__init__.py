@@ -1,0 +1,1 @@
+"""The worker side: ``handoff()``, the recorder and the activity interceptor."""
