@@ -13,9 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._errors import ConfigurationError
-
-#: Label value for any target that is not configured: keeps cardinality bounded.
-OTHER_TARGET = "other"
+from .._vocabulary import OTHER_TARGET
 
 #: Upper bounds (seconds) of the pending-age buckets; the last bucket is open-ended.
 DEFAULT_PENDING_AGE_BOUNDS: tuple[float, ...] = (60, 600, 3600, 6 * 3600, 24 * 3600)
