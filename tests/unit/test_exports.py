@@ -66,7 +66,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
-        _ = handshake_obs.NoSuchThing  # type: ignore[attr-defined]
+        _ = handshake_obs.NoSuchThing
 
 
 def test_the_version_is_the_installed_distributions() -> None:
