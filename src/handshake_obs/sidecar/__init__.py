@@ -11,7 +11,7 @@ from ._activities import (
 )
 from ._api import create_app
 from ._runtime import SidecarRuntime
-from ._server import run_sidecar
+from ._server import QuietUvicorn, run_sidecar
 
 __all__ = [
     "COMPLETE_EXTERNAL",
@@ -20,6 +20,7 @@ __all__ = [
     "CompleteExternalInput",
     "FailExternalInput",
     "HttpHandoffInput",
+    "QuietUvicorn",
     "SidecarRuntime",
     "SidecarSettings",
     "create_app",
