@@ -34,7 +34,7 @@ from .._errors import (
 )
 from .._records import FinishedOutcome, HandoffRecord
 from .._tokens import token_fingerprint
-from .._vocabulary import OUTCOME_OF_OPERATION, ErrorType, Operation, Outcome
+from .._vocabulary import OUTCOME_OF_OPERATION, Component, ErrorType, Operation, Outcome
 from ..config import HandshakeConfig
 from ..ledger import HeartbeatResult, Ledger
 from ..telemetry._logging import handoff_fields
@@ -365,7 +365,7 @@ class CompletionPath:
         try:
             return await operation
         except LedgerError as err:
-            self._metrics.observe_instrumentation_error("ledger")
+            self._metrics.observe_instrumentation_error(Component.LEDGER)
             log.error("ledger write failed", error=str(err))
             return None
 

@@ -17,7 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from .._errors import UnknownHandoffError
 from .._records import HandoffRecord
 from .._tokens import looks_like_handoff_id
-from .._vocabulary import Operation, State
+from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
 from ..completion._completer import HandoffRef
 from ..completion._path import CallResult
 from ..ledger import HandoffQuery
@@ -45,9 +45,6 @@ from ._schemas import (
 )
 from ._status_page import render_status_page
 from ._views import view_of
-
-#: Error type of a handoff an operator failed by hand.
-OPERATOR_FAILURE_TYPE = "HandoffFailedByOperator"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": description}

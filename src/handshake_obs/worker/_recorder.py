@@ -16,7 +16,7 @@ from temporalio import activity
 
 from .._records import HandoffRecord
 from .._tokens import new_handoff_id, token_fingerprint
-from .._vocabulary import Outcome
+from .._vocabulary import Component, Outcome
 from ..config import HandshakeConfig
 from ..ledger import Ledger, RecordResult
 from ..telemetry._logging import handoff_fields
@@ -133,7 +133,7 @@ class HandoffRecorder:
             span.end(error)
 
     def _not_recorded(self, info: activity.Info, err: Exception) -> None:
-        self._metrics.observe_instrumentation_error("ledger")
+        self._metrics.observe_instrumentation_error(Component.LEDGER)
         _log.error(
             "handoff not recorded",
             error=repr(err),
@@ -153,7 +153,7 @@ class HandoffRecorder:
                 error_message=str(error),
             )
         except Exception as err:  # noqa: BLE001 - the activity's own error matters more
-            self._metrics.observe_instrumentation_error("ledger")
+            self._metrics.observe_instrumentation_error(Component.LEDGER)
             _log.error("handoff abort not recorded", error=repr(err), **handoff_fields(record))
             return
         if finished is not None:
