@@ -18,8 +18,7 @@ from .._errors import UnknownHandoffError
 from .._records import HandoffRecord
 from .._tokens import looks_like_handoff_id
 from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
-from ..completion._completer import HandoffRef
-from ..completion._path import CallResult
+from ..completion._path import CallResult, HandoffRef
 from ..ledger import HandoffQuery
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
