@@ -82,13 +82,17 @@ class PathParts:
 
 
 @contextmanager
-def refusals(metrics: HandshakeMetrics, target: str | None) -> Iterator[None]:
+def refusals(
+    metrics: HandshakeMetrics, target: str | None, log: Log | None = None
+) -> Iterator[None]:
     """A handshake-obs error raised inside refuses the call: counted, logged, raised."""
     try:
         yield
     except HandshakeError as err:
         metrics.observe_error(target, err.error_type)
-        _log.info("completion call refused", error_type=err.error_type.value, error=str(err))
+        (log or _log).info(
+            "completion call refused", error_type=err.error_type.value, error=str(err)
+        )
         raise
 
 
@@ -106,15 +110,15 @@ def open_call(
         failure_type=failure_type,
         now=parts.clock(),
     ) as span:
-        if record is not None and not record.is_pending and subject.refuse_finished:
-            with refusals(parts.metrics, record.target):
-                raise HandoffAlreadyFinishedError(record.handoff_id, str(record.outcome))
         if record is not None:
             identity = handoff_fields(record)
         else:
             fingerprint = subject.task_token and token_fingerprint(subject.task_token)
             identity = {"token_fingerprint": fingerprint}
         log = _log.bind(operation=operation.value, **identity)
+        if record is not None and not record.is_pending and subject.refuse_finished:
+            with refusals(parts.metrics, record.target, log):
+                raise HandoffAlreadyFinishedError(record.handoff_id, str(record.outcome))
         yield Call(parts, operation, subject, span, log)
 
 
