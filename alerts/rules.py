@@ -9,7 +9,9 @@ everyone, change its default below and render again; to render your own variant,
     .venv/bin/python alerts/rules.py --check         # exit 1 when the committed file is stale
     .venv/bin/python alerts/rules.py --set stuck_critical_age=12h --output my.rules.yml
 
-Recording rules hold the ratios and quantiles that both the alerts and the dashboards read.
+Recording rules hold the ratios and quantiles that both the alerts and the dashboards read;
+their names (:class:`Recorded`) are derived from the metrics they read. Metric names, labels
+and outcomes come from ``handshake_obs._vocabulary``, never written here.
 Every rule aggregates ``by (job, ...)`` so each alert keeps its ``job`` label, which the
 Alertmanager inhibition (a critical alert mutes the warnings of its job) relies on. Counters
 are per process and summed; the pending gauges are the same in every process sharing a
@@ -25,21 +27,86 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
+
+from handshake_obs._vocabulary import (
+    DEADLINE_EXCEEDED_TYPE,
+    UNSUCCESSFUL_OUTCOMES,
+    Label,
+    Metric,
+    Metrics,
+    Outcome,
+    ReaperRun,
+)
 
 #: The committed rule file, rendered with the default settings.
 RULES_FILE = Path(__file__).with_name("handshake-obs.rules.yml")
 
-#: Outcomes that count as a failed completion: the external system failed the handoff, it
-#: was reaped at its deadline, Temporal had already closed it, or the activity gave up.
-FAILED_OUTCOMES: tuple[str, ...] = ("failed", "reaped", "already_closed", "aborted")
+#: Outcomes that count as a failed completion (the vocabulary's unsuccessful outcomes, in its
+#: order): the external system failed the handoff, it was reaped at its deadline, Temporal
+#: had already closed it, or the activity gave up.
+FAILED_OUTCOMES: tuple[Outcome, ...] = tuple(o for o in Outcome if o in UNSUCCESSFUL_OUTCOMES)
 
 #: Quantiles recorded for every latency histogram (label ``quantile``).
 QUANTILES: tuple[str, ...] = ("0.5", "0.9", "0.99")
 
 SEVERITIES: tuple[str, ...] = ("critical", "warning")
+
+
+def _recorded(level: str, name: str, operations: str) -> str:
+    """A recording rule's name, ``level:metric:operations`` (Prometheus's convention)."""
+    return f"{level}:{name}:{operations}"
+
+
+def _age_of(metric: Metric) -> str:
+    """What ``time() - <metric>`` is called: ``..._timestamp_seconds`` becomes ``..._age``."""
+    return metric.name.removesuffix("_timestamp_seconds") + "_age"
+
+
+_QUANTILE_RATE = "histogram_quantile_rate5m"
+
+
+class Recorded:
+    """Names of the recording rules, derived from the metrics they read: the alerts below and
+    ``dashboards/build.py`` query these."""
+
+    STARTED_RATE: Final = _recorded("job_target", Metrics.HANDOFFS_STARTED.name, "rate5m")
+    FINISHED_RATE: Final = _recorded("job_target_outcome", Metrics.HANDOFFS_FINISHED.name, "rate5m")
+    FINISHED_INCREASE: Final = _recorded(
+        "job_target", Metrics.HANDOFFS_FINISHED.name, "increase10m"
+    )
+    #: Share of the finished handoffs whose outcome is unsuccessful.
+    FAILURE_RATIO: Final = _recorded("job_target", "handshake_completion_failures", "ratio_rate10m")
+    LATENCY_QUANTILES: Final = _recorded(
+        "job_target", Metrics.COMPLETION_LATENCY.name, _QUANTILE_RATE
+    )
+    ERRORS_RATE: Final = _recorded(
+        "job_target_error_type", Metrics.COMPLETION_ERRORS.name, "rate5m"
+    )
+    RPC_QUANTILES: Final = _recorded(
+        "job_operation", Metrics.COMPLETION_RPC_DURATION.name, _QUANTILE_RATE
+    )
+    PENDING: Final = _recorded("job_target", Metrics.PENDING.name, "max")
+    PENDING_BY_AGE: Final = _recorded("job_target_age", Metrics.PENDING_BY_AGE.name, "max")
+    OLDEST_PENDING_AGE: Final = _recorded("job_target", _age_of(Metrics.OLDEST_PENDING), "seconds")
+    REAPER_LAST_SUCCESS_AGE: Final = _recorded(
+        "job", _age_of(Metrics.REAPER_LAST_SUCCESS), "seconds"
+    )
+    #: Share of reaper scans that failed.
+    REAPER_ERROR_RATIO: Final = _recorded(
+        "job", f"{Metrics.REAPER_RUNS.name}_errors", "ratio_rate5m"
+    )
+    REAP_LAG_QUANTILES: Final = _recorded("job", Metrics.REAP_LAG.name, _QUANTILE_RATE)
+    SNAPSHOT_AGE: Final = _recorded(
+        "job_instance", _age_of(Metrics.PENDING_SNAPSHOT_TIMESTAMP), "seconds"
+    )
+
+
+def _by(*labels: str) -> str:
+    """``by (job, ...)``: every rule keeps the job (the Alertmanager inhibition needs it)."""
+    return f"by ({', '.join(('job', *labels))})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,72 +219,62 @@ def _quantiles(record: str, template: str) -> list[Recording]:
 
 def recording_rules(settings: RuleSettings) -> list[Recording]:
     """Ratios, rates and quantiles shared by the alerts and the dashboards."""
+    target, outcome = Label.TARGET, Label.OUTCOME
+    started = Metrics.HANDOFFS_STARTED.series
+    finished = Metrics.HANDOFFS_FINISHED.series
     failed = "|".join(FAILED_OUTCOMES)
-    snapshot = "handshake_pending_snapshot_timestamp_seconds"
+    runs = Metrics.REAPER_RUNS.series
     return [
+        Recording(Recorded.STARTED_RATE, f"sum {_by(target)} (rate({started}[5m]))"),
+        Recording(Recorded.FINISHED_RATE, f"sum {_by(target, outcome)} (rate({finished}[5m]))"),
+        Recording(Recorded.FINISHED_INCREASE, f"sum {_by(target)} (increase({finished}[10m]))"),
         Recording(
-            "job_target:handshake_handoffs_started:rate5m",
-            "sum by (job, target) (rate(handshake_handoffs_started_total[5m]))",
-        ),
-        Recording(
-            "job_target_outcome:handshake_handoffs_finished:rate5m",
-            "sum by (job, target, outcome) (rate(handshake_handoffs_finished_total[5m]))",
-        ),
-        Recording(
-            "job_target:handshake_handoffs_finished:increase10m",
-            "sum by (job, target) (increase(handshake_handoffs_finished_total[10m]))",
-        ),
-        Recording(
-            "job_target:handshake_completion_failures:ratio_rate10m",
-            "sum by (job, target) "
-            f'(rate(handshake_handoffs_finished_total{{outcome=~"{failed}"}}[10m]))\n'
+            Recorded.FAILURE_RATIO,
+            f'sum {_by(target)} (rate({finished}{{{outcome}=~"{failed}"}}[10m]))\n'
             "/\n"
-            "sum by (job, target) (rate(handshake_handoffs_finished_total[10m]))",
+            f"sum {_by(target)} (rate({finished}[10m]))",
         ),
         *_quantiles(
-            "job_target:handshake_completion_latency_seconds:histogram_quantile_rate5m",
-            "histogram_quantile({q}, sum by (job, target, le) "
-            '(rate(handshake_completion_latency_seconds_bucket{{outcome="completed"}}[5m])))',
+            Recorded.LATENCY_QUANTILES,
+            f"histogram_quantile({{q}}, sum {_by(target, 'le')} "
+            f'(rate({Metrics.COMPLETION_LATENCY.bucket}{{{{{outcome}="{Outcome.COMPLETED}"}}}}'
+            "[5m])))",
         ),
         Recording(
-            "job_target_error_type:handshake_completion_errors:rate5m",
-            "sum by (job, target, error_type) (rate(handshake_completion_errors_total[5m]))",
+            Recorded.ERRORS_RATE,
+            f"sum {_by(target, Label.ERROR_TYPE)} (rate({Metrics.COMPLETION_ERRORS.series}[5m]))",
         ),
         *_quantiles(
-            "job_operation:handshake_completion_rpc_duration_seconds:histogram_quantile_rate5m",
-            "histogram_quantile({q}, sum by (job, operation, le) "
-            "(rate(handshake_completion_rpc_duration_seconds_bucket[5m])))",
+            Recorded.RPC_QUANTILES,
+            f"histogram_quantile({{q}}, sum {_by(Label.OPERATION, 'le')} "
+            f"(rate({Metrics.COMPLETION_RPC_DURATION.bucket}[5m])))",
+        ),
+        Recording(Recorded.PENDING, f"max {_by(target)} ({Metrics.PENDING.name})"),
+        Recording(
+            Recorded.PENDING_BY_AGE,
+            f"max {_by(target, Label.AGE)} ({Metrics.PENDING_BY_AGE.name})",
         ),
         Recording(
-            "job_target:handshake_pending_handoffs:max",
-            "max by (job, target) (handshake_pending_handoffs)",
+            Recorded.OLDEST_PENDING_AGE,
+            f"time() - min {_by(target)} ({Metrics.OLDEST_PENDING.name})",
         ),
         Recording(
-            "job_target_age:handshake_pending_handoffs_by_age:max",
-            "max by (job, target, age) (handshake_pending_handoffs_by_age)",
+            Recorded.REAPER_LAST_SUCCESS_AGE,
+            f"time() - max {_by()} ({Metrics.REAPER_LAST_SUCCESS.name})",
         ),
         Recording(
-            "job_target:handshake_oldest_pending_handoff_age:seconds",
-            "time() - min by (job, target) (handshake_oldest_pending_handoff_timestamp_seconds)",
-        ),
-        Recording(
-            "job:handshake_reaper_last_success_age:seconds",
-            "time() - max by (job) (handshake_reaper_last_success_timestamp_seconds)",
-        ),
-        Recording(
-            "job:handshake_reaper_runs_errors:ratio_rate5m",
-            'sum by (job) (rate(handshake_reaper_runs_total{result="error"}[5m]))\n'
+            Recorded.REAPER_ERROR_RATIO,
+            f'sum {_by()} (rate({runs}{{{Label.RESULT}="{ReaperRun.ERROR}"}}[5m]))\n'
             "/\n"
-            "sum by (job) (rate(handshake_reaper_runs_total[5m]))",
+            f"sum {_by()} (rate({runs}[5m]))",
         ),
         *_quantiles(
-            "job:handshake_reap_lag_seconds:histogram_quantile_rate5m",
-            "histogram_quantile({q}, sum by (job, le) "
-            "(rate(handshake_reap_lag_seconds_bucket[5m])))",
+            Recorded.REAP_LAG_QUANTILES,
+            f"histogram_quantile({{q}}, sum {_by('le')} (rate({Metrics.REAP_LAG.bucket}[5m])))",
         ),
         Recording(
-            "job_instance:handshake_pending_snapshot_age:seconds",
-            f"time() - max by (job, instance) ({snapshot})",
+            Recorded.SNAPSHOT_AGE,
+            f"time() - max {_by('instance')} ({Metrics.PENDING_SNAPSHOT_TIMESTAMP.name})",
         ),
     ]
 
@@ -225,26 +282,24 @@ def recording_rules(settings: RuleSettings) -> list[Recording]:
 def alert_rules(s: RuleSettings) -> list[Alert]:
     """The alerts, each with its severity, summary, description and runbook anchor."""
     job = f'job="{s.sidecar_job}"'
-    oldest = "job_target:handshake_oldest_pending_handoff_age:seconds"
-    ratio = "job_target:handshake_completion_failures:ratio_rate10m"
-    finished = "job_target:handshake_handoffs_finished:increase10m"
-    rpc_p99 = (
-        "job_operation:handshake_completion_rpc_duration_seconds:histogram_quantile_rate5m"
-        '{quantile="0.99"}'
-    )
-    pending = "job_target:handshake_pending_handoffs:max"
+    oldest = Recorded.OLDEST_PENDING_AGE
+    ratio = Recorded.FAILURE_RATIO
+    finished = Recorded.FINISHED_INCREASE
+    rpc_p99 = f'{Recorded.RPC_QUANTILES}{{quantile="0.99"}}'
+    pending = Recorded.PENDING
     growth = f"deriv({pending}[{s.backlog_growth_window}]) * 3600"
+    reaped_outcome = f'{Label.OUTCOME}="{Outcome.REAPED}"'
     reaped = (
-        "sum by (job, target) "
-        f'(increase(handshake_handoffs_finished_total{{outcome="reaped"}}[{s.reaped_window}]))'
+        f"sum {_by(Label.TARGET)} (increase("
+        f"{Metrics.HANDOFFS_FINISHED.series}{{{reaped_outcome}}}[{s.reaped_window}]))"
     )
-    reaper_age = f"job:handshake_reaper_last_success_age:seconds{{{job}}}"
-    reaper_errors = f"job:handshake_reaper_runs_errors:ratio_rate5m{{{job}}}"
+    reaper_age = f"{Recorded.REAPER_LAST_SUCCESS_AGE}{{{job}}}"
+    reaper_errors = f"{Recorded.REAPER_ERROR_RATIO}{{{job}}}"
     up = f"up{{{job}}}"
-    gauges_age = "job_instance:handshake_pending_snapshot_age:seconds"
+    gauges_age = Recorded.SNAPSHOT_AGE
     instrumentation = (
-        "sum by (job, instance, component) "
-        f"(increase(handshake_instrumentation_errors_total[{s.instrumentation_errors_window}]))"
+        f"sum {_by('instance', Label.COMPONENT)} (increase("
+        f"{Metrics.INSTRUMENTATION_ERRORS.series}[{s.instrumentation_errors_window}]))"
     )
 
     def stuck(severity: str, age: str) -> Alert:
@@ -329,7 +384,7 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
             summary="Handoffs are reaped at their deadline: their external system never answered.",
             description=(
                 "Handoffs to {{ $labels.target }} (job {{ $labels.job }}) failed with "
-                f"HandoffDeadlineExceeded in the last {s.reaped_window}: "
+                f"{DEADLINE_EXCEEDED_TYPE} in the last {s.reaped_window}: "
                 "{{ $value | humanize }}. Their external system never answered."
             ),
             checks=(reaped,),

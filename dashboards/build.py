@@ -9,7 +9,9 @@ it is stale::
 Why grafana-foundation-sdk and not grafanalib: docs/dashboards.md. Every query reads the
 ``${datasource}`` variable, filters on ``$job`` (and ``$target`` where the metric has one),
 uses ``$__rate_interval`` in its rates, or reads a recording rule of
-``alerts/handshake-obs.rules.yml`` for ratios and quantiles.
+``alerts/handshake-obs.rules.yml`` for ratios and quantiles. Metric, label and outcome names
+come from ``handshake_obs._vocabulary``, recording-rule names from ``alerts/rules.py``: no
+query can name something that does not exist.
 """
 
 from __future__ import annotations
@@ -38,16 +40,43 @@ from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import heatmap as heatmap_model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+if not __package__:  # run as a script: the rule names come from alerts/, beside this folder
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alerts.rules import FAILED_OUTCOMES, Recorded, RuleSettings
+from handshake_obs._vocabulary import (
+    DEADLINE_EXCEEDED_TYPE,
+    ErrorType,
+    Label,
+    Metrics,
+    Outcome,
+)
+
 #: The committed dashboard.
 DASHBOARD_FILE = Path(__file__).with_name("handshake-obs.json")
 
-RUNBOOK_URL = "https://github.com/handshake-obs/handshake-obs/blob/main/docs/runbook.md"
+RUNBOOK_URL = RuleSettings().runbook_url
 
 DATASOURCE = common.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 #: Label filters of every query: the dashboard's ``job`` and ``target`` variables.
 JOB = 'job=~"$job"'
-JOB_TARGET = 'job=~"$job", target=~"$target"'
+JOB_TARGET = f'{JOB}, {Label.TARGET}=~"$target"'
+
+
+def _rate(series: str, filters: str = JOB_TARGET) -> str:
+    """``rate()`` of ``series`` over Grafana's rate interval, filtered by the variables."""
+    return f"rate({series}{{{filters}}}[$__rate_interval])"
+
+
+def _each(label: str) -> str:
+    """A legend naming each series by ``label``'s value."""
+    return "{{" + label + "}}"
+
+
+def _words(values: Sequence[str]) -> str:
+    """Label values as a description lists them."""
+    return ", ".join(values)
 
 
 def _query(
@@ -223,8 +252,8 @@ def build() -> dash.Dashboard:
             .label("Job")
             .description("Scrape job of the processes sharing one ledger.")
             .datasource(DATASOURCE)
-            .query("label_values(handshake_pending_handoffs, job)")
-            .definition("label_values(handshake_pending_handoffs, job)")
+            .query(f"label_values({Metrics.PENDING.name}, job)")
+            .definition(f"label_values({Metrics.PENDING.name}, job)")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .include_all(True)
@@ -235,8 +264,8 @@ def build() -> dash.Dashboard:
             .label("Target")
             .description("External systems handoffs go to (HANDSHAKE_TARGETS, and other).")
             .datasource(DATASOURCE)
-            .query('label_values(handshake_pending_handoffs{job=~"$job"}, target)')
-            .definition('label_values(handshake_pending_handoffs{job=~"$job"}, target)')
+            .query(f"label_values({Metrics.PENDING.name}{{{JOB}}}, {Label.TARGET})")
+            .definition(f"label_values({Metrics.PENDING.name}{{{JOB}}}, {Label.TARGET})")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .multi(True)
@@ -251,7 +280,7 @@ def build() -> dash.Dashboard:
             .icon_color("red")
             .expr(f'ALERTS{{alertname=~"Handshake.+", alertstate="firing", {JOB}}}')
             .title_format("{{alertname}}")
-            .text_format("{{severity}} {{target}}")
+            .text_format(f"{_each('severity')} {_each(Label.TARGET)}")
             .step("60s")
             .use_value_for_time(False)
         )
@@ -266,9 +295,7 @@ def build() -> dash.Dashboard:
                 "Pending handoffs",
                 "Handoffs waiting for their outcome, from the ledger (all selected targets).",
                 "short",
-                _query(
-                    f"sum(job_target:handshake_pending_handoffs:max{{{JOB_TARGET}}})", "pending"
-                ),
+                _query(f"sum({Recorded.PENDING}{{{JOB_TARGET}}})", "pending"),
                 [(None, "green"), (1000, "orange")],
             ),
             _stat(
@@ -278,7 +305,7 @@ def build() -> dash.Dashboard:
                 "(HandshakeHandoffsStuck).",
                 "s",
                 _query(
-                    f"max(job_target:handshake_oldest_pending_handoff_age:seconds{{{JOB_TARGET}}})",
+                    f"max({Recorded.OLDEST_PENDING_AGE}{{{JOB_TARGET}}})",
                     "oldest",
                 ),
                 [(None, "green"), (6 * 3600, "orange"), (24 * 3600, "red")],
@@ -286,12 +313,12 @@ def build() -> dash.Dashboard:
             _stat(
                 ids,
                 "Completion failure ratio (10 min)",
-                "Share of finished handoffs that did not complete (failed, reaped, already closed, "
-                "aborted) over 10 minutes, worst target. Red above 50 % "
+                "Share of finished handoffs that did not complete "
+                f"({_words(FAILED_OUTCOMES)}) over 10 minutes, worst target. Red above 50 % "
                 "(HandshakeCompletionFailureRatioHigh).",
                 "percentunit",
                 _query(
-                    f"max(job_target:handshake_completion_failures:ratio_rate10m{{{JOB_TARGET}}})",
+                    f"max({Recorded.FAILURE_RATIO}{{{JOB_TARGET}}})",
                     "failure ratio",
                 ),
                 [(None, "green"), (0.25, "orange"), (0.5, "red")],
@@ -302,7 +329,7 @@ def build() -> dash.Dashboard:
                 "Time since the reaper last completed a scan. Red above 5 min "
                 "(HandshakeReaperNotRunning).",
                 "s",
-                _query(f"min(job:handshake_reaper_last_success_age:seconds{{{JOB}}})", "age"),
+                _query(f"min({Recorded.REAPER_LAST_SUCCESS_AGE}{{{JOB}}})", "age"),
                 [(None, "green"), (60, "orange"), (300, "red")],
             ),
         ],
@@ -315,21 +342,14 @@ def build() -> dash.Dashboard:
             _timeseries(
                 ids,
                 "Completion rate by outcome",
-                "Handoffs that reached their one outcome, per second: completed, failed, canceled, "
-                "reaped, already_closed, aborted.",
+                f"Handoffs that reached their one outcome, per second: {_words(list(Outcome))}.",
                 "ops",
                 [
                     _query(
-                        "sum by (outcome) "
-                        f"(rate(handshake_handoffs_finished_total{{{JOB_TARGET}}}[$__rate_interval]))",
-                        "{{outcome}}",
+                        f"sum by ({Label.OUTCOME}) ({_rate(Metrics.HANDOFFS_FINISHED.series)})",
+                        _each(Label.OUTCOME),
                     ),
-                    _query(
-                        "sum(rate(handshake_handoffs_started_total"
-                        f"{{{JOB_TARGET}}}[$__rate_interval]))",
-                        "started",
-                        ref="B",
-                    ),
+                    _query(f"sum({_rate(Metrics.HANDOFFS_STARTED.series)})", "started", ref="B"),
                 ],
             ),
             _timeseries(
@@ -338,12 +358,7 @@ def build() -> dash.Dashboard:
                 "Share of the handoffs finished over 10 minutes that did not complete, by target "
                 "(recording rule; the critical alert fires above 50 %).",
                 "percentunit",
-                [
-                    _query(
-                        f"job_target:handshake_completion_failures:ratio_rate10m{{{JOB_TARGET}}}",
-                        "{{target}}",
-                    )
-                ],
+                [_query(f"{Recorded.FAILURE_RATIO}{{{JOB_TARGET}}}", _each(Label.TARGET))],
             ),
             _timeseries(
                 ids,
@@ -353,9 +368,8 @@ def build() -> dash.Dashboard:
                 "s",
                 [
                     _query(
-                        "job_target:handshake_completion_latency_seconds:histogram_quantile_rate5m"
-                        f"{{{JOB_TARGET}}}",
-                        "{{target}} p{{quantile}}",
+                        f"{Recorded.LATENCY_QUANTILES}{{{JOB_TARGET}}}",
+                        f"{_each(Label.TARGET)} p{_each('quantile')}",
                     )
                 ],
             ),
@@ -365,9 +379,8 @@ def build() -> dash.Dashboard:
                 "Distribution of end-to-end handoff latency, all outcomes, from the histogram "
                 "buckets. Exemplars (dots) link to the trace of the handoff that recorded them.",
                 _query(
-                    "sum by (le) (rate(handshake_completion_latency_seconds_bucket"
-                    f"{{{JOB_TARGET}}}[$__rate_interval]))",
-                    "{{le}}",
+                    f"sum by (le) ({_rate(Metrics.COMPLETION_LATENCY.bucket)})",
+                    _each("le"),
                     heatmap_format=True,
                     exemplar=True,
                 ),
@@ -384,11 +397,7 @@ def build() -> dash.Dashboard:
                 "Pending by target",
                 "Handoffs waiting for their outcome, by target, computed from the ledger.",
                 "short",
-                [
-                    _query(
-                        f"job_target:handshake_pending_handoffs:max{{{JOB_TARGET}}}", "{{target}}"
-                    )
-                ],
+                [_query(f"{Recorded.PENDING}{{{JOB_TARGET}}}", _each(Label.TARGET))],
                 width=8,
             ),
             _timeseries(
@@ -398,9 +407,8 @@ def build() -> dash.Dashboard:
                 "short",
                 [
                     _query(
-                        "sum by (age) "
-                        f"(job_target_age:handshake_pending_handoffs_by_age:max{{{JOB_TARGET}}})",
-                        "{{age}}",
+                        f"sum by ({Label.AGE}) ({Recorded.PENDING_BY_AGE}{{{JOB_TARGET}}})",
+                        _each(Label.AGE),
                     )
                 ],
                 width=8,
@@ -412,12 +420,7 @@ def build() -> dash.Dashboard:
                 "Age of the oldest pending handoff, by target: a line that only rises is a handoff "
                 "nobody answers.",
                 "s",
-                [
-                    _query(
-                        f"job_target:handshake_oldest_pending_handoff_age:seconds{{{JOB_TARGET}}}",
-                        "{{target}}",
-                    )
-                ],
+                [_query(f"{Recorded.OLDEST_PENDING_AGE}{{{JOB_TARGET}}}", _each(Label.TARGET))],
                 width=8,
             ),
         ],
@@ -431,14 +434,12 @@ def build() -> dash.Dashboard:
                 ids,
                 "Completion errors by type",
                 "Calls on the completion path that did not do what they were asked, per second: "
-                "already_closed, invalid_token, unavailable, rejected, unknown_handoff, "
-                "already_finished.",
+                f"{_words(list(ErrorType))}.",
                 "ops",
                 [
                     _query(
-                        "sum by (error_type) "
-                        f"(rate(handshake_completion_errors_total{{{JOB_TARGET}}}[$__rate_interval]))",
-                        "{{error_type}}",
+                        f"sum by ({Label.ERROR_TYPE}) ({_rate(Metrics.COMPLETION_ERRORS.series)})",
+                        _each(Label.ERROR_TYPE),
                     )
                 ],
             ),
@@ -450,9 +451,9 @@ def build() -> dash.Dashboard:
                 "ops",
                 [
                     _query(
-                        "sum by (component) (rate(handshake_instrumentation_errors_total"
-                        f"{{{JOB}}}[$__rate_interval]))",
-                        "{{component}}",
+                        f"sum by ({Label.COMPONENT}) "
+                        f"({_rate(Metrics.INSTRUMENTATION_ERRORS.series, JOB)})",
+                        _each(Label.COMPONENT),
                     )
                 ],
             ),
@@ -466,14 +467,18 @@ def build() -> dash.Dashboard:
             _timeseries(
                 ids,
                 "Reaped handoffs",
-                "Handoffs failed with HandoffDeadlineExceeded by the reaper, per second, by "
+                f"Handoffs failed with {DEADLINE_EXCEEDED_TYPE} by the reaper, per second, by "
                 "target: their external system never answered in time.",
                 "ops",
                 [
                     _query(
-                        "sum by (target) (rate(handshake_handoffs_finished_total"
-                        f'{{outcome="reaped", {JOB_TARGET}}}[$__rate_interval]))',
-                        "{{target}}",
+                        f"sum by ({Label.TARGET}) ("
+                        + _rate(
+                            Metrics.HANDOFFS_FINISHED.series,
+                            f'{Label.OUTCOME}="{Outcome.REAPED}", {JOB_TARGET}',
+                        )
+                        + ")",
+                        _each(Label.TARGET),
                     )
                 ],
                 width=6,
@@ -485,12 +490,7 @@ def build() -> dash.Dashboard:
                 "How long after its deadline a handoff was reaped: p50, p90, p99 over 5 minutes "
                 "(recording rules). Normally below the reaper interval.",
                 "s",
-                [
-                    _query(
-                        f"job:handshake_reap_lag_seconds:histogram_quantile_rate5m{{{JOB}}}",
-                        "p{{quantile}}",
-                    )
-                ],
+                [_query(f"{Recorded.REAP_LAG_QUANTILES}{{{JOB}}}", f"p{_each('quantile')}")],
                 width=6,
             ),
             _timeseries(
@@ -500,9 +500,8 @@ def build() -> dash.Dashboard:
                 "ops",
                 [
                     _query(
-                        "sum by (result) "
-                        f"(rate(handshake_reaper_runs_total{{{JOB}}}[$__rate_interval]))",
-                        "{{result}}",
+                        f"sum by ({Label.RESULT}) ({_rate(Metrics.REAPER_RUNS.series, JOB)})",
+                        _each(Label.RESULT),
                     )
                 ],
                 width=6,
@@ -513,7 +512,7 @@ def build() -> dash.Dashboard:
                 "Seconds since a reaper scan last succeeded, by job (recording rule); the critical "
                 "alert fires above 5 minutes.",
                 "s",
-                [_query(f"job:handshake_reaper_last_success_age:seconds{{{JOB}}}", "{{job}}")],
+                [_query(f"{Recorded.REAPER_LAST_SUCCESS_AGE}{{{JOB}}}", _each("job"))],
                 width=6,
             ),
         ],
@@ -531,9 +530,8 @@ def build() -> dash.Dashboard:
                 "s",
                 [
                     _query(
-                        "job_operation:handshake_completion_rpc_duration_seconds"
-                        f":histogram_quantile_rate5m{{{JOB}}}",
-                        "{{operation}} p{{quantile}}",
+                        f"{Recorded.RPC_QUANTILES}{{{JOB}}}",
+                        f"{_each(Label.OPERATION)} p{_each('quantile')}",
                     )
                 ],
             ),
@@ -544,9 +542,9 @@ def build() -> dash.Dashboard:
                 "ops",
                 [
                     _query(
-                        "sum by (operation) (rate(handshake_completion_rpc_duration_seconds_count"
-                        f"{{{JOB}}}[$__rate_interval]))",
-                        "{{operation}}",
+                        f"sum by ({Label.OPERATION}) "
+                        f"({_rate(Metrics.COMPLETION_RPC_DURATION.count, JOB)})",
+                        _each(Label.OPERATION),
                     )
                 ],
             ),

@@ -17,6 +17,7 @@ from .completion._reaper import Reaper
 from .config import HandshakeConfig
 from .ledger import Ledger, ledger_from_url
 from .telemetry._metrics import HandshakeMetrics
+from .telemetry._outcome_reporter import OutcomeReporter
 from .telemetry._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
 from .telemetry._tracing import HandshakeTracing
 from .worker._recorder import HandoffRecorder
@@ -57,11 +58,23 @@ class Handshake:
             pending, self.ledger, config, metrics=self._metrics, clock=clock
         )
         tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
+        # One reporter: an outcome is counted and described alike whoever recorded it.
+        reporter = OutcomeReporter(self._metrics)
         self._recorder = HandoffRecorder(
-            ledger=self.ledger, metrics=self._metrics, config=config, tracing=tracing, clock=clock
+            ledger=self.ledger,
+            metrics=self._metrics,
+            config=config,
+            tracing=tracing,
+            reporter=reporter,
+            clock=clock,
         )
         self._completion = CompletionPath(
-            ledger=self.ledger, metrics=self._metrics, config=config, tracing=tracing, clock=clock
+            ledger=self.ledger,
+            metrics=self._metrics,
+            config=config,
+            tracing=tracing,
+            reporter=reporter,
+            clock=clock,
         )
         #: Give to ``Client.connect(interceptors=[...])``: instruments the client and every
         #: worker built on it.

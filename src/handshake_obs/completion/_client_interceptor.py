@@ -3,8 +3,9 @@ go through the instrumented completion path too."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 import temporalio.client
 from temporalio.client import (
@@ -14,9 +15,18 @@ from temporalio.client import (
     ReportCancellationAsyncActivityInput,
 )
 
-from .._errors import CompletionError, LedgerError
-from .._vocabulary import Operation
-from ._path import CompletionPath, RpcCall, in_completion_path
+from .._errors import CompletionError
+from ._call import Subject
+from ._path import CallResult, CompletionPath
+from ._rpc import RpcCall, in_completion_path
+
+_Input = TypeVar(
+    "_Input",
+    CompleteAsyncActivityInput,
+    FailAsyncActivityInput,
+    HeartbeatAsyncActivityInput,
+    ReportCancellationAsyncActivityInput,
+)
 
 
 class ObservedCompletions(temporalio.client.OutboundInterceptor):
@@ -30,78 +40,60 @@ class ObservedCompletions(temporalio.client.OutboundInterceptor):
         self._completion = completion
 
     async def complete_async_activity(self, input: CompleteAsyncActivityInput) -> None:
-        async def call(timeout: timedelta | None) -> None:
-            await super(ObservedCompletions, self).complete_async_activity(
-                _with_timeout(input, timeout)
-            )
-
-        await self._observe(Operation.COMPLETE, input, call)
+        await self._observe(input, self.next.complete_async_activity, self._completion.complete)
 
     async def fail_async_activity(self, input: FailAsyncActivityInput) -> None:
-        async def call(timeout: timedelta | None) -> None:
-            await super(ObservedCompletions, self).fail_async_activity(
-                _with_timeout(input, timeout)
+        error_type = getattr(input.error, "type", None) or type(input.error).__name__
+
+        async def fail(subject: Subject, rpc: RpcCall) -> CallResult:
+            return await self._completion.fail(
+                subject, rpc, error_type=error_type, message=str(input.error)
             )
 
-        error_type = getattr(input.error, "type", None) or type(input.error).__name__
-        await self._observe(
-            Operation.FAIL, input, call, error_type=error_type, error_message=str(input.error)
-        )
+        await self._observe(input, self.next.fail_async_activity, fail)
 
     async def heartbeat_async_activity(self, input: HeartbeatAsyncActivityInput) -> None:
-        async def call(timeout: timedelta | None) -> None:
-            await super(ObservedCompletions, self).heartbeat_async_activity(
-                _with_timeout(input, timeout)
-            )
-
         details = list(input.details)
         progress = details[0] if len(details) == 1 else (details or None)
-        await self._observe(Operation.HEARTBEAT, input, call, progress=progress)
+
+        async def heartbeat(subject: Subject, rpc: RpcCall) -> CallResult:
+            return await self._completion.heartbeat(subject, rpc, progress=progress, sequence=None)
+
+        await self._observe(input, self.next.heartbeat_async_activity, heartbeat)
 
     async def report_cancellation_async_activity(
         self, input: ReportCancellationAsyncActivityInput
     ) -> None:
-        async def call(timeout: timedelta | None) -> None:
-            await super(ObservedCompletions, self).report_cancellation_async_activity(
-                _with_timeout(input, timeout)
-            )
-
-        await self._observe(Operation.REPORT_CANCELLATION, input, call)
+        await self._observe(
+            input,
+            self.next.report_cancellation_async_activity,
+            self._completion.report_cancellation,
+        )
 
     async def _observe(
         self,
-        operation: Operation,
-        input: CompleteAsyncActivityInput
-        | FailAsyncActivityInput
-        | HeartbeatAsyncActivityInput
-        | ReportCancellationAsyncActivityInput,
-        call: RpcCall,
-        **details: Any,
+        input: _Input,
+        send: Callable[[_Input], Awaitable[None]],
+        operation: Callable[[Subject, RpcCall], Awaitable[CallResult]],
     ) -> None:
+        """Run ``operation`` of the path, its RPC being ``send(input)`` down the chain."""
         if in_completion_path.get():
             # The completer is already instrumenting this very call.
-            await call(input.rpc_timeout)
+            await send(input)
             return
+
+        async def rpc(timeout: timedelta | None) -> None:
+            await send(_with_timeout(input, timeout))
+
+        subject = await self._completion.observed(input.id_or_token)
         try:
-            record = await self._completion.find(input.id_or_token, namespace=None)
-        except LedgerError:
-            record = None  # observe what we can; the call itself must go through
-        token = input.id_or_token if isinstance(input.id_or_token, bytes) else None
-        try:
-            await self._completion.run(
-                operation,
-                call,
-                record=record,
-                task_token=token,
-                refuse_finished=False,
-                **details,
-            )
+            await operation(subject, rpc)
         except CompletionError as err:
             # Callers of a plain handle get the SDK's own error, as without handshake-obs.
             raise (err.__cause__ or err) from None
 
 
-def _with_timeout(input: Any, timeout: timedelta | None) -> Any:
+def _with_timeout(input: _Input, timeout: timedelta | None) -> _Input:
     """``input`` with the path's RPC timeout unless the caller set a tighter one."""
     if timeout is not None and (input.rpc_timeout is None or input.rpc_timeout > timeout):
         input.rpc_timeout = timeout

@@ -9,17 +9,13 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import AsyncActivityHandle, Client
 from temporalio.exceptions import ApplicationError
 
-from .._errors import UnknownHandoffError
 from .._records import HandoffRecord
-from .._vocabulary import Operation
 from ..ledger import HeartbeatResult
-from ._path import CallResult
+from ._call import Subject
+from ._path import CallResult, HandoffRef
 
 if TYPE_CHECKING:
     from .._handshake import Handshake
-
-#: A handoff named by its id (str) or by the attempt's raw task token (bytes).
-HandoffRef = str | bytes
 
 
 class Completer:
@@ -38,13 +34,9 @@ class Completer:
 
     async def complete(self, handoff: HandoffRef, result: Any = None) -> CallResult:
         """Complete the activity with ``result``."""
-        handle, record, token = await self._resolve(handoff)
-
-        async def call(timeout: timedelta | None) -> None:
-            await handle.complete(result, rpc_timeout=timeout)
-
-        return await self._completion.run(
-            Operation.COMPLETE, call, record=record, task_token=token, refuse_finished=True
+        subject, handle = await self._resolve(handoff)
+        return await self._completion.complete(
+            subject, lambda timeout: handle.complete(result, rpc_timeout=timeout)
         )
 
     async def fail(
@@ -61,20 +53,13 @@ class Completer:
         The workflow sees ``ActivityError`` whose cause is that ``ApplicationError``; whether
         Temporal retries the activity follows its retry policy unless ``non_retryable``.
         """
-        handle, record, token = await self._resolve(handoff)
+        subject, handle = await self._resolve(handoff)
         error = ApplicationError(message, *details, type=error_type, non_retryable=non_retryable)
-
-        async def call(timeout: timedelta | None) -> None:
-            await handle.fail(error, rpc_timeout=timeout)
-
-        return await self._completion.run(
-            Operation.FAIL,
-            call,
-            record=record,
-            task_token=token,
-            refuse_finished=True,
+        return await self._completion.fail(
+            subject,
+            lambda timeout: handle.fail(error, rpc_timeout=timeout),
             error_type=error_type,
-            error_message=message,
+            message=message,
         )
 
     async def heartbeat(
@@ -85,17 +70,10 @@ class Completer:
 
         Returns how the ledger kept it (None for a token the ledger does not know).
         """
-        handle, record, token = await self._resolve(handoff)
-
-        async def call(timeout: timedelta | None) -> None:
-            await handle.heartbeat(progress, rpc_timeout=timeout)
-
-        result = await self._completion.run(
-            Operation.HEARTBEAT,
-            call,
-            record=record,
-            task_token=token,
-            refuse_finished=True,
+        subject, handle = await self._resolve(handoff)
+        result = await self._completion.heartbeat(
+            subject,
+            lambda timeout: handle.heartbeat(progress, rpc_timeout=timeout),
             progress=progress,
             sequence=sequence,
         )
@@ -103,52 +81,18 @@ class Completer:
 
     async def report_cancellation(self, handoff: HandoffRef, *details: Any) -> CallResult:
         """Tell Temporal the activity accepted its cancellation."""
-        handle, record, token = await self._resolve(handoff)
-
-        async def call(timeout: timedelta | None) -> None:
-            await handle.report_cancellation(*details, rpc_timeout=timeout)
-
-        return await self._completion.run(
-            Operation.REPORT_CANCELLATION,
-            call,
-            record=record,
-            task_token=token,
-            refuse_finished=True,
+        subject, handle = await self._resolve(handoff)
+        return await self._completion.report_cancellation(
+            subject, lambda timeout: handle.report_cancellation(*details, rpc_timeout=timeout)
         )
 
     async def extend(self, handoff: HandoffRef, until: datetime | timedelta) -> HandoffRecord:
         """Move the handoff's deadline to ``until`` (an aware datetime, or a duration from
         now). The reaper then waits until then; Temporal's own activity timeout still
         applies, so extending past it only trades a typed failure for a timeout."""
-        record = await self._find(handoff)
-        if isinstance(until, timedelta):
-            deadline = self._completion.now() + until.total_seconds()
-        elif until.tzinfo is None:
-            raise ValueError("a deadline must be timezone-aware")
-        else:
-            deadline = until.timestamp()
-        return await self._completion.extend_deadline(record, deadline)
+        return await self._completion.extend(handoff, until)
 
-    async def _find(self, handoff: HandoffRef) -> HandoffRecord:
-        record = (
-            await self._completion.ledger.find_by_token(handoff)
-            if isinstance(handoff, bytes)
-            else await self._completion.ledger.get(handoff)
-        )
-        if record is None:
-            raise UnknownHandoffError(
-                handoff if isinstance(handoff, str) else "(token not in the ledger)"
-            )
-        return record
-
-    async def _resolve(
-        self, handoff: HandoffRef
-    ) -> tuple[AsyncActivityHandle, HandoffRecord | None, bytes | None]:
-        if isinstance(handoff, bytes):
-            record = await self._completion.ledger.find_by_token(handoff)
-            return self._client.get_async_activity_handle(task_token=handoff), record, handoff
-        record = await self._completion.ledger.get(handoff)
-        if record is None:
-            raise UnknownHandoffError(handoff)
-        handle = self._client.get_async_activity_handle(task_token=record.task_token)
-        return handle, record, record.task_token
+    async def _resolve(self, handoff: HandoffRef) -> tuple[Subject, AsyncActivityHandle]:
+        """What the call is about, and a handle on its activity attempt."""
+        token, subject = await self._completion.lookup(handoff)
+        return subject, self._client.get_async_activity_handle(task_token=token)

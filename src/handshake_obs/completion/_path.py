@@ -2,60 +2,42 @@
 
 Every complete / fail / heartbeat / report-cancellation / reap, whether made through the
 :class:`~handshake_obs.Completer`, the reaper or a plain ``AsyncActivityHandle`` on an
-instrumented client, runs through :meth:`CompletionPath.run`: it finds the handoff, calls
-Temporal with a timeout and bounded retries, classifies the answer, records the one outcome
-in the ledger, and counts, times, logs and traces it (one span per call, in the handoff's
-trace).
+instrumented client, runs through one typed entry point of :class:`CompletionPath`; each is
+the same few steps of one :class:`~._call.Call` (open it, send its RPC, record what Temporal
+answered), so that a call is timed, retried, recorded, counted, logged and traced alike
+whoever made it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from opentelemetry.trace import Span
 from temporalio.client import AsyncActivityIDReference
-from temporalio.service import RPCError, RPCStatusCode
 
-from .._errors import (
-    ActivityAlreadyClosedError,
-    CompletionError,
-    CompletionRejectedError,
-    HandoffAlreadyFinishedError,
-    InvalidTaskTokenError,
-    LedgerError,
-    TemporalUnavailableError,
-)
-from .._records import FinishedOutcome, HandoffRecord
-from .._tokens import token_fingerprint
-from .._vocabulary import OUTCOME_OF_OPERATION, ErrorType, Operation, Outcome
+from .._errors import LedgerError, UnknownHandoffError
+from .._records import HandoffRecord
+from .._vocabulary import DEADLINE_EXCEEDED_TYPE, OUTCOME_OF_OPERATION, Operation
 from ..config import HandshakeConfig
 from ..ledger import HeartbeatResult, Ledger
 from ..telemetry._logging import handoff_fields
 from ..telemetry._metrics import HandshakeMetrics
-from ..telemetry._tracing import HandshakeTracing, trace_exemplar
+from ..telemetry._outcome_reporter import OutcomeReporter
+from ..telemetry._tracing import HandshakeTracing
+from ._call import PathParts, Subject, open_call, refusals
+from ._rpc import RetryingRpc, RpcCall
 
 _log = structlog.get_logger("handshake_obs.completion")
 
-#: Codes worth another try: Temporal (or the network to it) did not answer in time.
-_RETRYABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
-#: Codes of a call Temporal understood and refused (the token itself was fine).
-_REFUSED = frozenset({RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION})
+#: A handoff named by its id (str) or by the attempt's raw task token (bytes).
+HandoffRef = str | bytes
 
-#: True while a call runs inside :meth:`CompletionPath.run`, so that an instrumented client
-#: underneath does not instrument the same call twice.
-in_completion_path: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "handshake_obs_in_completion_path", default=False
-)
-
-#: The Temporal call; it receives the RPC timeout to pass on.
-RpcCall = Callable[[timedelta | None], Awaitable[None]]
+#: What a refused lookup says when a token names no recorded handoff.
+_UNKNOWN_TOKEN = "(token not in the ledger)"  # noqa: S105 - a message, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +52,8 @@ class CallResult:
 
 
 class CompletionPath:
-    """Runs completion-path calls; shared by the completer and the client interceptor."""
+    """Runs completion-path calls; shared by the completer, the reaper and the client
+    interceptor of one :class:`~handshake_obs.Handshake`."""
 
     def __init__(
         self,
@@ -79,12 +62,22 @@ class CompletionPath:
         metrics: HandshakeMetrics,
         config: HandshakeConfig,
         tracing: HandshakeTracing | None = None,
+        reporter: OutcomeReporter | None = None,
+        rpc: RetryingRpc | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        tracing = tracing if tracing is not None else HandshakeTracing(config)
+        self._parts = PathParts(
+            ledger=ledger,
+            metrics=metrics,
+            config=config,
+            tracing=tracing,
+            reporter=reporter if reporter is not None else OutcomeReporter(metrics),
+            rpc=rpc if rpc is not None else RetryingRpc(config, metrics, tracing),
+            clock=clock,
+        )
         self._ledger = ledger
         self._metrics = metrics
-        self._config = config
-        self._tracing = tracing if tracing is not None else HandshakeTracing(config)
         self._clock = clock
 
     @property
@@ -92,295 +85,123 @@ class CompletionPath:
         """The ledger outcomes are recorded in."""
         return self._ledger
 
-    def now(self) -> float:
-        """The path's clock."""
-        return self._clock()
+    # -- the five operations ----------------------------------------------------------------
 
-    async def extend_deadline(self, record: HandoffRecord, deadline: float) -> HandoffRecord:
-        """Move a pending handoff's deadline (raises if it has finished or is unknown)."""
-        updated = await self._ledger.extend_deadline(record.handoff_id, deadline)
-        _log.info("deadline extended", deadline=deadline, **handoff_fields(updated))
-        return updated
+    async def complete(self, subject: Subject, rpc: RpcCall) -> CallResult:
+        """Complete the activity; ``completed`` once Temporal accepts."""
+        return await self._finishing(Operation.COMPLETE, subject, rpc)
 
-    async def find(
-        self, id_or_token: AsyncActivityIDReference | bytes, namespace: str | None
+    async def fail(
+        self, subject: Subject, rpc: RpcCall, *, error_type: str, message: str
+    ) -> CallResult:
+        """Fail the activity with an ``ApplicationError`` of ``error_type``; ``failed``."""
+        return await self._finishing(
+            Operation.FAIL, subject, rpc, error_type=error_type, error_message=message
+        )
+
+    async def report_cancellation(self, subject: Subject, rpc: RpcCall) -> CallResult:
+        """Tell Temporal the activity accepted its cancellation; ``canceled``."""
+        return await self._finishing(Operation.REPORT_CANCELLATION, subject, rpc)
+
+    async def reap(self, record: HandoffRecord, rpc: RpcCall, *, message: str) -> CallResult:
+        """Fail a handoff past its deadline with ``HandoffDeadlineExceeded``; ``reaped``."""
+        return await self._finishing(
+            Operation.REAP,
+            Subject(record, record.task_token),
+            rpc,
+            error_type=DEADLINE_EXCEEDED_TYPE,
+            error_message=message,
+        )
+
+    async def heartbeat(
+        self, subject: Subject, rpc: RpcCall, *, progress: Any, sequence: int | None
+    ) -> CallResult:
+        """Keep ``progress`` in the ledger, then send it to Temporal (a report older than the
+        one kept is ignored and not sent). Records no outcome; may extend the deadline."""
+        with open_call(self._parts, Operation.HEARTBEAT, subject) as call:
+            kept = await call.keep_progress(progress, sequence)
+            if kept is None or kept.accepted:
+                await call.send(rpc)
+                await call.heartbeat_delivered()
+        return CallResult(Operation.HEARTBEAT, subject.record, kept)
+
+    async def _finishing(
+        self,
+        operation: Operation,
+        subject: Subject,
+        rpc: RpcCall,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> CallResult:
+        """An operation whose success is the handoff's outcome."""
+        with open_call(self._parts, operation, subject, failure_type=error_type) as call:
+            await call.send(rpc)
+            await call.record_outcome(
+                OUTCOME_OF_OPERATION[operation], error_type=error_type, error_message=error_message
+            )
+        return CallResult(operation, subject.record)
+
+    # -- finding what a call is about -----------------------------------------------------
+
+    async def lookup(self, ref: HandoffRef) -> tuple[bytes, Subject]:
+        """The token to call Temporal with and the handoff ``ref`` names, for a caller that
+        refuses finished handoffs (the completer).
+
+        By id, the handoff must be recorded (else :class:`UnknownHandoffError`); by token,
+        an unknown one is a subject without a record, whose outcome is kept for later. A
+        lookup that fails (unknown id, ledger unavailable) is a refused call: counted.
+        """
+        with refusals(self._metrics, None):
+            if isinstance(ref, bytes):
+                return ref, Subject(await self._ledger.find_by_token(ref), ref)
+            record = await self._ledger.get(ref)
+            if record is None:
+                raise UnknownHandoffError(ref)
+            return record.task_token, Subject(record, record.task_token)
+
+    async def observed(self, id_or_token: AsyncActivityIDReference | bytes) -> Subject:
+        """What a plain handle's call is about (the client interceptor): Temporal answers
+        for finished handoffs, and a ledger that cannot be read leaves the call unobserved
+        rather than stopping it."""
+        token = id_or_token if isinstance(id_or_token, bytes) else None
+        try:
+            record = await self._find_observed(id_or_token)
+        except LedgerError as err:
+            _log.warning("handoff not looked up: ledger unavailable", error=str(err))
+            record = None
+        return Subject(record, token, refuse_finished=False)
+
+    async def _find_observed(
+        self, id_or_token: AsyncActivityIDReference | bytes
     ) -> HandoffRecord | None:
-        """The handoff a token or activity reference points at (None if unknown)."""
         if isinstance(id_or_token, bytes):
             return await self._ledger.find_by_token(id_or_token)
         if id_or_token.workflow_id is None:
             return None
         return await self._ledger.find_by_activity(
-            namespace, id_or_token.workflow_id, id_or_token.run_id, id_or_token.activity_id
+            None, id_or_token.workflow_id, id_or_token.run_id, id_or_token.activity_id
         )
 
-    async def run(
-        self,
-        operation: Operation,
-        call: RpcCall,
-        *,
-        record: HandoffRecord | None,
-        task_token: bytes | None,
-        refuse_finished: bool,
-        error_type: str | None = None,
-        error_message: str | None = None,
-        progress: Any = None,
-        sequence: int | None = None,
-    ) -> CallResult:
-        """Make one completion-path call.
+    # -- deadlines --------------------------------------------------------------------------
 
-        ``record`` is the handoff found for the call (None: unknown to the ledger, e.g. a
-        completion that overtook its record); ``task_token`` is the raw token when the
-        caller has it, for such early outcomes. ``refuse_finished`` refuses a call on a
-        handoff that already has its outcome without asking Temporal (the completer does;
-        the client interceptor lets Temporal answer, as a plain client would).
-
-        Raises a :class:`CompletionError` (its ``__cause__`` is the RPC error) or
-        :class:`HandoffAlreadyFinishedError`.
-        """
-        failure_type = error_type if operation in (Operation.FAIL, Operation.REAP) else None
-        with self._tracing.completion_span(
-            operation, record, task_token=task_token, failure_type=failure_type, now=self._clock()
-        ) as span:
-            heartbeat = await self._run(
-                operation,
-                call,
-                span,
-                record=record,
-                task_token=task_token,
-                refuse_finished=refuse_finished,
-                error_type=error_type,
-                error_message=error_message,
-                progress=progress,
-                sequence=sequence,
+    async def extend(self, ref: HandoffRef, until: datetime | timedelta) -> HandoffRecord:
+        """Move a pending handoff's deadline to ``until`` (an aware datetime, or a duration
+        from now). An unknown or finished handoff, or an unavailable ledger, is a refused
+        call: raised and counted."""
+        with refusals(self._metrics, None):
+            record = await (
+                self._ledger.find_by_token(ref) if isinstance(ref, bytes) else self._ledger.get(ref)
             )
-        return CallResult(operation, record, heartbeat)
-
-    async def _run(
-        self,
-        operation: Operation,
-        call: RpcCall,
-        span: Span,
-        *,
-        record: HandoffRecord | None,
-        task_token: bytes | None,
-        refuse_finished: bool,
-        error_type: str | None,
-        error_message: str | None,
-        progress: Any,
-        sequence: int | None,
-    ) -> HeartbeatResult | None:
-        target = record.target if record else None
-        if record is not None and not record.is_pending and refuse_finished:
-            self._metrics.observe_error(target, ErrorType.ALREADY_FINISHED)
-            raise HandoffAlreadyFinishedError(record.handoff_id, str(record.outcome))
-        log = _log.bind(
-            operation=operation.value,
-            **(
-                handoff_fields(record)
-                if record
-                else {"token_fingerprint": task_token and token_fingerprint(task_token)}
-            ),
-        )
-
-        heartbeat: HeartbeatResult | None = None
-        if operation is Operation.HEARTBEAT and record is not None and record.is_pending:
-            heartbeat = await self._guard(
-                self._ledger.heartbeat(record.handoff_id, progress, sequence, self._clock()),
-                log,
-            )
-            if heartbeat is not None:
-                self._tracing.heartbeat(span, accepted=heartbeat.accepted)
-            if heartbeat is not None and not heartbeat.accepted:
-                log.info(
-                    "out-of-order progress ignored", sequence=sequence, kept=heartbeat.sequence
-                )
-                return heartbeat
-
-        call_id: str | None = None
-        if record is not None and record.is_pending:
-            call_id = await self._guard(
-                self._ledger.begin_call(record.handoff_id, self._call_deadline()), log
-            )
-        try:
-            await self._call_with_retries(operation, call, log)
-        except CompletionError as err:
-            self._metrics.observe_error(target, ErrorType(err.error_type))
-            finished = await self._after_failure(err, record, task_token, call_id, log)
-            self._tracing.finished(span, finished)
-            raise
-        finished = await self._after_success(
-            operation, record, task_token, call_id, error_type, error_message, log
-        )
-        self._tracing.finished(span, finished)
-        return heartbeat
-
-    # -- the RPC --------------------------------------------------------------------------
-
-    async def _call_with_retries(
-        self, operation: Operation, call: RpcCall, log: structlog.typing.FilteringBoundLogger
-    ) -> None:
-        policy = self._config.rpc_retry
-        timeout = self._config.rpc_timeout
-        for attempt in range(1, policy.max_attempts + 1):
-            started = time.perf_counter()
-            token = in_completion_path.set(True)
-            try:
-                # The SDK enforces rpc_timeout; this guards against a call that ignores it.
-                async with asyncio.timeout(timeout.total_seconds() + 5):
-                    await call(timeout)
-            except RPCError as err:
-                error = _classify(err)
-            except TimeoutError as err:
-                error = TemporalUnavailableError(f"no answer within {timeout}")
-                error.__cause__ = err
-            else:
-                return
-            finally:
-                in_completion_path.reset(token)
-                self._metrics.observe_rpc(operation, time.perf_counter() - started)
-            retryable = isinstance(error, TemporalUnavailableError)
-            if not retryable or attempt == policy.max_attempts:
-                raise error
-            delay = policy.backoff(attempt)
-            log.warning(
-                "temporal unavailable, retrying", attempt=attempt, delay=delay, error=str(error)
-            )
-            self._tracing.retrying(attempt, delay)
-            await asyncio.sleep(delay)
-
-    def _call_deadline(self) -> float:
-        policy = self._config.rpc_retry
-        worst = policy.max_attempts * (self._config.rpc_timeout.total_seconds() + 5) + sum(
-            policy.backoff(n) for n in range(1, policy.max_attempts)
-        )
-        return self._clock() + worst
-
-    # -- recording ------------------------------------------------------------------------
-
-    async def _after_success(
-        self,
-        operation: Operation,
-        record: HandoffRecord | None,
-        task_token: bytes | None,
-        call_id: str | None,
-        error_type: str | None,
-        error_message: str | None,
-        log: structlog.typing.FilteringBoundLogger,
-    ) -> FinishedOutcome | None:
-        """Record what a call that went through did; returns the outcome it recorded."""
-        outcome = OUTCOME_OF_OPERATION.get(operation)
-        now = self._clock()
-        if outcome is None:  # a heartbeat: no outcome
-            if record is not None and record.is_pending:
-                if call_id is not None:
-                    await self._guard(self._ledger.end_call(record.handoff_id, call_id), log)
-                await self._extend_on_heartbeat(record, now, log)
-            log.debug("heartbeat delivered")
-            return None
-        finished = None
-        if record is not None:
-            finished = await self._guard(
-                self._ledger.finish(
-                    record.handoff_id,
-                    outcome,
-                    now,
-                    error_type=error_type,
-                    error_message=error_message,
-                    ends_call=call_id,
-                ),
-                log,
-            )
-        elif task_token is not None:
-            finished = await self._guard(
-                self._ledger.record_early_outcome(
-                    task_token, outcome, now, error_type=error_type, error_message=error_message
-                ),
-                log,
-            )
-            if finished is None:
-                log.info("outcome kept until its handoff is recorded", outcome=outcome.value)
-        if finished is not None:
-            self._metrics.observe_finished(finished, exemplar=trace_exemplar())
-            log.info(
-                "handoff finished",
-                outcome=outcome.value,
-                error_type=error_type,
-                latency_seconds=round(finished.latency_seconds, 3),
-            )
-        return finished
-
-    async def _extend_on_heartbeat(
-        self, record: HandoffRecord, now: float, log: structlog.typing.FilteringBoundLogger
-    ) -> None:
-        extension = self._config.policy(record.target).heartbeat_extends_by
-        if extension is None:
-            return
-        deadline = now + extension.total_seconds()
-        if record.deadline is not None and deadline <= record.deadline:
-            return
-        try:
-            await self._guard(self._ledger.extend_deadline(record.handoff_id, deadline), log)
-        except HandoffAlreadyFinishedError:
-            return  # finished meanwhile: nothing left to extend
-        log.info("deadline extended by heartbeat", deadline=deadline)
-
-    async def _after_failure(
-        self,
-        error: CompletionError,
-        record: HandoffRecord | None,
-        task_token: bytes | None,
-        call_id: str | None,
-        log: structlog.typing.FilteringBoundLogger,
-    ) -> FinishedOutcome | None:
-        """Record what a failed call tells; returns the outcome it recorded, if any."""
-        now = self._clock()
-        if isinstance(error, ActivityAlreadyClosedError):
-            finished = None
-            if record is not None and record.is_pending:
-                finished = await self._guard(
-                    self._ledger.finish_closed(record.handoff_id, now, call_id=call_id), log
-                )
-            elif record is None and task_token is not None:
-                finished = await self._guard(
-                    self._ledger.record_early_outcome(
-                        task_token, Outcome.ALREADY_CLOSED, now, error_type="already_closed"
-                    ),
-                    log,
-                )
-            if finished is not None:
-                self._metrics.observe_finished(finished, exemplar=trace_exemplar())
-            log.info("activity already closed in temporal", recorded=finished is not None)
-            return finished
-        if call_id is not None and record is not None:
-            await self._guard(self._ledger.end_call(record.handoff_id, call_id), log)
-        log.warning("completion call failed", error_type=error.error_type, error=str(error))
-        return None
-
-    async def _guard(
-        self, operation: Awaitable[Any], log: structlog.typing.FilteringBoundLogger
-    ) -> Any:
-        """Run a ledger write after (or around) the RPC: a ledger failure there is logged and
-        counted, never allowed to undo or hide what Temporal did."""
-        try:
-            return await operation
-        except LedgerError as err:
-            self._metrics.observe_instrumentation_error("ledger")
-            log.error("ledger write failed", error=str(err))
-            return None
-
-
-def _classify(err: RPCError) -> CompletionError:
-    error: CompletionError
-    if err.status == RPCStatusCode.NOT_FOUND:
-        error = ActivityAlreadyClosedError(f"activity already closed: {err.message}")
-    elif err.status == RPCStatusCode.INVALID_ARGUMENT and "token" in err.message.lower():
-        error = InvalidTaskTokenError(f"invalid task token: {err.message}")
-    elif err.status in _REFUSED:
-        error = CompletionRejectedError(f"temporal refused the call: {err.message}")
-    elif err.status in _RETRYABLE:
-        error = TemporalUnavailableError(f"temporal unavailable ({err.status.name}): {err.message}")
-    else:
-        error = CompletionError(f"completion failed ({err.status.name}): {err.message}")
-    error.__cause__ = err
-    return error
+            if record is None:
+                raise UnknownHandoffError(_UNKNOWN_TOKEN if isinstance(ref, bytes) else ref)
+        if isinstance(until, timedelta):
+            deadline = self._clock() + until.total_seconds()
+        elif until.tzinfo is None:
+            raise ValueError("a deadline must be timezone-aware")
+        else:
+            deadline = until.timestamp()
+        with refusals(self._metrics, record.target):
+            updated = await self._ledger.extend_deadline(record.handoff_id, deadline)
+        _log.info("deadline extended", deadline=deadline, **handoff_fields(updated))
+        return updated

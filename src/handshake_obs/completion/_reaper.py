@@ -15,7 +15,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -31,7 +31,7 @@ from .._errors import (
 )
 from .._periodic import PeriodicTask
 from .._records import HandoffRecord
-from .._vocabulary import DEADLINE_EXCEEDED_TYPE, Operation, ReapStatus
+from .._vocabulary import DEADLINE_EXCEEDED_TYPE, ReapStatus
 from ..telemetry._logging import handoff_fields
 
 if TYPE_CHECKING:
@@ -134,19 +134,9 @@ class Reaper:
             non_retryable=not retryable,
         )
         handle = self._client.get_async_activity_handle(task_token=record.task_token)
-
-        async def call(timeout: timedelta | None) -> None:
-            await handle.fail(error, rpc_timeout=timeout)
-
         try:
-            await self._completion.run(
-                Operation.REAP,
-                call,
-                record=record,
-                task_token=record.task_token,
-                refuse_finished=True,
-                error_type=DEADLINE_EXCEEDED_TYPE,
-                error_message=str(error),
+            await self._completion.reap(
+                record, lambda timeout: handle.fail(error, rpc_timeout=timeout), message=str(error)
             )
         except (ActivityAlreadyClosedError, HandoffAlreadyFinishedError) as err:
             result = (

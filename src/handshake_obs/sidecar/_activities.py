@@ -33,12 +33,18 @@ from .._errors import (
     TemporalUnavailableError,
     UnknownHandoffError,
 )
+from .._vocabulary import Outcome
 from ..worker._handoff import handoff
 from ._runtime import SidecarRuntime
 
 HTTP_HANDOFF = "handshake.http_handoff"
 COMPLETE_EXTERNAL = "handshake.complete_external"
 FAIL_EXTERNAL = "handshake.fail_external"
+
+#: ``ApplicationError`` type of an ``http_handoff`` to a target with no configured URL.
+UNKNOWN_TARGET_TYPE = "UnknownTarget"
+#: ``ApplicationError`` type of an ``http_handoff`` the target did not accept (retried).
+DELIVERY_FAILED_TYPE = "HandoffDeliveryFailed"
 
 
 @dataclass
@@ -85,7 +91,7 @@ class SidecarActivities:
         if url is None:
             raise ApplicationError(
                 f"no URL is configured for target {request.target!r}",
-                type="UnknownTarget",
+                type=UNKNOWN_TARGET_TYPE,
                 non_retryable=True,
             )
         deadline = timedelta(seconds=request.deadline_seconds) if request.deadline_seconds else None
@@ -117,12 +123,12 @@ class SidecarActivities:
                 )
             except httpx.HTTPError as err:
                 raise ApplicationError(
-                    f"delivery to {request.target} failed: {err!r}", type="HandoffDeliveryFailed"
+                    f"delivery to {request.target} failed: {err!r}", type=DELIVERY_FAILED_TYPE
                 ) from None
             if response.status_code >= 300:
                 raise ApplicationError(
                     f"delivery to {request.target} answered {response.status_code}",
-                    type="HandoffDeliveryFailed",
+                    type=DELIVERY_FAILED_TYPE,
                 )
         _unreachable()
 
@@ -133,7 +139,7 @@ class SidecarActivities:
             await self._runtime.completer().complete(request.handoff_id, request.result)
         except HandshakeError as err:
             raise _as_activity_error(err) from None
-        return {"handoff_id": request.handoff_id, "outcome": "completed"}
+        return {"handoff_id": request.handoff_id, "outcome": Outcome.COMPLETED.value}
 
     @activity.defn(name=FAIL_EXTERNAL)
     async def fail_external(self, request: FailExternalInput) -> dict[str, Any]:
@@ -148,7 +154,7 @@ class SidecarActivities:
             )
         except HandshakeError as err:
             raise _as_activity_error(err) from None
-        return {"handoff_id": request.handoff_id, "outcome": "failed"}
+        return {"handoff_id": request.handoff_id, "outcome": Outcome.FAILED.value}
 
     def all(self) -> list[Any]:
         """Every activity, for ``Worker(activities=...)``."""

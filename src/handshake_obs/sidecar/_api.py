@@ -17,9 +17,10 @@ from prometheus_client.exposition import choose_encoder
 from .._errors import UnknownHandoffError
 from .._records import HandoffRecord
 from .._tokens import looks_like_handoff_id
-from .._vocabulary import Operation, State
-from ..completion._completer import HandoffRef
-from ..completion._path import CallResult
+from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
+from ..completion._call import refusals
+from ..completion._completer import Completer
+from ..completion._path import CallResult, HandoffRef
 from ..ledger import HandoffQuery
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
@@ -45,9 +46,6 @@ from ._schemas import (
 )
 from ._status_page import render_status_page
 from ._views import view_of
-
-#: Error type of a handoff an operator failed by hand.
-OPERATOR_FAILURE_TYPE = "HandoffFailedByOperator"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": description}
@@ -79,6 +77,12 @@ class _Gateway:
     def __init__(self, runtime: SidecarRuntime) -> None:
         self.runtime = runtime
 
+    def completer(self) -> Completer:
+        """The runtime's completer. Before Temporal has answered there is none: the call is
+        refused as unavailable (503) and counted, as the completion path counts its own."""
+        with refusals(self.runtime.handshake._metrics, None):
+            return self.runtime.completer()
+
     def call_view(self, result: CallResult) -> CallView:
         kept = result.heartbeat
         return CallView(
@@ -97,10 +101,10 @@ class _Gateway:
         return self.call_view(result)
 
     async def complete(self, ref: HandoffRef, body: CompleteBody) -> CallView:
-        return await self.refreshed(await self.runtime.completer().complete(ref, body.result))
+        return await self.refreshed(await self.completer().complete(ref, body.result))
 
     async def fail(self, ref: HandoffRef, body: FailBody) -> CallView:
-        result = await self.runtime.completer().fail(
+        result = await self.completer().fail(
             ref,
             error_type=body.error_type,
             message=body.message,
@@ -110,7 +114,7 @@ class _Gateway:
         return await self.refreshed(result)
 
     async def heartbeat(self, ref: HandoffRef, body: HeartbeatBody) -> CallView:
-        kept = await self.runtime.completer().heartbeat(ref, body.progress, sequence=body.sequence)
+        kept = await self.completer().heartbeat(ref, body.progress, sequence=body.sequence)
         record = await _find(self.runtime, ref)
         return self.call_view(CallResult(Operation.HEARTBEAT, record, kept))
 
@@ -120,10 +124,10 @@ class _Gateway:
             if body.deadline is not None
             else timedelta(seconds=body.extend_by_seconds or 0)
         )
-        return _view(self.runtime, await self.runtime.completer().extend(ref, until))
+        return _view(self.runtime, await self.completer().extend(ref, until))
 
     async def operator_fail(self, handoff_id: HandoffId, body: OperatorFailBody) -> CallView:
-        result = await self.runtime.completer().fail(
+        result = await self.completer().fail(
             handoff_id,
             error_type=OPERATOR_FAILURE_TYPE,
             message=body.reason,

@@ -1,5 +1,8 @@
 """Every failure of the API as a clear JSON error with the right status code.
 
+handshake-obs's own errors are answered by their ``error_type``, from one table
+(:data:`HTTP_ANSWERS`); the others (validation, authentication, routing) below.
+
 ===  =====================================================================
 400  malformed JSON, a malformed handoff id or task token
 401  missing or wrong bearer token
@@ -7,12 +10,14 @@
 409  the handoff already has its outcome, or Temporal refused the call
 413  request body over the configured limit
 422  a well-formed body that fails validation
+502  Temporal answered the call with an unexpected error
 503  Temporal or the ledger unavailable (with Retry-After): nothing was lost
 ===  =====================================================================
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,19 +25,41 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .._errors import (
-    ActivityAlreadyClosedError,
-    CompletionError,
-    CompletionRejectedError,
-    HandoffAlreadyFinishedError,
-    InvalidTaskTokenError,
-    LedgerError,
-    TemporalUnavailableError,
-    UnknownHandoffError,
-)
+from .._errors import HandshakeError
+from .._vocabulary import ErrorType
 
 #: Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """How the API answers one kind of :class:`HandshakeError`."""
+
+    status: int
+    code: str
+    #: Put before the error's own message.
+    prefix: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """A 503 says when to retry: nothing was lost, the same call may succeed then."""
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)} if self.status == 503 else {}
+
+
+#: The answer to each error type (``error.error_type``); every type has one.
+HTTP_ANSWERS: dict[ErrorType, HttpAnswer] = {
+    ErrorType.UNKNOWN_HANDOFF: HttpAnswer(404, "unknown_handoff"),
+    ErrorType.ALREADY_FINISHED: HttpAnswer(409, "already_finished"),
+    ErrorType.ALREADY_CLOSED: HttpAnswer(409, "already_closed"),
+    ErrorType.REJECTED: HttpAnswer(409, "rejected"),
+    ErrorType.INVALID_TOKEN: HttpAnswer(400, "invalid_token"),
+    ErrorType.UNAVAILABLE: HttpAnswer(503, "temporal_unavailable"),
+    ErrorType.LEDGER_UNAVAILABLE: HttpAnswer(
+        503, "ledger_unavailable", prefix="the ledger is unavailable: "
+    ),
+    ErrorType.OTHER: HttpAnswer(502, "temporal_error"),
+}
 
 
 class ApiError(Exception):
@@ -89,31 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return error_response(err.status_code, code, str(err.detail))
 
-    @app.exception_handler(UnknownHandoffError)
-    async def unknown(_: Request, err: UnknownHandoffError) -> JSONResponse:
-        return error_response(404, "unknown_handoff", str(err))
-
-    @app.exception_handler(HandoffAlreadyFinishedError)
-    async def finished(_: Request, err: HandoffAlreadyFinishedError) -> JSONResponse:
-        return error_response(409, "already_finished", str(err))
-
-    @app.exception_handler(CompletionError)
-    async def completion(_: Request, err: CompletionError) -> JSONResponse:
-        if isinstance(err, ActivityAlreadyClosedError):
-            return error_response(409, "already_closed", str(err))
-        if isinstance(err, CompletionRejectedError):
-            return error_response(409, "rejected", str(err))
-        if isinstance(err, InvalidTaskTokenError):
-            return error_response(400, "invalid_token", str(err))
-        if isinstance(err, TemporalUnavailableError):
-            return unavailable("temporal_unavailable", str(err))
-        return error_response(502, "temporal_error", str(err))
-
-    @app.exception_handler(LedgerError)
-    async def ledger(_: Request, err: LedgerError) -> JSONResponse:
-        return unavailable("ledger_unavailable", f"the ledger is unavailable: {err}")
-
-
-def unavailable(code: str, message: str) -> JSONResponse:
-    """A 503 that tells the caller when to retry."""
-    return error_response(503, code, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    @app.exception_handler(HandshakeError)
+    async def handshake_error(_: Request, err: HandshakeError) -> JSONResponse:
+        answer = HTTP_ANSWERS[err.error_type]
+        return error_response(answer.status, answer.code, f"{answer.prefix}{err}", answer.headers)

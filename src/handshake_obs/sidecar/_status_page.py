@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from .._records import HandoffRecord, PendingSummary
-from .._vocabulary import OTHER_TARGET, Outcome, State
+from .._vocabulary import OTHER_TARGET, UNSUCCESSFUL_OUTCOMES, Label, Metrics, Outcome, State
 from ..ledger import HandoffQuery, OutcomeTally
 from ._runtime import SidecarRuntime
 from ._views import links_of
@@ -26,8 +26,6 @@ OLDEST_SHOWN = 25
 #: Window of "recent outcomes".
 RECENT_SECONDS = 3600
 
-#: Outcomes that mean the work did not get done; shown in red when non-zero.
-_BAD_OUTCOMES = frozenset({Outcome.FAILED, Outcome.REAPED, Outcome.ALREADY_CLOSED, Outcome.ABORTED})
 _AGE_LABEL = re.compile(r"^(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s$")
 _OLDER_LABEL = re.compile(r"^>(\d+(?:\.\d+)?)s$")
 
@@ -121,7 +119,7 @@ def _card(title: str, value: str, ident: str, kind: str = "") -> str:
 
 
 def _reaper_health(runtime: SidecarRuntime, now: float) -> tuple[str, str]:
-    last = runtime.registry.get_sample_value("handshake_reaper_last_success_timestamp_seconds")
+    last = runtime.registry.get_sample_value(Metrics.REAPER_LAST_SUCCESS.series)
     interval = runtime.config.reaper_interval.total_seconds()
     if not last:
         return ("not run yet", "")
@@ -205,7 +203,7 @@ def _outcomes_table(tallies: list[OutcomeTally]) -> str:
     rows = []
     for target in sorted(counts):
         cells = "".join(
-            _count_cell(counts[target].get(o, 0), bad=o in _BAD_OUTCOMES) for o in outcomes
+            _count_cell(counts[target].get(o, 0), bad=o in UNSUCCESSFUL_OUTCOMES) for o in outcomes
         )
         total = sum(counts[target].values())
         rows.append(f"<tr><td>{escape(target)}</td>{cells}<td class=n>{total}</td></tr>")
@@ -236,11 +234,12 @@ def _failure_types_table(tallies: list[OutcomeTally]) -> str:
 def _errors_table(runtime: SidecarRuntime) -> str:
     rows = []
     for family in runtime.registry.collect():
-        if family.name != "handshake_completion_errors":
+        if family.name != Metrics.COMPLETION_ERRORS.name:
             continue
         for sample in family.samples:
-            if sample.name.endswith("_total") and sample.value > 0:
-                rows.append((sample.labels["target"], sample.labels["error_type"], sample.value))
+            if sample.name == Metrics.COMPLETION_ERRORS.series and sample.value > 0:
+                labels = sample.labels
+                rows.append((labels[Label.TARGET], labels[Label.ERROR_TYPE], sample.value))
     if not rows:
         return "<p class='empty ok'>No completion error since this process started.</p>"
     body = "".join(

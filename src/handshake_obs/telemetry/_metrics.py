@@ -9,7 +9,17 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .._records import FinishedOutcome
-from .._vocabulary import OTHER_TARGET, ErrorType, Operation, Outcome
+from .._vocabulary import (
+    OTHER_TARGET,
+    Component,
+    ErrorType,
+    Metric,
+    MetricKind,
+    Metrics,
+    Operation,
+    Outcome,
+    ReaperRun,
+)
 from ..config import HandshakeConfig
 
 #: Handoff start to outcome: 0.1 s to 24 h (async handoffs wait for people and batch jobs).
@@ -30,74 +40,55 @@ REAP_LAG_BUCKETS: tuple[float, ...] = (
     0.5, 1, 1.5, 2, 3, 5, 6, 7.5, 10, 15, 30, 60, 120, 300, 900, 3600,
 )  # fmt: skip
 
-#: Results of a reaper scan.
-REAPER_RESULTS: tuple[str, ...] = ("success", "error")
 
-#: Parts of handshake-obs whose own failures are counted (the handshake goes on regardless).
-INSTRUMENTATION_COMPONENTS: tuple[str, ...] = ("ledger", "pending_gauges")
+def _label_names(metric: Metric, kind: MetricKind) -> list[str]:
+    if metric.kind != kind:
+        raise TypeError(f"{metric.name} is a {metric.kind}, not a {kind}")
+    return [label.value for label in metric.labels]
+
+
+def _counter(metric: Metric, registry: CollectorRegistry) -> Counter:
+    return Counter(metric.name, metric.help, _label_names(metric, "counter"), registry=registry)
+
+
+def _histogram(
+    metric: Metric, registry: CollectorRegistry, buckets: tuple[float, ...]
+) -> Histogram:
+    return Histogram(
+        metric.name,
+        metric.help,
+        _label_names(metric, "histogram"),
+        buckets=buckets,
+        registry=registry,
+    )
+
+
+def _gauge(metric: Metric, registry: CollectorRegistry) -> Gauge:
+    return Gauge(metric.name, metric.help, _label_names(metric, "gauge"), registry=registry)
 
 
 class HandshakeMetrics:
-    """The handshake's counters and histograms, registered in one registry."""
+    """The handshake's counters and histograms, registered in one registry.
+
+    Names, help texts and labels come from :class:`~handshake_obs._vocabulary.Metrics`; the
+    label values from its enums.
+    """
 
     def __init__(self, config: HandshakeConfig, *, registry: CollectorRegistry) -> None:
         self._config = config
-        self.handoffs_started = Counter(
-            "handshake_handoffs_started",
-            "Handoffs recorded: activities that gave their task token away and completed "
-            "asynchronously.",
-            ["target"],
-            registry=registry,
+        self.handoffs_started = _counter(Metrics.HANDOFFS_STARTED, registry)
+        self.handoffs_finished = _counter(Metrics.HANDOFFS_FINISHED, registry)
+        self.completion_latency = _histogram(
+            Metrics.COMPLETION_LATENCY, registry, COMPLETION_LATENCY_BUCKETS
         )
-        self.handoffs_finished = Counter(
-            "handshake_handoffs_finished",
-            "Handoffs that reached their one outcome.",
-            ["target", "outcome"],
-            registry=registry,
+        self.completion_errors = _counter(Metrics.COMPLETION_ERRORS, registry)
+        self.completion_rpc_duration = _histogram(
+            Metrics.COMPLETION_RPC_DURATION, registry, RPC_DURATION_BUCKETS
         )
-        self.completion_latency = Histogram(
-            "handshake_completion_latency_seconds",
-            "Handoff start to its outcome, end to end.",
-            ["target", "outcome"],
-            buckets=COMPLETION_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.completion_errors = Counter(
-            "handshake_completion_errors",
-            "Calls on the completion path that did not do what they were asked, by error type.",
-            ["target", "error_type"],
-            registry=registry,
-        )
-        self.completion_rpc_duration = Histogram(
-            "handshake_completion_rpc_duration_seconds",
-            "One Temporal RPC of the completion path (each retry observed on its own).",
-            ["operation"],
-            buckets=RPC_DURATION_BUCKETS,
-            registry=registry,
-        )
-        self.instrumentation_errors = Counter(
-            "handshake_instrumentation_errors",
-            "Failures inside handshake-obs's own instrumentation (the handshake went on).",
-            ["component"],
-            registry=registry,
-        )
-        self.reaper_runs = Counter(
-            "handshake_reaper_runs",
-            "Reaper scans, by result (error: the ledger or Temporal could not be reached).",
-            ["result"],
-            registry=registry,
-        )
-        self.reaper_last_success = Gauge(
-            "handshake_reaper_last_success_timestamp_seconds",
-            "When a reaper scan last succeeded (0 before the first).",
-            registry=registry,
-        )
-        self.reap_lag = Histogram(
-            "handshake_reap_lag_seconds",
-            "How long after its deadline a handoff was reaped.",
-            buckets=REAP_LAG_BUCKETS,
-            registry=registry,
-        )
+        self.instrumentation_errors = _counter(Metrics.INSTRUMENTATION_ERRORS, registry)
+        self.reaper_runs = _counter(Metrics.REAPER_RUNS, registry)
+        self.reaper_last_success = _gauge(Metrics.REAPER_LAST_SUCCESS, registry)
+        self.reap_lag = _histogram(Metrics.REAP_LAG, registry, REAP_LAG_BUCKETS)
         self._initialise_series()
 
     def _initialise_series(self) -> None:
@@ -110,10 +101,10 @@ class HandshakeMetrics:
                 self.completion_errors.labels(target, error_type.value)
         for operation in Operation:
             self.completion_rpc_duration.labels(operation.value)
-        for component in INSTRUMENTATION_COMPONENTS:
-            self.instrumentation_errors.labels(component)
-        for result in REAPER_RESULTS:
-            self.reaper_runs.labels(result)
+        for component in Component:
+            self.instrumentation_errors.labels(component.value)
+        for result in ReaperRun:
+            self.reaper_runs.labels(result.value)
 
     def target_label(self, target: str | None) -> str:
         """Bounded label value of a target (``other`` when unknown or not configured)."""
@@ -146,7 +137,8 @@ class HandshakeMetrics:
 
     def observe_reaper_run(self, *, succeeded: bool, at: float) -> None:
         """A reaper scan ended."""
-        self.reaper_runs.labels("success" if succeeded else "error").inc()
+        result = ReaperRun.SUCCESS if succeeded else ReaperRun.ERROR
+        self.reaper_runs.labels(result.value).inc()
         if succeeded:
             self.reaper_last_success.set(at)
 
@@ -154,6 +146,6 @@ class HandshakeMetrics:
         """A handoff was reaped ``seconds`` after its deadline."""
         self.reap_lag.observe(max(0.0, seconds))
 
-    def observe_instrumentation_error(self, component: str) -> None:
+    def observe_instrumentation_error(self, component: Component) -> None:
         """handshake-obs's own instrumentation failed in ``component``."""
-        self.instrumentation_errors.labels(component).inc()
+        self.instrumentation_errors.labels(component.value).inc()

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric as MetricFamily
 from prometheus_client.registry import Collector
 
 from .._periodic import PeriodicTask
 from .._records import PendingSummary
-from .._vocabulary import OTHER_TARGET
+from .._vocabulary import OTHER_TARGET, Component, Metric, Metrics
 from ..config import HandshakeConfig
 from ..ledger import Ledger, age_bucket_labels
 from ._metrics import HandshakeMetrics
@@ -57,41 +58,22 @@ class PendingGaugesCollector(Collector):
         with self._lock:
             self._snapshot = _Snapshot(merged, taken_at, duration)
 
-    def describe(self) -> Iterable[Metric]:
+    def describe(self) -> Iterable[MetricFamily]:
         # Registering the collector must not compute anything.
         return self._families()
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[MetricFamily]:
         with self._lock:
             snapshot = self._snapshot
         return self._families(snapshot)
 
-    def _families(self, snapshot: _Snapshot | None = None) -> list[Metric]:
-        pending = GaugeMetricFamily(
-            "handshake_pending_handoffs",
-            "Handoffs waiting for their outcome, from the ledger.",
-            labels=["target"],
-        )
-        oldest = GaugeMetricFamily(
-            "handshake_oldest_pending_handoff_timestamp_seconds",
-            "Start time of the oldest pending handoff (absent when none is pending); "
-            "alert on time() minus this.",
-            labels=["target"],
-        )
-        by_age = GaugeMetricFamily(
-            "handshake_pending_handoffs_by_age",
-            "Pending handoffs by age range (disjoint ranges; they add up to the pending count).",
-            labels=["target", "age"],
-        )
-        taken = GaugeMetricFamily(
-            "handshake_pending_snapshot_timestamp_seconds",
-            "When the pending-handoff gauges were last computed from the ledger.",
-        )
-        took = GaugeMetricFamily(
-            "handshake_pending_snapshot_duration_seconds",
-            "How long the last ledger summary query took.",
-        )
-        families: list[Metric] = [pending, oldest, by_age, taken, took]
+    def _families(self, snapshot: _Snapshot | None = None) -> list[MetricFamily]:
+        pending = _family(Metrics.PENDING)
+        oldest = _family(Metrics.OLDEST_PENDING)
+        by_age = _family(Metrics.PENDING_BY_AGE)
+        taken = _family(Metrics.PENDING_SNAPSHOT_TIMESTAMP)
+        took = _family(Metrics.PENDING_SNAPSHOT_DURATION)
+        families: list[MetricFamily] = [pending, oldest, by_age, taken, took]
         if snapshot is None:
             return families
         targets = sorted({*self._config.known_targets, *snapshot.summaries})
@@ -139,7 +121,7 @@ class PendingGaugesRefresher:
             async with asyncio.timeout(max(interval * 4, 5.0)):
                 summaries = await self._ledger.pending_summary(now, self._config.pending_age_bounds)
         except Exception as err:  # noqa: BLE001 - telemetry never breaks the host
-            self._metrics.observe_instrumentation_error("pending_gauges")
+            self._metrics.observe_instrumentation_error(Component.PENDING_GAUGES)
             _log.warning("pending gauges refresh failed", error=repr(err))
             return
         self._collector.update(summaries, taken_at=now, duration=time.perf_counter() - started)
@@ -151,6 +133,14 @@ class PendingGaugesRefresher:
     async def stop(self) -> None:
         """Stop refreshing."""
         await self._loop.stop()
+
+
+def _family(metric: Metric) -> GaugeMetricFamily:
+    if metric.kind != "gauge":
+        raise TypeError(f"{metric.name} is a {metric.kind}, not a gauge")
+    return GaugeMetricFamily(
+        metric.name, metric.help, labels=[label.value for label in metric.labels]
+    )
 
 
 def _merge(a: PendingSummary, b: PendingSummary) -> PendingSummary:

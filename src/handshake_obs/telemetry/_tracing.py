@@ -26,7 +26,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from .._errors import CompletionError, HandoffAlreadyFinishedError
+from .._errors import HandshakeError
 from .._records import FinishedOutcome, HandoffRecord
 from .._tokens import token_fingerprint
 from .._vocabulary import Operation
@@ -129,9 +129,7 @@ class HandoffSpan:
             otel_context.detach(self._token)  # type: ignore[arg-type]  # attach's own token
             self._token = None
         if error is not None and isinstance(error, Exception):
-            self.span.record_exception(error)
-            self.span.set_attribute(sc.ERROR_TYPE, type(error).__name__)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            _mark_error(self.span, error)
         self.span.end()
 
 
@@ -204,9 +202,7 @@ class HandshakeTracing:
             try:
                 yield span
             except Exception as err:
-                span.record_exception(err)
-                span.set_attribute(sc.ERROR_TYPE, _error_type(err))
-                span.set_status(Status(StatusCode.ERROR, f"{type(err).__name__}: {err}"))
+                _mark_error(span, err)
                 raise
 
     def _placement(
@@ -248,9 +244,12 @@ class HandshakeTracing:
         )
 
 
-def _error_type(error: Exception) -> str:
-    if isinstance(error, CompletionError):
-        return error.error_type
-    if isinstance(error, HandoffAlreadyFinishedError):
-        return "already_finished"
-    return type(error).__name__
+def _mark_error(span: Span, error: Exception) -> None:
+    """Record ``error`` on ``span``: ``error.type`` is our vocabulary's error type for our own
+    errors (``error.error_type``), the class name for anything else."""
+    span.record_exception(error)
+    error_type = (
+        error.error_type.value if isinstance(error, HandshakeError) else type(error).__name__
+    )
+    span.set_attribute(sc.ERROR_TYPE, error_type)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))

@@ -16,12 +16,13 @@ from temporalio import activity
 
 from .._records import HandoffRecord
 from .._tokens import new_handoff_id, token_fingerprint
-from .._vocabulary import Outcome
+from .._vocabulary import Component, Outcome
 from ..config import HandshakeConfig
 from ..ledger import Ledger, RecordResult
 from ..telemetry._logging import handoff_fields
 from ..telemetry._metrics import HandshakeMetrics
-from ..telemetry._tracing import HandoffSpan, HandshakeTracing, trace_carrier, trace_exemplar
+from ..telemetry._outcome_reporter import OutcomeReporter
+from ..telemetry._tracing import HandoffSpan, HandshakeTracing, trace_carrier
 from ._deadline import derive_deadline
 
 _log = structlog.get_logger("handshake_obs.handoff")
@@ -37,12 +38,14 @@ class HandoffRecorder:
         metrics: HandshakeMetrics,
         config: HandshakeConfig,
         tracing: HandshakeTracing | None = None,
+        reporter: OutcomeReporter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ledger = ledger
         self._metrics = metrics
         self._config = config
         self._tracing = tracing if tracing is not None else HandshakeTracing(config)
+        self._reporter = reporter if reporter is not None else OutcomeReporter(metrics)
         self._clock = clock
 
     @property
@@ -133,7 +136,7 @@ class HandoffRecorder:
             span.end(error)
 
     def _not_recorded(self, info: activity.Info, err: Exception) -> None:
-        self._metrics.observe_instrumentation_error("ledger")
+        self._metrics.observe_instrumentation_error(Component.LEDGER)
         _log.error(
             "handoff not recorded",
             error=repr(err),
@@ -153,12 +156,13 @@ class HandoffRecorder:
                 error_message=str(error),
             )
         except Exception as err:  # noqa: BLE001 - the activity's own error matters more
-            self._metrics.observe_instrumentation_error("ledger")
+            self._metrics.observe_instrumentation_error(Component.LEDGER)
             _log.error("handoff abort not recorded", error=repr(err), **handoff_fields(record))
             return
         if finished is not None:
-            self._metrics.observe_finished(finished, exemplar=trace_exemplar())
-            _log.info("handoff aborted", error_type=type(error).__name__, **handoff_fields(record))
+            self._reporter.report(
+                finished, "handoff aborted", log=_log, error_type=type(error).__name__
+            )
 
     def _account(self, result: RecordResult) -> None:
         if not result.created:
@@ -171,18 +175,14 @@ class HandoffRecorder:
             activity_type=record.activity_type,
             **handoff_fields(record),
         )
-        exemplar = trace_exemplar()
         for finished in result.superseded:
-            self._metrics.observe_finished(finished, exemplar=exemplar)
-            _log.info(
+            self._reporter.report(
+                finished,
                 "handoff superseded by a new attempt",
+                log=_log,
                 new_attempt=record.attempt,
-                **handoff_fields(finished.record),
             )
         if result.reconciled is not None:
-            self._metrics.observe_finished(result.reconciled, exemplar=exemplar)
-            _log.info(
-                "handoff reconciled with an outcome that arrived first",
-                outcome=result.reconciled.outcome.value,
-                **handoff_fields(record),
+            self._reporter.report(
+                result.reconciled, "handoff reconciled with an outcome that arrived first", log=_log
             )
