@@ -86,9 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, epilog=_SETTINGS_NOTE, **kwargs)
 
     temporal = argparse.ArgumentParser(add_help=False)
-    temporal.add_argument("--ledger-url", help="where handoffs are kept (setting ledger_url)")
     temporal.add_argument(
-        "--temporal-address", help="Temporal frontend, host:port (setting temporal_address)"
+        "--ledger-url", metavar="URL", help="where handoffs are kept (setting ledger_url)"
+    )
+    temporal.add_argument(
+        "--temporal-address",
+        metavar="HOST:PORT",
+        help="Temporal frontend (setting temporal_address)",
     )
     subcommand(
         "serve",
@@ -119,16 +123,21 @@ def setting_arguments(args: argparse.Namespace) -> dict[str, Any]:
 def _add_dev(dev: argparse.ArgumentParser) -> None:
     # Each dest is a field of handshake_obs.dev's DevOptions; an option left out keeps its
     # default there (the defaults are not repeated here, and dev is not imported to show them).
-    dev.add_argument("--state-dir", type=Path, help="where the stack keeps its files")
-    dev.add_argument("--temporal-port", type=_port)
-    dev.add_argument("--temporal-ui-port", type=_port)
     dev.add_argument(
-        "--metrics-port", type=_port, help="the sidecar's port: status page, API and /metrics"
+        "--state-dir", type=Path, metavar="DIR", help="where the stack keeps its files"
     )
-    dev.add_argument("--sdk-metrics-port", type=_port)
-    dev.add_argument("--demo-port", type=_port)
-    dev.add_argument("--prometheus-port", type=_port)
-    dev.add_argument("--alertmanager-port", type=_port)
+    dev.add_argument("--temporal-port", type=_port, metavar="PORT")
+    dev.add_argument("--temporal-ui-port", type=_port, metavar="PORT")
+    dev.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="the sidecar's port: status page, API and /metrics",
+    )
+    dev.add_argument("--sdk-metrics-port", type=_port, metavar="PORT")
+    dev.add_argument("--demo-port", type=_port, metavar="PORT")
+    dev.add_argument("--prometheus-port", type=_port, metavar="PORT")
+    dev.add_argument("--alertmanager-port", type=_port, metavar="PORT")
     dev.add_argument(
         "--no-prometheus",
         dest="with_prometheus",
@@ -136,11 +145,12 @@ def _add_dev(dev: argparse.ArgumentParser) -> None:
         default=None,
         help="do not start Prometheus and Alertmanager even when installed",
     )
-    dev.add_argument("--rules-dir", type=Path, help="the Prometheus rules to load")
+    dev.add_argument("--rules-dir", type=Path, metavar="DIR", help="the Prometheus rules to load")
     dev.add_argument(
         "--rate",
         dest="workflows_per_second",
         type=_positive_float,
+        metavar="N",
         help="demo workflows started per second",
     )
     dev.add_argument(
@@ -150,13 +160,15 @@ def _add_dev(dev: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help=f"start-to-close timeout of demo activities ({_DURATION_HELP})",
     )
-    dev.add_argument("--seed", type=int, help="seed of the demo traffic's choices")
+    dev.add_argument("--seed", type=int, metavar="N", help="seed of the demo traffic's choices")
 
 
 def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--url", help="the sidecar's base URL (setting url; default: http:// + listen_address)"
+        "--url",
+        metavar="URL",
+        help="the sidecar's base URL (setting url; default: http:// + listen_address)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     inventory = argparse.ArgumentParser(add_help=False, parents=[common])
@@ -175,7 +187,7 @@ def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
     )
 
     pending = subcommand("pending", "list a sidecar's handoffs, oldest first", parents=[inventory])
-    pending.add_argument("--target", help="only handoffs to this target")
+    pending.add_argument("--target", metavar="NAME", help="only handoffs to this target")
     pending.add_argument(
         "--state",
         choices=("pending", "finished", "all"),
@@ -192,6 +204,7 @@ def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
         "--limit",
         type=_positive_int,
         default=DEFAULT_LIMIT,
+        metavar="N",
         help=f"most handoffs listed (default: {DEFAULT_LIMIT})",
     )
 
