@@ -76,18 +76,33 @@ def add_round_options(
     warmup: int,
     logs_help: str = "log lines: rendered to /dev/null (default), shown, or dropped",
 ) -> None:
-    """The options every interleaved-rounds benchmark takes."""
+    """The options every interleaved-rounds benchmark of workflows takes."""
     parser.add_argument("--workflows", type=int, default=workflows, help="workflows per round")
-    parser.add_argument("--rounds", type=int, default=rounds, help="timed rounds per variant")
-    parser.add_argument(
-        "--warmup", type=int, default=warmup, help="workflows of the unreported warm-up round"
+    add_round_count_options(
+        parser,
+        rounds=rounds,
+        warmup=warmup,
+        warmup_help="workflows of the unreported warm-up round",
     )
     parser.add_argument(
         "--logs", choices=("devnull", "stderr", "off"), default="devnull", help=logs_help
     )
     parser.add_argument(
-        "--pause", type=float, default=2.0, help="seconds of rest before each round"
-    )
-    parser.add_argument(
         "--round-timeout", type=float, default=120.0, help="seconds before a round fails"
+    )
+
+
+def add_round_count_options(
+    parser: argparse.ArgumentParser,
+    *,
+    rounds: int,
+    warmup: int,
+    warmup_help: str,
+    pause: float = 2.0,
+) -> None:
+    """How many interleaved rounds, how much unreported warm-up, how long a rest between."""
+    parser.add_argument("--rounds", type=int, default=rounds, help="timed rounds per variant")
+    parser.add_argument("--warmup", type=int, default=warmup, help=warmup_help)
+    parser.add_argument(
+        "--pause", type=float, default=pause, help="seconds of rest before each round"
     )

@@ -1,12 +1,14 @@
-"""Configuration: precedence argument > environment > default, validation, derived values."""
+"""Configuration: precedence argument > environment > file > default, validation, derived
+values."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from handshake_obs import ConfigurationError, HandshakeConfig
+from handshake_obs import ConfigurationError, HandshakeConfig, TargetPolicy
 
 
 def test_arguments_override_environment_which_overrides_defaults() -> None:
@@ -35,6 +37,23 @@ def test_arguments_override_environment_which_overrides_defaults() -> None:
 def test_bad_environment_values_are_clear_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         HandshakeConfig.from_env(env)
+
+
+def test_target_policies_come_from_the_config_file(tmp_path: Path) -> None:
+    """What ``reap`` (and any worker) is configured with honours HANDSHAKE_CONFIG_FILE, as
+    ``serve`` does: a target the file marks ``retryable = true`` is reaped as retryable."""
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        '[[targets]]\nname = "billing"\ndeadline_seconds = 3600\nretryable = true\n'
+        "heartbeat_extends_by_seconds = 60\n"
+    )
+    env = {"HANDSHAKE_CONFIG_FILE": str(targets), "HANDSHAKE_TARGETS": "agent"}
+    config = HandshakeConfig.from_env(env, ledger_url="sqlite:///from-arg.db")
+    assert config.policy("billing") == TargetPolicy(
+        deadline=timedelta(hours=1), retryable=True, heartbeat_extends_by=timedelta(minutes=1)
+    )
+    assert config.known_targets == {"agent", "billing", "default"}
+    assert config.ledger_url == "sqlite:///from-arg.db"
 
 
 def test_unknown_override_is_refused() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,6 +297,40 @@ async def test_reap_once_command_prints_what_it_reaped(
     )
     out, _ = await asyncio.wait_for(again.communicate(), 60)
     assert out.decode().splitlines() == ["0 handoff(s) reaped"]
+
+
+async def test_reap_once_command_takes_target_policies_from_the_config_file(
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
+    config: HandshakeConfig,
+    temporal_address: str,
+    tmp_path: Path,
+) -> None:
+    """``reap`` reads HANDSHAKE_CONFIG_FILE as ``serve`` does: a target the file marks
+    ``retryable = true`` is reaped with a retryable error, so Temporal runs it again."""
+    handle, _ = await expired_handoff(start_workflow, target="agent", max_attempts=2)
+    config_file = tmp_path / "handshake.toml"
+    config_file.write_text('[[targets]]\nname = "agent"\nretryable = true\n')
+    env = {
+        **os.environ,
+        "HANDSHAKE_LEDGER_URL": config.ledger_url,
+        "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
+        "HANDSHAKE_CONFIG_FILE": str(config_file),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handshake_obs", "--log-json", "reap", "--once",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().splitlines()[-1] == "1 handoff(s) reaped"
+
+    second = await EXTERNAL.receive(handle.id, timeout=15)  # a non-retryable reap: none
+    assert second.attempt == 2
+    await handshake.completer(client).complete(second.explicit.handoff_id, "second time")
+    assert await handle.result() == {"result": "second time"}
 
 
 async def test_reap_once_without_temporal_exits_2_with_a_clear_message(

@@ -3,199 +3,116 @@
 The commands speak to the sidecar's HTTP API, never to the ledger: the API's bearer tokens
 apply, and failing or extending a handoff takes the one completion path every caller takes.
 
-============  ==========================================  =============================
-command       API call                                    token
-============  ==========================================  =============================
-``pending``   ``GET /v1/handoffs`` (follows next_cursor)  ``HANDSHAKE_INVENTORY_TOKEN``
-``show``      ``GET /v1/handoffs/{id}``                   ``HANDSHAKE_INVENTORY_TOKEN``
-``fail``      ``POST /v1/operator/handoffs/{id}/fail``    ``HANDSHAKE_OPERATOR_TOKEN``
-``extend``    ``POST /v1/operator/handoffs/{id}/extend``  ``HANDSHAKE_OPERATOR_TOKEN``
-============  ==========================================  =============================
+============  ==========================================  =======================
+command       API call                                    token (setting)
+============  ==========================================  =======================
+``pending``   ``GET /v1/handoffs`` (follows next_cursor)  ``inventory_token``
+``show``      ``GET /v1/handoffs/{id}``                   ``inventory_token``
+``fail``      ``POST /v1/operator/handoffs/{id}/fail``    ``operator_token``
+``extend``    ``POST /v1/operator/handoffs/{id}/extend``  ``operator_token``
+============  ==========================================  =======================
 
-The sidecar is found at ``--url``, else ``HANDSHAKE_URL``, else :data:`DEFAULT_URL`;
-``--token`` overrides the command's token. An error of the API, or an unreachable sidecar, is
-one line on stderr and exit code 1.
+Where the sidecar is and which tokens to send come from the settings
+(``Settings.sidecar_endpoint()``): ``--url``, else the ``url`` setting, else ``http://`` + the
+listen address; ``--token`` is the command's token setting. An error of the API, or an
+unreachable sidecar, is one line on stderr and exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
-import math
-import os
-import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import quote
 
 import httpx
 
-#: Where a sidecar listens by default (``HANDSHAKE_LISTEN_ADDRESS``'s default).
-DEFAULT_URL = "http://127.0.0.1:9464"
-#: The subcommands this module implements.
-INVENTORY_COMMANDS = frozenset({"pending", "show", "fail", "extend"})
-#: Handoffs listed by ``pending`` unless ``--limit`` says otherwise.
-DEFAULT_LIMIT = 100
+from ..config import Settings, SidecarEndpoint, variable_name
+from ._table import render_table
+from ._time import format_duration
+
 #: Seconds one API call may take.
 TIMEOUT_SECONDS = 30.0
-
 #: Handoffs asked for in one request (the API's largest page).
 PAGE_SIZE = 500
-_COLUMNS = ("HANDOFF", "WORKFLOW", "TARGET", "AGE", "DEADLINE", "STATE")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_HEADER = ("HANDOFF", "WORKFLOW", "TARGET", "AGE", "DEADLINE", "STATE")
 
 
 class CommandError(Exception):
     """A failure the command reports as one line on stderr, with exit code 1."""
 
 
-@dataclass(frozen=True, slots=True)
-class SidecarEndpoint:
-    """How to reach one sidecar's API."""
-
-    #: Base URL of the sidecar. ``--url``, ``HANDSHAKE_URL``, :data:`DEFAULT_URL`.
-    url: str = DEFAULT_URL
-    #: Bearer token of the inventory, if the sidecar protects it. ``--token`` (``pending``,
-    #: ``show``), ``HANDSHAKE_INVENTORY_TOKEN``.
-    inventory_token: str | None = field(default=None, repr=False)
-    #: Bearer token of the operator actions. ``--token`` (``fail``, ``extend``),
-    #: ``HANDSHAKE_OPERATOR_TOKEN``.
-    operator_token: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> SidecarEndpoint:
-        """The endpoint for a parsed command line: argument > environment > default."""
-        operator = args.command in {"fail", "extend"}
-        inventory_token = environ.get("HANDSHAKE_INVENTORY_TOKEN") or None
-        operator_token = environ.get("HANDSHAKE_OPERATOR_TOKEN") or None
-        if args.token:
-            if operator:
-                operator_token = args.token
-            else:
-                inventory_token = args.token
-        url = args.url or environ.get("HANDSHAKE_URL") or DEFAULT_URL
-        return cls(url.rstrip("/"), inventory_token, operator_token)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``15m``, ``2h``, ``1d``, ``1h30m`` or a plain number of seconds."""
-    value = text.strip().lower()
-    try:
-        seconds = float(value)
-    except ValueError:
-        parts = _DURATION.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a duration (e.g. 90s, 15m, 2h, 1d, 1h30m)"
-            ) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration")
-    return seconds
-
-
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 time with a timezone, e.g. ``2026-11-23T12:00:00Z``."""
-    try:
-        instant = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T12:00:00Z)"
-        ) from None
-    if instant.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a timezone (e.g. a trailing Z)")
-    return instant
-
-
-def add_inventory_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``pending``, ``show``, ``fail`` and ``extend`` to the ``handshake-obs`` parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url", help=f"the sidecar's base URL (default: $HANDSHAKE_URL or {DEFAULT_URL})"
-    )
-    common.add_argument("--json", action="store_true", help="print JSON instead of text")
-
-    inventory = argparse.ArgumentParser(add_help=False, parents=[common])
-    inventory.add_argument("--token", help="inventory token (default: $HANDSHAKE_INVENTORY_TOKEN)")
-    operator = argparse.ArgumentParser(add_help=False, parents=[common])
-    operator.add_argument("--token", help="operator token (default: $HANDSHAKE_OPERATOR_TOKEN)")
-
-    pending = commands.add_parser(
-        "pending", parents=[inventory], help="list a sidecar's handoffs, oldest first"
-    )
-    pending.add_argument("--target", help="only handoffs to this target")
-    pending.add_argument(
-        "--state",
-        choices=("pending", "finished", "all"),
-        default="pending",
-        help="which handoffs (default: pending)",
-    )
-    pending.add_argument(
-        "--older-than",
-        type=parse_duration,
-        metavar="DURATION",
-        help="only handoffs started at least this long ago (90s, 15m, 2h, 1d)",
-    )
-    pending.add_argument(
-        "--limit",
-        type=_positive_int,
-        default=DEFAULT_LIMIT,
-        help=f"most handoffs listed (default: {DEFAULT_LIMIT})",
-    )
-
-    show = commands.add_parser("show", parents=[inventory], help="every field of one handoff")
-    show.add_argument("handoff_id", metavar="ID", help="the handoff id (ho_...)")
-
-    fail = commands.add_parser(
-        "fail", parents=[operator], help="fail a stuck handoff now (HandoffFailedByOperator)"
-    )
-    fail.add_argument("handoff_id", metavar="ID", help="the handoff id (ho_...)")
-    fail.add_argument("--reason", required=True, help="why, as the workflow will see it")
-
-    extend = commands.add_parser("extend", parents=[operator], help="move a handoff's deadline")
-    extend.add_argument("handoff_id", metavar="ID", help="the handoff id (ho_...)")
-    when = extend.add_mutually_exclusive_group(required=True)
-    when.add_argument("--by", type=parse_duration, metavar="DURATION", help="from now: 2h, 30m")
-    when.add_argument(
-        "--until", type=parse_instant, metavar="TIME", help="e.g. 2026-11-23T12:00:00Z"
-    )
-
-
-def run_inventory_command(
+def pending_command(
     args: argparse.Namespace,
+    settings: Settings,
     *,
-    environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
     page_size: int = PAGE_SIZE,
 ) -> int:
-    """Run one parsed inventory command; the exit code.
+    """List handoffs; ``page_size`` is how many it asks for in one request."""
+    return _run(functools.partial(_pending, page_size=page_size), args, settings, out=out, err=err)
 
-    ``environ`` (default: the process's) supplies ``HANDSHAKE_URL`` and the tokens;
-    ``page_size`` is how many handoffs ``pending`` asks for in one request.
-    """
+
+def show_command(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Print every field of one handoff."""
+    return _run(_show, args, settings, out=out, err=err)
+
+
+def fail_command(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Fail one handoff now."""
+    return _run(_fail, args, settings, out=out, err=err)
+
+
+def extend_command(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Move one handoff's deadline."""
+    return _run(_extend, args, settings, out=out, err=err)
+
+
+#: What one command does with the API, the endpoint, its arguments and its output.
+_Action = Callable[["_Api", SidecarEndpoint, argparse.Namespace, TextIO], None]
+
+
+def _run(
+    action: _Action,
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    out: TextIO | None,
+    err: TextIO | None,
+) -> int:
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     # httpx logs every request at INFO: noise on an operator's terminal.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    endpoint = SidecarEndpoint.from_args(args, os.environ if environ is None else environ)
+    endpoint = settings.sidecar_endpoint()
     try:
         with httpx.Client(base_url=endpoint.url, timeout=TIMEOUT_SECONDS) as http:
-            api = _Api(http, endpoint.url)
-            if args.command == "pending":
-                _pending(api, endpoint, args, out, page_size=page_size)
-            elif args.command == "show":
-                _show(api, endpoint, args, out)
-            elif args.command == "fail":
-                _fail(api, endpoint, args, out)
-            else:
-                _extend(api, endpoint, args, out)
+            action(_Api(http, endpoint.url), endpoint, args, out)
     except CommandError as problem:
         err.write(f"handshake-obs: {problem}\n")
         return 1
@@ -226,7 +143,7 @@ class _Api:
         except httpx.ConnectError as problem:
             raise CommandError(
                 f"cannot reach the sidecar at {self._url} ({_reason(problem)}); "
-                "is it running? Set --url or HANDSHAKE_URL"
+                f"is it running? Set --url or {variable_name('url')}"
             ) from None
         except httpx.TimeoutException:
             raise CommandError(
@@ -281,21 +198,18 @@ def _pending(
 
 def format_table(items: list[dict[str, Any]]) -> list[str]:
     """Aligned rows (header first) of handoffs as the API returns them."""
-    rows = [_COLUMNS] + [
+    rows = [
         (
             item["handoff_id"],
             item["workflow_id"],
             item["target"],
-            format_age(item["age_seconds"]),
+            format_duration(item["age_seconds"]),
             _deadline_text(item),
             item["state"] if item["state"] == "pending" else item["outcome"] or item["state"],
         )
         for item in items
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    return [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
+    return render_table(rows, header=_HEADER)
 
 
 def _show(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: TextIO) -> None:
@@ -310,11 +224,10 @@ def _show(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: T
         elif name == "deadline":
             fields.append((name, _deadline_text(view, exact=True)))
         elif name == "age_seconds":
-            fields.append((name, f"{value} ({format_age(value)})"))
+            fields.append((name, f"{value} ({format_duration(value)})"))
         else:
             fields.append((name, _text(value)))
-    width = max(len(name) for name, _ in fields)
-    out.writelines(f"{name.ljust(width)}  {text}\n" for name, text in fields)
+    out.writelines(line + "\n" for line in render_table(fields))
 
 
 def _fail(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: TextIO) -> None:
@@ -355,18 +268,6 @@ def _extend(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out:
     )
 
 
-def format_age(seconds: float) -> str:
-    """A short human duration: ``42s``, ``12m 05s``, ``3h 07m``, ``2d 04h``."""
-    whole = max(0, round(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
-
-
 def _deadline_text(view: Mapping[str, Any], *, exact: bool = False) -> str:
     """The deadline in UTC, and for a pending handoff how far it is (by the sidecar's clock)."""
     if not view.get("deadline"):
@@ -378,9 +279,9 @@ def _deadline_text(view: Mapping[str, Any], *, exact: bool = False) -> str:
     # The sidecar's "now": the age it reported, counted from the start.
     now = _instant(view["started_at"]) + timedelta(seconds=view["age_seconds"])
     left = (deadline - now).total_seconds()
-    return (
-        f"{text} (overdue {format_age(-left)})" if left < 0 else f"{text} (in {format_age(left)})"
-    )
+    if left < 0:
+        return f"{text} (overdue {format_duration(-left)})"
+    return f"{text} (in {format_duration(left)})"
 
 
 def _instant(text: str) -> datetime:
@@ -403,7 +304,9 @@ def _handoff_path(handoff_id: str, *, operator: bool = False) -> str:
 
 def _operator_token(endpoint: SidecarEndpoint) -> str:
     if not endpoint.operator_token:
-        raise CommandError("no operator token: set HANDSHAKE_OPERATOR_TOKEN or pass --token")
+        raise CommandError(
+            f"no operator token: set {variable_name('operator_token')} or pass --token"
+        )
     return endpoint.operator_token
 
 
@@ -420,13 +323,3 @@ def _error_line(response: httpx.Response, answer: Any, url: str) -> str:
 def _reason(problem: httpx.HTTPError) -> str:
     text = str(problem) or type(problem).__name__
     return "connection refused" if "refused" in text.lower() else text
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
@@ -16,30 +17,36 @@ from .._errors import ConfigurationError
 from .._handshake import Handshake
 from .._vocabulary import ReapStatus
 from ..completion._reaper import ReapResult
-from ..config import HandshakeConfig
+from ..config import HandshakeConfig, Settings
+from ._table import render_table
+from ._time import format_duration
+from ._tracing import exporting_spans
 
-_COLUMNS = ("RESULT", "HANDOFF", "WORKFLOW", "TARGET", "AGE")
+_HEADER = ("RESULT", "HANDOFF", "WORKFLOW", "TARGET", "AGE")
+
+
+def reap_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Reap with the settings' configuration (target policies of the config file included)."""
+    with exporting_spans(settings.tracing_config()):
+        return asyncio.run(reap(settings.handshake_config(), once=args.once))
 
 
 def format_results(results: Sequence[ReapResult]) -> list[str]:
     """Aligned table rows (header first) for reap results."""
-    rows = [_COLUMNS] + [
+    rows = [
         (
             r.result,
             r.record.handoff_id,
             r.record.workflow_id,
             r.record.target,
-            _format_age(r.age_seconds),
+            format_duration(r.age_seconds),
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    return [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
+    return render_table(rows, header=_HEADER)
 
 
-async def run_reap(config: HandshakeConfig, *, once: bool, out: TextIO = sys.stdout) -> int:
+async def reap(config: HandshakeConfig, *, once: bool, out: TextIO = sys.stdout) -> int:
     """Reap once and print a table, or keep reaping and print each scan's results."""
     async with Handshake(config, registry=CollectorRegistry()) as handshake:
         try:
@@ -73,11 +80,3 @@ async def run_reap(config: HandshakeConfig, *, once: bool, out: TextIO = sys.std
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
         return 0
-
-
-def _format_age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"

@@ -1,14 +1,16 @@
-"""Configuration: one frozen dataclass, read from the environment in one place.
+"""The library's configuration: one frozen dataclass, every field with a working default.
 
-Precedence is argument > environment > default: ``HandshakeConfig.from_env(targets=...)``
-takes the arguments given and fills the rest from ``HANDSHAKE_*`` variables.
+What a worker, a completer and a reaper need. It reads nothing itself:
+``HandshakeConfig.from_env(targets=...)`` takes the arguments given and fills the rest from
+the ``HANDSHAKE_*`` variables and the config file, through
+:func:`handshake_obs.config.read_settings` (argument > environment > file > default).
+"Setting ``name``" below is the variable ``HANDSHAKE_NAME`` and the file key ``name``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -57,23 +59,22 @@ class HandshakeConfig:
     """Everything handshake-obs can be told; every field has a working default."""
 
     #: Where handoffs are kept: ``sqlite:///path/to/file.db`` (default) or ``postgresql://...``.
-    #: Environment: ``HANDSHAKE_LEDGER_URL``.
+    #: Setting ``ledger_url``.
     ledger_url: str = "sqlite:///handshake.db"
-    #: Temporal frontend the completer and reaper call. Environment:
-    #: ``HANDSHAKE_TEMPORAL_ADDRESS``.
+    #: Temporal frontend the completer and reaper call. Setting ``temporal_address``.
     temporal_address: str = "localhost:7233"
-    #: Temporal namespace. Environment: ``HANDSHAKE_TEMPORAL_NAMESPACE``.
+    #: Temporal namespace. Setting ``temporal_namespace``.
     temporal_namespace: str = "default"
-    #: host:port the sidecar serves ``/metrics`` (and its API) on. Environment:
-    #: ``HANDSHAKE_LISTEN_ADDRESS``.
+    #: host:port the sidecar serves ``/metrics`` (and its API) on. Setting ``listen_address``.
     listen_address: str = "127.0.0.1:9464"
     #: Target names that get their own metric label value; any other is exported as
-    #: ``other``. The default target is always known. Environment: ``HANDSHAKE_TARGETS``
-    #: (comma separated).
+    #: ``other``. The default target is always known. Setting ``targets`` (a list; comma
+    #: separated in the environment).
     targets: tuple[str, ...] = ()
-    #: Target of a handoff that names none. Environment: ``HANDSHAKE_DEFAULT_TARGET``.
+    #: Target of a handoff that names none. Setting ``default_target``.
     default_target: str = "default"
     #: Per-target deadline, retry and heartbeat policies; their names are known targets too.
+    #: Setting: the config file's ``[[targets]]`` tables.
     target_policies: Mapping[str, TargetPolicy] = field(default_factory=dict)
     #: Target of handoffs recorded by the worker interceptor, by activity type.
     activity_targets: Mapping[str, str] = field(default_factory=dict)
@@ -84,24 +85,23 @@ class HandshakeConfig:
     deadline_margin_min: timedelta = timedelta(seconds=1)
     deadline_margin_max: timedelta = timedelta(minutes=5)
     #: Timeout of each Temporal RPC on the completion path (a bogus token can hang).
-    #: Environment: ``HANDSHAKE_RPC_TIMEOUT_SECONDS``.
+    #: Setting ``rpc_timeout_seconds``.
     rpc_timeout: timedelta = timedelta(seconds=10)
-    #: Retries of UNAVAILABLE / DEADLINE_EXCEEDED. Environment: ``HANDSHAKE_RPC_MAX_ATTEMPTS``.
+    #: Retries of UNAVAILABLE / DEADLINE_EXCEEDED. Setting ``rpc_max_attempts``.
     rpc_retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: How often the scrape-time gauges are recomputed from the ledger.
-    #: Environment: ``HANDSHAKE_METRICS_REFRESH_SECONDS``.
+    #: Setting ``metrics_refresh_seconds``.
     metrics_refresh_interval: timedelta = timedelta(seconds=5)
     #: Upper bounds of the pending-age buckets, in seconds.
     pending_age_bounds: tuple[float, ...] = DEFAULT_PENDING_AGE_BOUNDS
-    #: Time between two reaper scans. Environment: ``HANDSHAKE_REAPER_INTERVAL_SECONDS``.
+    #: Time between two reaper scans. Setting ``reaper_interval_seconds``.
     reaper_interval: timedelta = timedelta(seconds=5)
-    #: Most expired handoffs one scan claims. Environment: ``HANDSHAKE_REAPER_BATCH_SIZE``.
+    #: Most expired handoffs one scan claims. Setting ``reaper_batch_size``.
     reaper_batch_size: int = 500
     #: How long a reaper's claim on a handoff lasts; a claim of a reaper that died is taken
-    #: over once it runs out. Environment: ``HANDSHAKE_REAPER_LEASE_SECONDS``.
+    #: over once it runs out. Setting ``reaper_lease_seconds``.
     reaper_lease: timedelta = timedelta(seconds=60)
-    #: Temporal calls one reaper makes at once. Environment:
-    #: ``HANDSHAKE_REAPER_CONCURRENCY``.
+    #: Temporal calls one reaper makes at once. Setting ``reaper_concurrency``.
     reaper_concurrency: int = 16
 
     def __post_init__(self) -> None:
@@ -133,17 +133,16 @@ class HandshakeConfig:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> HandshakeConfig:
-        """Arguments first, then ``HANDSHAKE_*`` variables, then defaults."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for variable, (name, parse) in _ENVIRONMENT.items():
-            if text := env.get(variable):
-                values[name] = parse(text, variable)
-        known = {f.name for f in fields(cls)}
-        if unknown := set(overrides) - known:
-            raise ConfigurationError(f"unknown configuration fields: {sorted(unknown)}")
-        values.update(overrides)
-        return cls(**values)
+        """Arguments first, then ``HANDSHAKE_*`` variables, then the config file (its
+        ``[[targets]]`` give the target policies), then defaults.
+
+        ``environ`` defaults to the process's environment. A convenience over
+        ``read_settings(environ).handshake_config(**overrides)``.
+        """
+        # pydantic is imported only by a process that reads its settings.
+        from ._environment import read_settings  # noqa: PLC0415
+
+        return read_settings(environ).handshake_config(**overrides)
 
     def with_changes(self, **changes: Any) -> HandshakeConfig:
         """A copy with some fields changed."""
@@ -183,54 +182,3 @@ class HandshakeConfig:
         margin = max(margin, self.reaper_interval + timedelta(seconds=1))
         # Never eat more than half of a short window.
         return min(margin, window / 2)
-
-
-def _text(text: str, _: str) -> str:
-    return text
-
-
-def _names(text: str, _: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.split(",") if name.strip())
-
-
-def _seconds(text: str, variable: str) -> timedelta:
-    return timedelta(seconds=_positive_float(text, variable))
-
-
-def _count(text: str, variable: str) -> int:
-    value = _positive_float(text, variable)
-    if value != int(value):
-        raise ConfigurationError(f"{variable}: {text!r} must be a whole number")
-    return int(value)
-
-
-def _retry(text: str, variable: str) -> RetryPolicy:
-    return RetryPolicy(max_attempts=_count(text, variable))
-
-
-#: Environment variable -> (field, parser). The one place the environment is read.
-_ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "HANDSHAKE_LEDGER_URL": ("ledger_url", _text),
-    "HANDSHAKE_TEMPORAL_ADDRESS": ("temporal_address", _text),
-    "HANDSHAKE_TEMPORAL_NAMESPACE": ("temporal_namespace", _text),
-    "HANDSHAKE_LISTEN_ADDRESS": ("listen_address", _text),
-    "HANDSHAKE_TARGETS": ("targets", _names),
-    "HANDSHAKE_DEFAULT_TARGET": ("default_target", _text),
-    "HANDSHAKE_RPC_TIMEOUT_SECONDS": ("rpc_timeout", _seconds),
-    "HANDSHAKE_RPC_MAX_ATTEMPTS": ("rpc_retry", _retry),
-    "HANDSHAKE_METRICS_REFRESH_SECONDS": ("metrics_refresh_interval", _seconds),
-    "HANDSHAKE_REAPER_INTERVAL_SECONDS": ("reaper_interval", _seconds),
-    "HANDSHAKE_REAPER_BATCH_SIZE": ("reaper_batch_size", _count),
-    "HANDSHAKE_REAPER_CONCURRENCY": ("reaper_concurrency", _count),
-    "HANDSHAKE_REAPER_LEASE_SECONDS": ("reaper_lease", _seconds),
-}
-
-
-def _positive_float(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{what}: {text!r} is not a number") from None
-    if value <= 0:
-        raise ConfigurationError(f"{what}: {text!r} must be positive")
-    return value

@@ -30,8 +30,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from ..config import HandshakeConfig
-from ..sidecar import SidecarSettings, run_sidecar
+from ..config import Settings, read_settings
+from ..sidecar import run_sidecar
 from ..sidecar._server import QuietUvicorn
 from ..telemetry._otlp import configure_tracing, shutdown_tracing
 from ._devserver import temporal_cli_path
@@ -68,8 +68,14 @@ class DevOptions:
     seed: int | None = None
 
 
-async def run_dev(options: DevOptions) -> None:
-    """Run the local stack until SIGINT/SIGTERM."""
+async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> None:
+    """Run the local stack until SIGINT/SIGTERM.
+
+    ``settings`` (default: read now) configure the stack's sidecar as they configure
+    ``serve``; what the stack must decide (ledger, targets, addresses, tokens, task queue)
+    wins over them.
+    """
+    settings = read_settings() if settings is None else settings
     options.state_dir.mkdir(parents=True, exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,7 +91,7 @@ async def run_dev(options: DevOptions) -> None:
     )
     sidecar_address = f"127.0.0.1:{options.metrics_port}"
     # OTLP export (global provider) when OTEL_EXPORTER_OTLP_ENDPOINT is set; else None.
-    tracer_provider = configure_tracing()
+    tracer_provider = configure_tracing(settings.tracing_config())
     try:
         async with (
             await WorkflowEnvironment.start_local(
@@ -100,7 +106,7 @@ async def run_dev(options: DevOptions) -> None:
             httpx.AsyncClient() as http,
         ):
             temporal_address = env.client.service_client.config.target_host
-            config = HandshakeConfig.from_env(
+            config = settings.handshake_config(
                 ledger_url=f"sqlite:///{options.state_dir / 'ledger.db'}",
                 targets=DEMO_TARGETS,
                 temporal_address=temporal_address,
@@ -109,7 +115,7 @@ async def run_dev(options: DevOptions) -> None:
                 reaper_interval=timedelta(seconds=1),
             )
             demo_url = f"http://127.0.0.1:{options.demo_port}/handoffs"
-            settings = SidecarSettings(
+            sidecar_settings = settings.sidecar_settings(
                 completion_token=completion_token,
                 operator_token=operator_token,
                 task_queue=SIDECAR_TASK_QUEUE,
@@ -120,7 +126,7 @@ async def run_dev(options: DevOptions) -> None:
             sidecar = asyncio.create_task(
                 run_sidecar(
                     config,
-                    settings,
+                    sidecar_settings,
                     registry=CollectorRegistry(),
                     stop=sidecar_stop,
                     temporal_runtime=sdk_runtime,

@@ -1,0 +1,34 @@
+"""``handshake-obs``: parse the command line, read the settings, set up logging, run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from .._errors import HandshakeError
+from ._parser import build_parser, command, setting_arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    # Imported once the command line is parsed: --help and --version need none of these.
+    from prometheus_client import disable_created_metrics  # noqa: PLC0415
+
+    from ..config import read_settings  # noqa: PLC0415
+    from ..telemetry._logging import configure_logging  # noqa: PLC0415
+
+    try:
+        settings = read_settings(**setting_arguments(args))
+        level = getattr(logging, settings.log_level.upper())
+        configure_logging(json=settings.log_json, level=level)
+        # temporalio's DEBUG records carry raw task tokens (the formatted message holds
+        # them, out of reach of the redaction): its loggers stay at INFO at most.
+        logging.getLogger("temporalio").setLevel(max(level, logging.INFO))
+        # ``*_created`` series double the exposition and no rule or dashboard reads them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+        return command(args.command)(args, settings)
+    except HandshakeError as err:
+        sys.stderr.write(f"handshake-obs: {err}\n")
+        return 2
