@@ -1,4 +1,4 @@
-# The handshake-obs sidecar (`handshake-obs serve`), and the compose stack's demo worker.
+# The handshake-obs sidecar (`handshake-obs serve`), and the compose stack's demo (`handshake-obs demo`).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,7 +10,6 @@ WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN pip install . && useradd --system --uid 10001 --home-dir /app handshake
-COPY deploy/demo ./deploy/demo
 
 USER handshake
 ENV HANDSHAKE_LISTEN_ADDRESS=0.0.0.0:9464

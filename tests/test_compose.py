@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,9 @@ def test_the_sidecar_image_builds_from_the_repository() -> None:
             )
     for name in ("handshake-obs", "handshake-demo"):
         assert services()[name]["build"] == ".", name
-    demo = services()["handshake-demo"]["entrypoint"]
-    assert (PROJECT_ROOT / demo[-1].removeprefix("/app/")).exists(), demo
+    # The demo is a subcommand of the image's entry point, as the sidecar is.
+    assert services()["handshake-demo"]["command"][0] == "demo"
+    assert services()["handshake-obs"]["command"] == ["serve"]
 
 
 def test_promtool_checks_prometheus_config_with_the_rules_as_mounted(tmp_path: Path) -> None:
@@ -176,7 +178,7 @@ def test_prometheus_scrapes_the_services_compose_defines() -> None:
                 assert_reaches_a_service(target, f"scrape job {job['job_name']}")
                 scraped.setdefault(job["job_name"], set()).add(host)
     # Every process that shares the ledger is scraped under the job the rules select.
-    assert scraped[RuleSettings().sidecar_job] == {"handshake-obs", "handshake-demo"}
+    assert scraped[RuleSettings().sidecar_job] == {"handshake-obs"}
     assert {"temporal", "alertmanager", "otel-collector"} <= set().union(*scraped.values())
     for manager in config["alerting"]["alertmanagers"]:
         for target in manager["static_configs"][0]["targets"]:
@@ -296,39 +298,81 @@ def heatmap_query() -> str:
     return expr
 
 
-async def test_the_compose_demo_worker_hands_off_completes_and_exports_exemplars(
+def demo_targets_file(path: Path, delivery_url: str) -> Path:
+    """The compose stack's targets file, with its delivery URL pointed at ``delivery_url``."""
+    text = (DEPLOY / "handshake-obs" / "targets.toml").read_text()
+    assert "http://handshake-demo:9470/handoffs" in text
+    path.write_text(text.replace("http://handshake-demo:9470/handoffs", delivery_url))
+    return path
+
+
+def test_the_sidecar_delivers_to_the_demo_service() -> None:
+    sidecar = services()["handshake-obs"]
+    mounted = {target: host for host, target in bind_mounts(sidecar)}
+    config_file = sidecar["environment"]["HANDSHAKE_CONFIG_FILE"]
+    targets = tomllib.loads(mounted[config_file].read_text())["targets"]
+    demo = services()["handshake-demo"]
+    listen = demo["command"][demo["command"].index("--listen") + 1]
+    assert listen.endswith(":9470")
+    assert "9470" in demo["expose"]
+    for target in targets:
+        assert target["url"] == "http://handshake-demo:9470/handoffs", target
+
+
+async def test_the_compose_demo_hands_off_through_the_sidecar_and_exports_exemplars(
     temporal_address: str, tmp_path: Path
 ) -> None:
-    """The demo service runs against a real Temporal: handoffs complete and fail, and the
-    latency histogram carries ``trace_id`` exemplars that a real Prometheus with exemplar
-    storage (as in compose) keeps, for Grafana's exemplar link to the trace backend."""
-    metrics_port, sdk_port = free_port(), free_port()
-    process = ManagedProcess(
-        "handshake-demo",
-        [sys.executable, str(DEPLOY / "demo" / "handshake_demo.py")],
+    """The compose sidecar and demo services, run as their commands say against a real
+    Temporal: handoffs complete and fail through the sidecar's gateway, and the latency
+    histogram carries ``trace_id`` exemplars that a real Prometheus with exemplar storage (as
+    in compose) keeps, for Grafana's exemplar link to the trace backend."""
+    sidecar_port, demo_port = free_port(), free_port()
+    demo_service = services()["handshake-demo"]
+    compose_env = {
+        key: str(value)
+        for key, value in services()["handshake-obs"]["environment"].items()
+        if not key.startswith("OTEL_")
+    }
+    env = {
+        **os.environ,
+        **compose_env,
+        "HANDSHAKE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
+        "HANDSHAKE_LISTEN_ADDRESS": f"127.0.0.1:{sidecar_port}",
+        "HANDSHAKE_PUBLIC_URL": f"http://127.0.0.1:{sidecar_port}",
+        "HANDSHAKE_TASK_QUEUE": f"compose-{sidecar_port}",
+        "HANDSHAKE_CONFIG_FILE": str(
+            demo_targets_file(tmp_path / "targets.toml", f"http://127.0.0.1:{demo_port}/handoffs")
+        ),
+        "HANDSHAKE_REAPER_INTERVAL_SECONDS": "1",
+        # Tracing on, as in compose; nobody listens there, so the spans are dropped.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
+    command = [str(a) for a in demo_service["command"]]
+    command[command.index("--listen") + 1] = f"127.0.0.1:{demo_port}"
+    command[command.index("--rate") + 1] = "10"
+    sidecar = ManagedProcess(
+        "handshake-obs",
+        [sys.executable, "-m", "handshake_obs", "--log-json", "serve"],
         log_dir=tmp_path,
         cwd=tmp_path,
-        env={
-            **os.environ,
-            "HANDSHAKE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
-            "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
-            "HANDSHAKE_TARGETS": "agent-runner,java-billing",
-            "DEMO_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
-            "DEMO_SDK_METRICS_ADDRESS": f"127.0.0.1:{sdk_port}",
-            "DEMO_RATE": "10",
-            "DEMO_MAX_DELAY": "0.5",
-            "DEMO_FAIL_RATIO": "0.3",
-            # Tracing on, as in compose; nobody listens there, so the spans are dropped.
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-            "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
-        },
+        env=env,
     )
-    target = f"127.0.0.1:{metrics_port}"
+    demo = ManagedProcess(
+        "handshake-demo",
+        [sys.executable, "-m", "handshake_obs", "--log-json", *command],
+        log_dir=tmp_path,
+        cwd=tmp_path,
+        env=env,
+    )
+    target = f"127.0.0.1:{sidecar_port}"
     config = prometheus_config([ScrapeJob(RuleSettings().sidecar_job, [target])])
 
     async def finished() -> dict[str, float]:
-        process.assert_running()
-        assert answers(f"http://{target}/metrics"), "the demo's /metrics does not answer yet"
+        sidecar.assert_running()
+        demo.assert_running()
+        assert answers(f"http://{target}/metrics"), "the sidecar's /metrics does not answer yet"
         counts: dict[str, float] = {}
         for family in text_string_to_metric_families(http_get(f"http://{target}/metrics").decode()):
             for sample in family.samples:
@@ -341,8 +385,7 @@ async def test_the_compose_demo_worker_hands_off_completes_and_exports_exemplars
 
     try:
         with running_prometheus(tmp_path / "prometheus", config) as prometheus:
-            await assert_eventually(finished, timeout=45, interval=0.5)
-            assert answers(f"http://127.0.0.1:{sdk_port}/metrics"), "Temporal SDK metrics"
+            await assert_eventually(finished, timeout=60, interval=0.5)
 
             async def exemplars() -> list[dict[str, Any]]:
                 found = prometheus.exemplars(heatmap_query())
@@ -352,5 +395,7 @@ async def test_the_compose_demo_worker_hands_off_completes_and_exports_exemplars
             found = await assert_eventually(exemplars, timeout=20, interval=0.5)
             assert all(re.fullmatch(r"[0-9a-f]{32}", e["labels"]["trace_id"]) for e in found)
     finally:
-        process.stop(signal.SIGTERM)
-    assert process.process.returncode == 0, process.log_tail()
+        demo.stop(signal.SIGTERM)
+        sidecar.stop(signal.SIGTERM)
+    assert demo.process.returncode == 0, demo.log_tail()
+    assert sidecar.process.returncode == 0, sidecar.log_tail()

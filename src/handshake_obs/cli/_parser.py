@@ -33,6 +33,7 @@ COMMANDS: Final[Mapping[str, str]] = {
     "serve": "handshake_obs.cli._serve:serve_command",
     "reap": "handshake_obs.cli._reap:reap_command",
     "dev": "handshake_obs.cli._dev:dev_command",
+    "demo": "handshake_obs.cli._demo:demo_command",
     "pending": "handshake_obs.cli._inventory:pending_command",
     "show": "handshake_obs.cli._inventory:show_command",
     "fail": "handshake_obs.cli._inventory:fail_command",
@@ -85,14 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     def subcommand(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, epilog=_SETTINGS_NOTE, **kwargs)
 
-    temporal = argparse.ArgumentParser(add_help=False)
-    temporal.add_argument(
-        "--ledger-url", metavar="URL", help="where handoffs are kept (setting ledger_url)"
-    )
-    temporal.add_argument(
+    address = argparse.ArgumentParser(add_help=False)
+    address.add_argument(
         "--temporal-address",
         metavar="HOST:PORT",
         help="Temporal frontend (setting temporal_address)",
+    )
+    temporal = argparse.ArgumentParser(add_help=False, parents=[address])
+    temporal.add_argument(
+        "--ledger-url", metavar="URL", help="where handoffs are kept (setting ledger_url)"
     )
     subcommand(
         "serve",
@@ -102,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     reap = subcommand("reap", "fail handoffs past their deadline", parents=[temporal])
     reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")
     _add_dev(subcommand("dev", "run the local stack with demo traffic (Ctrl-C stops it)"))
+    _add_demo(
+        subcommand(
+            "demo",
+            "demo traffic through an existing sidecar and Temporal (the compose demo)",
+            parents=[address],
+        )
+    )
     _add_inventory(subcommand)
     return parser
 
@@ -161,6 +170,32 @@ def _add_dev(dev: argparse.ArgumentParser) -> None:
         help=f"start-to-close timeout of demo activities ({_DURATION_HELP})",
     )
     dev.add_argument("--seed", type=int, metavar="N", help="seed of the demo traffic's choices")
+
+
+def _add_demo(demo: argparse.ArgumentParser) -> None:
+    demo.add_argument(
+        "--listen",
+        default="127.0.0.1:9470",
+        metavar="HOST:PORT",
+        help="where the fake external system receives the sidecar's handoffs "
+        "(default: 127.0.0.1:9470)",
+    )
+    demo.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=2.0,
+        metavar="N",
+        help="demo workflows started per second (default: 2)",
+    )
+    demo.add_argument(
+        "--activity-timeout",
+        dest="activity_timeout_seconds",
+        type=parse_duration,
+        default=60.0,
+        metavar="DURATION",
+        help=f"start-to-close timeout of demo activities ({_DURATION_HELP}; default: 60s)",
+    )
+    demo.add_argument("--seed", type=int, metavar="N", help="seed of the demo traffic's choices")
 
 
 def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:

@@ -11,39 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import secrets
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
-import uvicorn
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from ..config import Settings, read_settings
 from ..sidecar import run_sidecar
-from ..sidecar._server import QuietUvicorn
 from ..telemetry._otlp import configure_tracing, shutdown_tracing
 from ._devserver import temporal_cli_path
 from ._observability import start_observability
-from .demo._external_http import DemoExternalSystem, DemoMix
-from .demo._traffic import run_demo_traffic
-from .demo._workflows import DemoWorkflow
+from .demo import DEMO_TARGETS, DemoOptions, run_demo
 
 _log = structlog.get_logger("handshake_obs.dev")
 
-DEMO_TARGETS: tuple[str, ...] = ("agent-runner", "java-billing", "human-approval")
-DEMO_TASK_QUEUE = "handshake-obs-demo"
 SIDECAR_TASK_QUEUE = "handshake-obs"
 
 
@@ -81,7 +74,6 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    rng = random.Random(options.seed)  # noqa: S311 - demo traffic, not security
     completion_token = secrets.token_urlsafe(24)
     operator_token = secrets.token_urlsafe(24)
     sdk_runtime = Runtime(
@@ -133,20 +125,6 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
                 ),
                 name="handshake-sidecar",
             )
-            external = DemoExternalSystem(
-                completion_token=completion_token, mix=DemoMix(), rng=rng, http=http
-            )
-            external_server = QuietUvicorn(
-                uvicorn.Config(
-                    external.app,
-                    host="127.0.0.1",
-                    port=options.demo_port,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
-                )
-            )
-            external_serving = asyncio.create_task(external_server.serve(), name="demo-external")
             observability = (
                 await start_observability(
                     options.state_dir,
@@ -159,47 +137,35 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
                 if options.with_prometheus
                 else None
             )
-            await _until_serving(http, f"http://{sidecar_address}/readyz", sidecar)
-            client = await Client.connect(
-                temporal_address, interceptors=[TracingInterceptor()], runtime=sdk_runtime
-            )
+            demo_stop = asyncio.Event()
+            demo: asyncio.Task[None] | None = None
             try:
-                async with Worker(
-                    client,
-                    task_queue=DEMO_TASK_QUEUE,
-                    workflows=[DemoWorkflow],
-                    # The demo workflow is deterministic; the package around it (metrics,
-                    # logging) need not be re-imported into every workflow sandbox.
-                    workflow_runner=SandboxedWorkflowRunner(
-                        restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                            "handshake_obs"
-                        )
-                    ),
-                ):
-                    traffic = asyncio.create_task(
-                        run_demo_traffic(
-                            client,
-                            task_queue=DEMO_TASK_QUEUE,
+                await _until_serving(http, f"http://{sidecar_address}/readyz", sidecar)
+                client = await Client.connect(
+                    temporal_address, interceptors=[TracingInterceptor()], runtime=sdk_runtime
+                )
+                demo = asyncio.create_task(
+                    run_demo(
+                        client,
+                        DemoOptions(
+                            completion_token=completion_token,
                             sidecar_task_queue=SIDECAR_TASK_QUEUE,
-                            targets=DEMO_TARGETS,
+                            listen_port=options.demo_port,
                             workflows_per_second=options.workflows_per_second,
-                            timeout_seconds=options.activity_timeout_seconds,
-                            rng=rng,
+                            activity_timeout_seconds=options.activity_timeout_seconds,
+                            seed=options.seed,
                         ),
-                        name="demo-traffic",
-                    )
-                    _print_urls(
-                        options, operator_token, observability.urls if observability else {}
-                    )
-                    await stop.wait()
-                    _log.info("stopping")
-                    traffic.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await traffic
+                        stop=demo_stop,
+                    ),
+                    name="handshake-demo",
+                )
+                _print_urls(options, operator_token, observability.urls if observability else {})
+                await _first_of(stop.wait(), demo)
+                _log.info("stopping")
             finally:
-                await external.close()
-                external_server.should_exit = True
-                await external_serving
+                demo_stop.set()
+                if demo is not None:
+                    await asyncio.gather(demo, return_exceptions=True)
                 sidecar_stop.set()
                 await sidecar
                 if observability is not None:
@@ -210,6 +176,17 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
         if tracer_provider is not None:
             shutdown_tracing(tracer_provider)
     _log.info("stopped")
+
+
+async def _first_of(waiting: Coroutine[Any, Any, object], task: asyncio.Task[None]) -> None:
+    """Wait for ``waiting`` or for ``task`` to end (a demo that crashed stops the stack)."""
+    waiter = asyncio.ensure_future(waiting)
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        _log.error("the demo stopped", error=repr(task.exception()))
 
 
 async def _until_serving(http: httpx.AsyncClient, url: str, sidecar: asyncio.Task[None]) -> None:
