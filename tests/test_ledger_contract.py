@@ -1,8 +1,14 @@
 """The ``Ledger`` contract, pinned once and run against every backend.
 
-Each test runs on SQLite (a file in ``tmp_path``) and on PostgreSQL at 127.0.0.1:5432
-(database ``test``, trust auth) in a throwaway schema ``hs_test_<uuid hex>``, dropped when the
-test ends. An unreachable PostgreSQL fails the postgres tests: it never skips them.
+Each test runs on SQLite (a file in ``tmp_path``), on PostgreSQL at 127.0.0.1:5432 (database
+``test``, trust auth) in a throwaway schema ``hs_test_<uuid hex>``, dropped when the test
+ends, and on the in-memory ledger. An unreachable PostgreSQL fails the postgres tests: it
+never skips them. Tests of schemas and files run on the durable backends only.
+
+Besides what the interface returns, the suite checks what each store keeps beside its
+handoffs (``tests/support/ledger_inspection.py`` reads it directly): every test that uses the
+``ledger`` fixture ends by checking that no finished handoff keeps an in-flight call mark and
+that no applied early outcome is still kept.
 """
 
 from __future__ import annotations
@@ -35,15 +41,21 @@ from handshake_obs._tokens import new_handoff_id
 from handshake_obs.ledger import (
     HandoffQuery,
     Ledger,
-    OutcomeCount,
+    MemoryLedger,
     OutcomeTally,
     PostgresLedger,
     SqliteLedger,
     age_bucket_labels,
     ledger_from_url,
 )
-from handshake_obs.ledger.postgres._statements import VERSION_TABLE
+from handshake_obs.ledger.memory import MemoryTables
+from handshake_obs.ledger.postgres._schema import VERSION_TABLE
 
+from .support.ledger_inspection import (
+    OutcomeCount,
+    assert_side_tables_consistent,
+    count_outcomes,
+)
 from .support.postgres import POSTGRES_URL, postgres_admin, throwaway_schema
 
 #: A fixed "now" for the tests: every timestamp is given by the caller.
@@ -95,9 +107,10 @@ class Store:
     backend: str
     #: Another (unopened) ledger on the same store.
     new: Callable[[], Ledger]
-    #: Overwrite the stored schema version, as a newer handshake-obs would have left it.
-    set_schema_version: Callable[[int], Awaitable[None]]
-    #: The PostgreSQL schema (None for SQLite).
+    #: Overwrite the stored schema version, as a newer handshake-obs would have left it
+    #: (None: the store has no schema, in memory).
+    set_schema_version: Callable[[int], Awaitable[None]] | None
+    #: The PostgreSQL schema (None for SQLite and memory).
     schema: str | None = None
 
 
@@ -126,9 +139,13 @@ async def postgres_schema() -> AsyncIterator[Store]:
         await admin.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
+@asynccontextmanager
+async def backend_store(backend: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh, empty store of ``backend``."""
+    if backend == "memory":
+        tables = MemoryTables()
+        yield Store("memory", lambda: MemoryLedger(tables), None)
+    elif backend == "sqlite":
         path = tmp_path / "ledger.db"
 
         async def set_version(version: int) -> None:
@@ -139,15 +156,34 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
                 conn.close()
 
         yield Store("sqlite", lambda: SqliteLedger(path), set_version)
-        return
-    async with postgres_schema() as pg_store:
-        yield pg_store
+    else:
+        async with postgres_schema() as pg_store:
+            yield pg_store
+
+
+_POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+
+
+@pytest.fixture(params=["sqlite", _POSTGRES, "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store of each backend: for what every ledger must do."""
+    async with backend_store(request.param, tmp_path) as fresh:
+        yield fresh
+
+
+@pytest.fixture(params=["sqlite", _POSTGRES])
+async def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store of each durable backend: for schemas and migrations."""
+    async with backend_store(request.param, tmp_path) as fresh:
+        yield fresh
 
 
 @pytest.fixture
 async def ledger(store: Store) -> AsyncIterator[Ledger]:
+    """An open ledger; when the test ends, its side tables must be consistent."""
     async with store.new() as opened:
         yield opened
+        await assert_side_tables_consistent(opened)
 
 
 # -- recording and looking up -------------------------------------------------------------
@@ -209,7 +245,7 @@ async def test_recording_a_token_twice_returns_created_false_and_keeps_the_first
     assert result.created is False
     assert result.record == record
     assert await ledger.get(again.handoff_id) is None
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", "pending", 1)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "pending", 1)]
 
 
 async def test_progress_round_trips_json_values_and_unicode(ledger: Ledger) -> None:
@@ -250,7 +286,7 @@ async def test_concurrent_finish_calls_record_exactly_one_outcome(ledger: Ledger
     assert stored.finished_at == winner.finished_at
     assert winner.record == stored
     assert winner.latency_seconds == winner.finished_at - T0
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", winner.outcome.value, 1)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", winner.outcome.value, 1)]
 
 
 async def test_finish_on_a_finished_handoff_returns_none_and_changes_nothing(
@@ -383,7 +419,7 @@ async def test_an_early_outcome_is_kept_and_reconciled_when_the_handoff_is_recor
         record.task_token, Outcome.FAILED, T0 - 1, error_type="Rejected", error_message="no"
     )
     assert kept is None
-    assert await ledger.outcome_counts() == []  # nothing kept is counted before the record
+    assert await count_outcomes(ledger) == []  # nothing kept is counted before the record
 
     result = await ledger.record(record)
 
@@ -395,7 +431,7 @@ async def test_an_early_outcome_is_kept_and_reconciled_when_the_handoff_is_recor
     assert result.record.error_type == "Rejected"
     assert result.record.error_message == "no"
     assert await ledger.get(record.handoff_id) == result.record
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", "failed", 1)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "failed", 1)]
 
 
 async def test_an_early_outcome_for_a_recorded_token_finishes_its_handoff(
@@ -459,7 +495,7 @@ async def test_an_outcome_racing_its_handoff_record_is_applied_exactly_once(
         stored = await ledger.get(record.handoff_id)
         assert stored is not None
         assert stored.outcome is Outcome.COMPLETED
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", "completed", 40)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "completed", 40)]
 
 
 # -- attempts -----------------------------------------------------------------------------
@@ -499,7 +535,7 @@ async def test_a_new_attempt_supersedes_older_pending_attempts_of_the_same_activ
         stored = await ledger.get(record.handoff_id)
         assert stored is not None
         assert stored.is_pending
-    counts = {c.outcome: c.count for c in await ledger.outcome_counts()}
+    counts = {c.outcome: c.count for c in await count_outcomes(ledger)}
     assert counts == {"already_closed": 2, "completed": 1, "pending": 4}
 
 
@@ -653,7 +689,8 @@ async def test_pending_summary_counts_oldest_and_disjoint_age_buckets_per_target
     }
 
 
-async def test_outcome_counts_give_handoffs_per_target_and_outcome(ledger: Ledger) -> None:
+async def test_count_outcomes_gives_handoffs_per_target_and_outcome(ledger: Ledger) -> None:
+    """The count the conservation and recovery tests compare with metrics, on each store."""
     plan = [
         ("agent", Outcome.COMPLETED),
         ("agent", Outcome.COMPLETED),
@@ -669,7 +706,7 @@ async def test_outcome_counts_give_handoffs_per_target_and_outcome(ledger: Ledge
         if outcome is not None:
             await ledger.finish(record.handoff_id, outcome, T0 + 1)
 
-    counts = await ledger.outcome_counts()
+    counts = await count_outcomes(ledger)
 
     assert counts == [
         OutcomeCount("agent", "completed", 2),
@@ -725,9 +762,11 @@ async def test_a_closed_ledger_raises_ledger_error(store: Store) -> None:
         await ledger.record(make_record())
 
 
-async def test_a_schema_version_newer_than_the_code_is_refused(store: Store) -> None:
+async def test_a_schema_version_newer_than_the_code_is_refused(durable_store: Store) -> None:
+    store = durable_store
     async with store.new():
         pass
+    assert store.set_schema_version is not None
     await store.set_schema_version(999)
 
     newer = store.new()
@@ -739,8 +778,10 @@ async def test_a_schema_version_newer_than_the_code_is_refused(store: Store) -> 
     await newer.close()
 
 
-async def test_several_ledgers_opening_a_fresh_store_at_once_share_one_schema(store: Store) -> None:
-    ledgers = [store.new() for _ in range(4)]
+async def test_several_ledgers_opening_a_fresh_store_at_once_share_one_schema(
+    durable_store: Store,
+) -> None:
+    ledgers = [durable_store.new() for _ in range(4)]
     await asyncio.gather(*(ledger.open() for ledger in ledgers))
     try:
         record = make_record()
