@@ -14,6 +14,7 @@ that no applied early outcome is still kept.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import sqlite3
 import time
@@ -37,7 +38,7 @@ from handshake_obs import (
     UnknownHandoffError,
     token_fingerprint,
 )
-from handshake_obs._tokens import new_handoff_id
+from handshake_obs._tokens import new_handoff_id, token_digest
 from handshake_obs.ledger import (
     HandoffQuery,
     Ledger,
@@ -55,6 +56,7 @@ from .support.ledger_inspection import (
     OutcomeCount,
     assert_side_tables_consistent,
     count_outcomes,
+    side_tables,
 )
 from .support.postgres import POSTGRES_URL, postgres_admin, throwaway_schema
 
@@ -537,6 +539,182 @@ async def test_a_new_attempt_supersedes_older_pending_attempts_of_the_same_activ
         assert stored.is_pending
     counts = {c.outcome: c.count for c in await count_outcomes(ledger)}
     assert counts == {"already_closed": 2, "completed": 1, "pending": 4}
+
+
+# -- side tables: in-flight marks and kept early outcomes ---------------------------------
+
+
+async def test_finishing_a_handoff_removes_every_in_flight_mark_of_it(ledger: Ledger) -> None:
+    record = make_record()
+    other = make_record()
+    for r in (record, other):
+        await ledger.record(r)
+    mine = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # a caller that died
+    kept = await ledger.begin_call(other.handoff_id, until=T0 + 30)
+
+    done = await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1, ends_call=mine)
+
+    assert done is not None
+    tables = await side_tables(ledger)
+    assert tables.marks_of(record.handoff_id) == set()
+    assert tables.marks_of(other.handoff_id) == {kept}
+
+
+async def test_a_call_that_ends_without_an_outcome_removes_only_its_own_mark(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    ended = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    running = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    await ledger.end_call(record.handoff_id, ended)
+
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == {running}
+
+
+async def test_a_call_begun_on_a_finished_or_unknown_handoff_leaves_no_mark(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1)
+
+    late = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call("ho_unknown", until=T0 + 30)
+
+    assert late
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()
+    assert await ledger.finish(record.handoff_id, Outcome.FAILED, T0 + 2, ends_call=late) is None
+
+
+async def test_calls_begun_while_their_handoff_finishes_leave_no_mark(ledger: Ledger) -> None:
+    """A mark taken as the handoff finishes either goes with the finish or is not taken."""
+    records = [make_record() for _ in range(20)]
+    for record in records:
+        await ledger.record(record)
+
+    await asyncio.gather(
+        *(
+            call
+            for record in records
+            for call in (
+                ledger.begin_call(record.handoff_id, until=T0 + 30),
+                ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1),
+                ledger.begin_call(record.handoff_id, until=T0 + 30),
+            )
+        )
+    )
+
+    tables = await side_tables(ledger)
+    assert tables.calls_in_flight == frozenset()
+
+
+async def test_finish_closed_that_closes_removes_every_mark(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # its caller died
+
+    closed = await ledger.finish_closed(record.handoff_id, T0 + 31, call_id=lost)
+
+    assert closed is not None
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == set()
+
+
+async def test_finish_closed_that_does_not_close_ends_only_its_own_call(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    running = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    assert await ledger.finish_closed(record.handoff_id, T0 + 10, call_id=lost) is None
+
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == {running}
+
+
+async def test_a_superseded_attempt_keeps_no_in_flight_mark(ledger: Ledger) -> None:
+    """Retrying finishes the older attempt through the same finish as every other outcome:
+    the marks of calls that were in flight on it go with it."""
+    first = make_record(attempt=1, started_at=T0)
+    await ledger.record(first)
+    await ledger.begin_call(first.handoff_id, until=T0 + 30)  # its caller died with it
+    second = make_record(workflow_id=first.workflow_id, attempt=2, started_at=T0 + 10)
+    running = await ledger.record(second)
+    await ledger.record(second)  # recorded again: nothing changes
+    call = await ledger.begin_call(second.handoff_id, until=T0 + 40)
+
+    third = await ledger.record(
+        make_record(workflow_id=first.workflow_id, attempt=3, started_at=T0 + 20)
+    )
+
+    assert [done.record.handoff_id for done in running.superseded] == [first.handoff_id]
+    assert [done.record.handoff_id for done in third.superseded] == [second.handoff_id]
+    tables = await side_tables(ledger)
+    assert tables.marks_of(first.handoff_id) == set()
+    assert tables.marks_of(second.handoff_id) == set(), f"call {call} outlived its handoff"
+    assert tables.marks_of_finished == frozenset()
+
+
+async def test_an_early_outcome_for_a_recorded_handoff_removes_its_marks(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    done = await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 1)
+
+    assert done is not None
+    tables = await side_tables(ledger)
+    assert tables.marks_of(record.handoff_id) == set()
+    assert tables.early_outcomes == frozenset()  # finished directly: nothing kept
+
+
+async def test_an_early_outcome_is_kept_once_and_removed_when_applied(ledger: Ledger) -> None:
+    record = make_record()
+    digest = token_digest(record.task_token)
+    await ledger.record_early_outcome(record.task_token, Outcome.ALREADY_CLOSED, T0 + 1)
+    await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 2)
+    assert (await side_tables(ledger)).early_outcomes == {digest}
+
+    result = await ledger.record(record)
+
+    assert result.reconciled is not None
+    tables = await side_tables(ledger)
+    assert tables.early_outcomes == frozenset()
+    assert tables.marks_of(record.handoff_id) == set()
+
+
+async def test_recording_a_finished_token_again_leaves_nothing_beside_it(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # a caller that died
+    await ledger.finish(record.handoff_id, Outcome.FAILED, T0 + 1)
+    await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 2)
+
+    again = await ledger.record(make_record(task_token=record.task_token))
+
+    assert again.created is False
+    assert again.record.outcome is Outcome.FAILED
+    tables = await side_tables(ledger)
+    assert tables.calls_in_flight == frozenset()
+    assert tables.early_outcomes == frozenset()
+
+
+async def test_a_handoff_id_recorded_twice_with_another_token_is_refused(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.record_early_outcome(b"another token", Outcome.COMPLETED, T0 + 1)
+    clash = dataclasses.replace(
+        make_record(task_token=b"another token"), handoff_id=record.handoff_id
+    )
+
+    with pytest.raises(LedgerError):
+        await ledger.record(clash)
+
+    assert await ledger.get(record.handoff_id) == record
+    assert await ledger.find_by_token(b"another token") is None
+    assert (await side_tables(ledger)).early_outcomes == {token_digest(b"another token")}
 
 
 # -- progress -----------------------------------------------------------------------------
