@@ -197,8 +197,8 @@ async def run_round(
         if any(r != RESULT for r in results):
             raise AssertionError(f"{variant} round {number}: unexpected workflow results")
         if handshake is not None:
-            counts = await handshake.ledger.outcome_counts()
-            completed = sum(c.count for c in counts if c.outcome == "completed")
+            tallies = await handshake.ledger.outcomes_since(0.0)
+            completed = sum(t.count for t in tallies if t.outcome == "completed")
             if completed != workflows:
                 raise AssertionError(f"ledger has {completed} completed, expected {workflows}")
     return RoundResult(variant, number, workflows, elapsed, cpu)

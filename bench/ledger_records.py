@@ -8,7 +8,7 @@ Measured, each on a fresh database file, interleaved round by round:
 * ``raw, ledger schema``: the same inserts into the ledger's own table (its primary key,
   unique token digest and partial indexes): what the schema alone costs.
 * ``ledger SQL, no thread``: the ledger's own ``record`` transaction (``BEGIN IMMEDIATE``,
-  insert, supersede and early-outcome lookups, read back, ``COMMIT``) on the calling thread:
+  insert, supersede and early-outcome lookups, ``COMMIT``) on the calling thread:
   what the statements cost without the hop to the writer thread.
 * ``SqliteLedger.record``: sequential, then from ``--writers`` concurrent asyncio tasks.
 * ``raw, N threads``: ``--writers`` threads, each with its own connection, inserting into
@@ -39,7 +39,8 @@ from handshake_obs import HandoffRecord, token_fingerprint
 from handshake_obs._tokens import new_handoff_id, token_digest
 from handshake_obs.ledger import SqliteLedger
 from handshake_obs.ledger._rows import HANDOFF_COLUMNS, record_params
-from handshake_obs.ledger.sqlite._ledger import _record as ledger_record_transaction
+from handshake_obs.ledger._rules import programs, run_program
+from handshake_obs.ledger.sqlite._executor import execute as execute_step
 
 from ._common import machine_note, median, ratio, table
 
@@ -138,7 +139,7 @@ def ledger_sql_sequential(path: Path, records: list[HandoffRecord]) -> float:
         started = time.perf_counter()
         for record in records:
             conn.execute("BEGIN IMMEDIATE")
-            ledger_record_transaction(conn, record)
+            run_program(programs.record(record), lambda step: execute_step(conn, step))
             conn.execute("COMMIT")
         return time.perf_counter() - started
     finally:

@@ -150,9 +150,11 @@ def started_by_target(registry: CollectorRegistry) -> dict[str, float]:
 
 async def leftovers(handshake: Handshake, registry: CollectorRegistry, logs: int) -> Leftovers:
     """What ``handshake`` holds now (call before it stops)."""
-    counts = await handshake.ledger.outcome_counts()
+    ledger = handshake.ledger
+    pending = sum(s.pending for s in await ledger.pending_summary(time.time(), ()))
+    finished = sum(t.count for t in await ledger.outcomes_since(0.0))
     return Leftovers(
-        handoffs=sum(c.count for c in counts),
+        handoffs=pending + finished,
         started=started_by_target(registry),
         log_records=logs,
     )

@@ -225,7 +225,7 @@ async def _check_ledger(
     wrong = [r for r in finished if r.outcome is not Outcome.REAPED]
     if wrong or any(r.error_type != DEADLINE_EXCEEDED_TYPE for r in finished):
         raise AssertionError(f"not reaped: {[(r.handoff_id, r.outcome) for r in wrong][:5]}")
-    pending = sum(c.count for c in await ledger.outcome_counts() if c.outcome == "pending")
+    pending = sum(s.pending for s in await ledger.pending_summary(time.time(), ()))
     if pending != load:
         raise AssertionError(f"{pending} handoffs pending, expected the {load} of the load")
 

@@ -20,6 +20,7 @@ from handshake_obs import ActivityAlreadyClosedError, Handshake
 
 from .conftest import StartWorkflow
 from .support.activities import EXTERNAL
+from .support.ledger_inspection import count_outcomes
 from .support.waiting import assert_eventually
 
 HANDOFFS = 320
@@ -115,7 +116,7 @@ async def test_started_equals_outcomes_plus_pending_per_target_in_ledger_and_met
     assert Counter(done) == Counter(PLAN[n % len(PLAN)] for n in range(HANDOFFS))
     await handshake.refresh_pending_gauges()
 
-    ledger = {(c.target, c.outcome): c.count for c in await handshake.ledger.outcome_counts()}
+    ledger = {(c.target, c.outcome): c.count for c in await count_outcomes(handshake.ledger)}
     metrics = scrape(metrics_url)
     expected_outcomes = {
         "complete": "completed", "heartbeat_complete": "completed",

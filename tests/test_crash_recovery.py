@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from handshake_obs import Handshake, HandshakeConfig
 
+from .support.ledger_inspection import count_outcomes
 from .support.workflows import HandoffRequest, HandoffWorkflow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ async def test_kill_9_with_pending_handoffs_then_restart_loses_nothing(
         assert (
             registry.get_sample_value("handshake_pending_handoffs", {"target": "agent"}) == HANDOFFS
         )
-        counts = {(c.target, c.outcome): c.count for c in await restarted.ledger.outcome_counts()}
+        counts = {(c.target, c.outcome): c.count for c in await count_outcomes(restarted.ledger)}
         assert counts == {("agent", "pending"): HANDOFFS}
         oldest = registry.get_sample_value(
             "handshake_oldest_pending_handoff_timestamp_seconds", {"target": "agent"}
@@ -92,7 +93,7 @@ async def test_kill_9_with_pending_handoffs_then_restart_loses_nothing(
         assert {r.get("error_type") for r in results[10:]} == {"Gone"}
 
         await restarted.refresh_pending_gauges()
-        counts = {(c.target, c.outcome): c.count for c in await restarted.ledger.outcome_counts()}
+        counts = {(c.target, c.outcome): c.count for c in await count_outcomes(restarted.ledger)}
         assert counts == {
             ("agent", "completed"): 10,
             ("agent", "failed"): 5,

@@ -23,6 +23,7 @@ from handshake_obs import (
 
 from .conftest import StartWorkflow
 from .support.activities import EXTERNAL
+from .support.ledger_inspection import count_outcomes
 from .support.waiting import assert_eventually
 
 
@@ -379,7 +380,7 @@ async def test_body_raising_aborts_the_handoff_and_fails_the_attempt(
     )
     result = await handle.result()
     assert result["error_type"] == "RuntimeError"
-    counts = {(c.target, c.outcome): c.count for c in await handshake.ledger.outcome_counts()}
+    counts = {(c.target, c.outcome): c.count for c in await count_outcomes(handshake.ledger)}
     assert counts == {("agent", "aborted"): 1}
     assert (
         sample(registry, "handshake_handoffs_finished_total", target="agent", outcome="aborted")
@@ -396,7 +397,7 @@ async def test_ordinary_activity_leaves_no_record_and_no_metric(
 ) -> None:
     handle = await start_workflow("plain_result", payload="x")
     assert await handle.result() == {"result": {"echo": "x"}}
-    assert await handshake.ledger.outcome_counts() == []
+    assert await count_outcomes(handshake.ledger) == []
     for target in ("default", "agent", "other"):
         assert sample(registry, "handshake_handoffs_started_total", target=target) == 0
 

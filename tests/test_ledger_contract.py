@@ -1,13 +1,20 @@
 """The ``Ledger`` contract, pinned once and run against every backend.
 
-Each test runs on SQLite (a file in ``tmp_path``) and on PostgreSQL at 127.0.0.1:5432
-(database ``test``, trust auth) in a throwaway schema ``hs_test_<uuid hex>``, dropped when the
-test ends. An unreachable PostgreSQL fails the postgres tests: it never skips them.
+Each test runs on SQLite (a file in ``tmp_path``), on PostgreSQL at 127.0.0.1:5432 (database
+``test``, trust auth) in a throwaway schema ``hs_test_<uuid hex>``, dropped when the test
+ends, and on the in-memory ledger. An unreachable PostgreSQL fails the postgres tests: it
+never skips them. Tests of schemas and files run on the durable backends only.
+
+Besides what the interface returns, the suite checks what each store keeps beside its
+handoffs (``tests/support/ledger_inspection.py`` reads it directly): every test that uses the
+``ledger`` fixture ends by checking that no finished handoff keeps an in-flight call mark and
+that no applied early outcome is still kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import sqlite3
 import time
@@ -31,19 +38,26 @@ from handshake_obs import (
     UnknownHandoffError,
     token_fingerprint,
 )
-from handshake_obs._tokens import new_handoff_id
+from handshake_obs._tokens import new_handoff_id, token_digest
 from handshake_obs.ledger import (
     HandoffQuery,
     Ledger,
-    OutcomeCount,
+    MemoryLedger,
     OutcomeTally,
     PostgresLedger,
     SqliteLedger,
     age_bucket_labels,
     ledger_from_url,
 )
-from handshake_obs.ledger.postgres._statements import VERSION_TABLE
+from handshake_obs.ledger.memory import MemoryTables
+from handshake_obs.ledger.postgres._schema import VERSION_TABLE
 
+from .support.ledger_inspection import (
+    OutcomeCount,
+    assert_side_tables_consistent,
+    count_outcomes,
+    side_tables,
+)
 from .support.postgres import POSTGRES_URL, postgres_admin, throwaway_schema
 
 #: A fixed "now" for the tests: every timestamp is given by the caller.
@@ -95,9 +109,10 @@ class Store:
     backend: str
     #: Another (unopened) ledger on the same store.
     new: Callable[[], Ledger]
-    #: Overwrite the stored schema version, as a newer handshake-obs would have left it.
-    set_schema_version: Callable[[int], Awaitable[None]]
-    #: The PostgreSQL schema (None for SQLite).
+    #: Overwrite the stored schema version, as a newer handshake-obs would have left it
+    #: (None: the store has no schema, in memory).
+    set_schema_version: Callable[[int], Awaitable[None]] | None
+    #: The PostgreSQL schema (None for SQLite and memory).
     schema: str | None = None
 
 
@@ -126,9 +141,13 @@ async def postgres_schema() -> AsyncIterator[Store]:
         await admin.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
+@asynccontextmanager
+async def backend_store(backend: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh, empty store of ``backend``."""
+    if backend == "memory":
+        tables = MemoryTables()
+        yield Store("memory", lambda: MemoryLedger(tables), None)
+    elif backend == "sqlite":
         path = tmp_path / "ledger.db"
 
         async def set_version(version: int) -> None:
@@ -139,15 +158,34 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
                 conn.close()
 
         yield Store("sqlite", lambda: SqliteLedger(path), set_version)
-        return
-    async with postgres_schema() as pg_store:
-        yield pg_store
+    else:
+        async with postgres_schema() as pg_store:
+            yield pg_store
+
+
+_POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+
+
+@pytest.fixture(params=["sqlite", _POSTGRES, "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store of each backend: for what every ledger must do."""
+    async with backend_store(request.param, tmp_path) as fresh:
+        yield fresh
+
+
+@pytest.fixture(params=["sqlite", _POSTGRES])
+async def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store of each durable backend: for schemas and migrations."""
+    async with backend_store(request.param, tmp_path) as fresh:
+        yield fresh
 
 
 @pytest.fixture
 async def ledger(store: Store) -> AsyncIterator[Ledger]:
+    """An open ledger; when the test ends, its side tables must be consistent."""
     async with store.new() as opened:
         yield opened
+        await assert_side_tables_consistent(opened)
 
 
 # -- recording and looking up -------------------------------------------------------------
@@ -209,7 +247,7 @@ async def test_recording_a_token_twice_returns_created_false_and_keeps_the_first
     assert result.created is False
     assert result.record == record
     assert await ledger.get(again.handoff_id) is None
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", "pending", 1)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "pending", 1)]
 
 
 async def test_progress_round_trips_json_values_and_unicode(ledger: Ledger) -> None:
@@ -250,7 +288,7 @@ async def test_concurrent_finish_calls_record_exactly_one_outcome(ledger: Ledger
     assert stored.finished_at == winner.finished_at
     assert winner.record == stored
     assert winner.latency_seconds == winner.finished_at - T0
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", winner.outcome.value, 1)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", winner.outcome.value, 1)]
 
 
 async def test_finish_on_a_finished_handoff_returns_none_and_changes_nothing(
@@ -383,7 +421,7 @@ async def test_an_early_outcome_is_kept_and_reconciled_when_the_handoff_is_recor
         record.task_token, Outcome.FAILED, T0 - 1, error_type="Rejected", error_message="no"
     )
     assert kept is None
-    assert await ledger.outcome_counts() == []  # nothing kept is counted before the record
+    assert await count_outcomes(ledger) == []  # nothing kept is counted before the record
 
     result = await ledger.record(record)
 
@@ -395,7 +433,7 @@ async def test_an_early_outcome_is_kept_and_reconciled_when_the_handoff_is_recor
     assert result.record.error_type == "Rejected"
     assert result.record.error_message == "no"
     assert await ledger.get(record.handoff_id) == result.record
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", "failed", 1)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "failed", 1)]
 
 
 async def test_an_early_outcome_for_a_recorded_token_finishes_its_handoff(
@@ -459,7 +497,7 @@ async def test_an_outcome_racing_its_handoff_record_is_applied_exactly_once(
         stored = await ledger.get(record.handoff_id)
         assert stored is not None
         assert stored.outcome is Outcome.COMPLETED
-    assert await ledger.outcome_counts() == [OutcomeCount("agent", "completed", 40)]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "completed", 40)]
 
 
 # -- attempts -----------------------------------------------------------------------------
@@ -499,8 +537,184 @@ async def test_a_new_attempt_supersedes_older_pending_attempts_of_the_same_activ
         stored = await ledger.get(record.handoff_id)
         assert stored is not None
         assert stored.is_pending
-    counts = {c.outcome: c.count for c in await ledger.outcome_counts()}
+    counts = {c.outcome: c.count for c in await count_outcomes(ledger)}
     assert counts == {"already_closed": 2, "completed": 1, "pending": 4}
+
+
+# -- side tables: in-flight marks and kept early outcomes ---------------------------------
+
+
+async def test_finishing_a_handoff_removes_every_in_flight_mark_of_it(ledger: Ledger) -> None:
+    record = make_record()
+    other = make_record()
+    for r in (record, other):
+        await ledger.record(r)
+    mine = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # a caller that died
+    kept = await ledger.begin_call(other.handoff_id, until=T0 + 30)
+
+    done = await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1, ends_call=mine)
+
+    assert done is not None
+    tables = await side_tables(ledger)
+    assert tables.marks_of(record.handoff_id) == set()
+    assert tables.marks_of(other.handoff_id) == {kept}
+
+
+async def test_a_call_that_ends_without_an_outcome_removes_only_its_own_mark(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    ended = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    running = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    await ledger.end_call(record.handoff_id, ended)
+
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == {running}
+
+
+async def test_a_call_begun_on_a_finished_or_unknown_handoff_leaves_no_mark(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1)
+
+    late = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call("ho_unknown", until=T0 + 30)
+
+    assert late
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()
+    assert await ledger.finish(record.handoff_id, Outcome.FAILED, T0 + 2, ends_call=late) is None
+
+
+async def test_calls_begun_while_their_handoff_finishes_leave_no_mark(ledger: Ledger) -> None:
+    """A mark taken as the handoff finishes either goes with the finish or is not taken."""
+    records = [make_record() for _ in range(20)]
+    for record in records:
+        await ledger.record(record)
+
+    await asyncio.gather(
+        *(
+            call
+            for record in records
+            for call in (
+                ledger.begin_call(record.handoff_id, until=T0 + 30),
+                ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1),
+                ledger.begin_call(record.handoff_id, until=T0 + 30),
+            )
+        )
+    )
+
+    tables = await side_tables(ledger)
+    assert tables.calls_in_flight == frozenset()
+
+
+async def test_finish_closed_that_closes_removes_every_mark(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # its caller died
+
+    closed = await ledger.finish_closed(record.handoff_id, T0 + 31, call_id=lost)
+
+    assert closed is not None
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == set()
+
+
+async def test_finish_closed_that_does_not_close_ends_only_its_own_call(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    lost = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+    running = await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    assert await ledger.finish_closed(record.handoff_id, T0 + 10, call_id=lost) is None
+
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == {running}
+
+
+async def test_a_superseded_attempt_keeps_no_in_flight_mark(ledger: Ledger) -> None:
+    """Retrying finishes the older attempt through the same finish as every other outcome:
+    the marks of calls that were in flight on it go with it."""
+    first = make_record(attempt=1, started_at=T0)
+    await ledger.record(first)
+    await ledger.begin_call(first.handoff_id, until=T0 + 30)  # its caller died with it
+    second = make_record(workflow_id=first.workflow_id, attempt=2, started_at=T0 + 10)
+    running = await ledger.record(second)
+    await ledger.record(second)  # recorded again: nothing changes
+    call = await ledger.begin_call(second.handoff_id, until=T0 + 40)
+
+    third = await ledger.record(
+        make_record(workflow_id=first.workflow_id, attempt=3, started_at=T0 + 20)
+    )
+
+    assert [done.record.handoff_id for done in running.superseded] == [first.handoff_id]
+    assert [done.record.handoff_id for done in third.superseded] == [second.handoff_id]
+    tables = await side_tables(ledger)
+    assert tables.marks_of(first.handoff_id) == set()
+    assert tables.marks_of(second.handoff_id) == set(), f"call {call} outlived its handoff"
+    assert tables.marks_of_finished == frozenset()
+
+
+async def test_an_early_outcome_for_a_recorded_handoff_removes_its_marks(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)
+
+    done = await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 1)
+
+    assert done is not None
+    tables = await side_tables(ledger)
+    assert tables.marks_of(record.handoff_id) == set()
+    assert tables.early_outcomes == frozenset()  # finished directly: nothing kept
+
+
+async def test_an_early_outcome_is_kept_once_and_removed_when_applied(ledger: Ledger) -> None:
+    record = make_record()
+    digest = token_digest(record.task_token)
+    await ledger.record_early_outcome(record.task_token, Outcome.ALREADY_CLOSED, T0 + 1)
+    await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 2)
+    assert (await side_tables(ledger)).early_outcomes == {digest}
+
+    result = await ledger.record(record)
+
+    assert result.reconciled is not None
+    tables = await side_tables(ledger)
+    assert tables.early_outcomes == frozenset()
+    assert tables.marks_of(record.handoff_id) == set()
+
+
+async def test_recording_a_finished_token_again_leaves_nothing_beside_it(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.begin_call(record.handoff_id, until=T0 + 30)  # a caller that died
+    await ledger.finish(record.handoff_id, Outcome.FAILED, T0 + 1)
+    await ledger.record_early_outcome(record.task_token, Outcome.COMPLETED, T0 + 2)
+
+    again = await ledger.record(make_record(task_token=record.task_token))
+
+    assert again.created is False
+    assert again.record.outcome is Outcome.FAILED
+    tables = await side_tables(ledger)
+    assert tables.calls_in_flight == frozenset()
+    assert tables.early_outcomes == frozenset()
+
+
+async def test_a_handoff_id_recorded_twice_with_another_token_is_refused(ledger: Ledger) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.record_early_outcome(b"another token", Outcome.COMPLETED, T0 + 1)
+    clash = dataclasses.replace(
+        make_record(task_token=b"another token"), handoff_id=record.handoff_id
+    )
+
+    with pytest.raises(LedgerError):
+        await ledger.record(clash)
+
+    assert await ledger.get(record.handoff_id) == record
+    assert await ledger.find_by_token(b"another token") is None
+    assert (await side_tables(ledger)).early_outcomes == {token_digest(b"another token")}
 
 
 # -- progress -----------------------------------------------------------------------------
@@ -653,7 +867,8 @@ async def test_pending_summary_counts_oldest_and_disjoint_age_buckets_per_target
     }
 
 
-async def test_outcome_counts_give_handoffs_per_target_and_outcome(ledger: Ledger) -> None:
+async def test_count_outcomes_gives_handoffs_per_target_and_outcome(ledger: Ledger) -> None:
+    """The count the conservation and recovery tests compare with metrics, on each store."""
     plan = [
         ("agent", Outcome.COMPLETED),
         ("agent", Outcome.COMPLETED),
@@ -669,7 +884,7 @@ async def test_outcome_counts_give_handoffs_per_target_and_outcome(ledger: Ledge
         if outcome is not None:
             await ledger.finish(record.handoff_id, outcome, T0 + 1)
 
-    counts = await ledger.outcome_counts()
+    counts = await count_outcomes(ledger)
 
     assert counts == [
         OutcomeCount("agent", "completed", 2),
@@ -725,9 +940,11 @@ async def test_a_closed_ledger_raises_ledger_error(store: Store) -> None:
         await ledger.record(make_record())
 
 
-async def test_a_schema_version_newer_than_the_code_is_refused(store: Store) -> None:
+async def test_a_schema_version_newer_than_the_code_is_refused(durable_store: Store) -> None:
+    store = durable_store
     async with store.new():
         pass
+    assert store.set_schema_version is not None
     await store.set_schema_version(999)
 
     newer = store.new()
@@ -739,8 +956,10 @@ async def test_a_schema_version_newer_than_the_code_is_refused(store: Store) -> 
     await newer.close()
 
 
-async def test_several_ledgers_opening_a_fresh_store_at_once_share_one_schema(store: Store) -> None:
-    ledgers = [store.new() for _ in range(4)]
+async def test_several_ledgers_opening_a_fresh_store_at_once_share_one_schema(
+    durable_store: Store,
+) -> None:
+    ledgers = [durable_store.new() for _ in range(4)]
     await asyncio.gather(*(ledger.open() for ledger in ledgers))
     try:
         record = make_record()

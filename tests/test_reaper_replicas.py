@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 from handshake_obs import Handshake, HandshakeConfig, Outcome
 
 from .support.activities import ALL_ACTIVITIES
+from .support.ledger_inspection import count_outcomes
 from .support.postgres import ledger_url, postgres_admin, throwaway_schema
 from .support.workflows import HandoffRequest, HandoffWorkflow
 
@@ -96,7 +97,7 @@ async def test_three_reapers_fail_every_expired_handoff_once_and_take_over_a_kil
                 handles = await start_workflows(client, task_queue, HANDOFFS)
 
                 async def all_recorded() -> int:
-                    counts = await handshake.ledger.outcome_counts()
+                    counts = await count_outcomes(handshake.ledger)
                     return sum(c.count for c in counts)
 
                 deadline = time.monotonic() + 240
@@ -167,7 +168,7 @@ async def test_three_reapers_fail_every_expired_handoff_once_and_take_over_a_kil
 
 
 async def pending_count(handshake: Handshake) -> int:
-    counts = await handshake.ledger.outcome_counts()
+    counts = await count_outcomes(handshake.ledger)
     return sum(c.count for c in counts if c.outcome == "pending")
 
 
@@ -189,4 +190,4 @@ async def claims_held_by(admin: Any, schema: str, pid: int, *, timeout: float) -
 async def ledger_counts(url: str) -> list[Any]:
     config = HandshakeConfig(ledger_url=url, reaper_lease=timedelta(seconds=60))
     async with Handshake(config, registry=CollectorRegistry()) as handshake:
-        return await handshake.ledger.outcome_counts()
+        return await count_outcomes(handshake.ledger)

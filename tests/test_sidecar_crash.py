@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from handshake_obs import Handshake, HandshakeConfig
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
+from .support.ledger_inspection import count_outcomes
 from .support.ports import free_port
 from .support.workflows import HandoffRequest, HandoffWorkflow
 
@@ -58,7 +59,7 @@ def fetch(url: str) -> str:
 
 
 async def outcome_counts(handshake: Handshake) -> Counter[str]:
-    return Counter({c.outcome: c.count for c in await handshake.ledger.outcome_counts()})
+    return Counter({c.outcome: c.count for c in await count_outcomes(handshake.ledger)})
 
 
 async def wait_for(check: Any, timeout: float) -> None:

@@ -1,23 +1,17 @@
-"""Durable storage of handoffs: the interface and its backends."""
+"""Durable storage of handoffs: the interface, its backends, and one in memory for tests."""
 
-from ._interface import (
-    HandoffQuery,
-    HeartbeatResult,
-    Ledger,
-    OutcomeCount,
-    OutcomeTally,
-    RecordResult,
-    age_bucket_labels,
-)
+from ._age_buckets import age_bucket_labels
+from ._interface import HandoffQuery, HeartbeatResult, Ledger, OutcomeTally, RecordResult
 from ._url import ledger_from_url
-from .postgres._ledger import PostgresLedger
-from .sqlite._ledger import SqliteLedger
+from .memory import MemoryLedger
+from .postgres import PostgresLedger
+from .sqlite import SqliteLedger
 
 __all__ = [
     "HandoffQuery",
     "HeartbeatResult",
     "Ledger",
-    "OutcomeCount",
+    "MemoryLedger",
     "OutcomeTally",
     "PostgresLedger",
     "RecordResult",

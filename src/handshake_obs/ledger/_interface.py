@@ -71,17 +71,9 @@ class OutcomeTally:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class OutcomeCount:
-    """Number of handoffs of one target in one state/outcome (``pending`` for open ones)."""
-
-    target: str
-    outcome: str
-    count: int
-
-
 class Ledger(abc.ABC):
-    """Durable store of handoffs. Implementations: SQLite (embedded), PostgreSQL."""
+    """Durable store of handoffs. Implementations: SQLite (embedded), PostgreSQL, and one in
+    memory for tests."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -229,14 +221,3 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise :class:`LedgerError` unless the store answers a query on its tables."""
-
-    @abc.abstractmethod
-    async def outcome_counts(self) -> list[OutcomeCount]:
-        """Handoffs per target and outcome (``pending`` for open ones): conservation checks."""
-
-
-def age_bucket_labels(age_bounds: Sequence[float]) -> list[str]:
-    """Label values of the disjoint pending-age buckets: ``0s-60s``, ... ``>86400s``."""
-    lowers = [0.0, *age_bounds]
-    labels = [f"{lo:g}s-{hi:g}s" for lo, hi in zip(lowers, age_bounds, strict=False)]
-    return [*labels, f">{lowers[-1]:g}s"]

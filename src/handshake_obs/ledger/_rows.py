@@ -1,17 +1,15 @@
-"""SQL and row mapping shared by the SQLite and PostgreSQL ledgers.
-
-Both speak the same schema; each backend only adapts placeholders, types and locking.
-"""
+"""How a handoff is laid out as a row, shared by the SQLite and PostgreSQL ledgers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._records import HandoffRecord, PendingSummary
 from .._vocabulary import Outcome, State
-from ._interface import HandoffQuery, age_bucket_labels
+from ._age_buckets import age_bucket_labels
 
 #: Columns of ``handoffs`` in the order :func:`record_params` gives them.
 HANDOFF_COLUMNS: tuple[str, ...] = (
@@ -40,13 +38,10 @@ HANDOFF_COLUMNS: tuple[str, ...] = (
     "tracestate",
 )
 
+_RECORD_COLUMN_NAMES = tuple(c for c in HANDOFF_COLUMNS if c != "token_digest")
+
 #: The columns a :class:`HandoffRecord` is read from (the digest is for lookups only).
-RECORD_COLUMNS = ", ".join(c for c in HANDOFF_COLUMNS if c != "token_digest")
-
-SELECT_HANDOFF = f"SELECT {RECORD_COLUMNS} FROM handoffs"
-
-#: Longest error message kept (a stack trace pasted by an external system stays readable).
-MAX_ERROR_MESSAGE = 4096
+RECORD_COLUMNS = ", ".join(_RECORD_COLUMN_NAMES)
 
 
 def record_params(record: HandoffRecord, digest: bytes) -> tuple[Any, ...]:
@@ -69,7 +64,7 @@ def record_params(record: HandoffRecord, digest: bytes) -> tuple[Any, ...]:
         record.outcome.value if record.outcome else None,
         record.finished_at,
         record.error_type,
-        truncate_message(record.error_message),
+        record.error_message,
         encode_progress(record.progress),
         record.progress_sequence,
         record.progress_at,
@@ -79,10 +74,8 @@ def record_params(record: HandoffRecord, digest: bytes) -> tuple[Any, ...]:
 
 
 def row_to_record(row: Sequence[Any]) -> HandoffRecord:
-    """A row selected by :data:`SELECT_HANDOFF` as a record."""
-    values: Mapping[str, Any] = dict(
-        zip((c for c in HANDOFF_COLUMNS if c != "token_digest"), row, strict=True)
-    )
+    """A row of :data:`RECORD_COLUMNS` as a record."""
+    values: Mapping[str, Any] = dict(zip(_RECORD_COLUMN_NAMES, row, strict=True))
     return HandoffRecord(
         handoff_id=values["handoff_id"],
         task_token=bytes(values["task_token"]),
@@ -109,6 +102,19 @@ def row_to_record(row: Sequence[Any]) -> HandoffRecord:
     )
 
 
+def as_read_back(record: HandoffRecord) -> HandoffRecord:
+    """``record`` as reading it back after storing it gives it: its progress through its
+    JSON form (the only field a row does not keep exactly as given)."""
+    if record.progress is None:
+        return record
+    return dataclasses.replace(record, progress=progress_as_read_back(record.progress))
+
+
+def progress_as_read_back(progress: Any) -> Any:
+    """``progress`` as reading it back after storing it gives it."""
+    return decode_progress(encode_progress(progress))
+
+
 def encode_progress(progress: Any) -> str | None:
     """Progress details as JSON text (anything not JSON becomes its string form)."""
     if progress is None:
@@ -121,15 +127,9 @@ def decode_progress(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def truncate_message(message: str | None) -> str | None:
-    """Error messages are kept to :data:`MAX_ERROR_MESSAGE` characters."""
-    if message is None or len(message) <= MAX_ERROR_MESSAGE:
-        return message
-    return message[: MAX_ERROR_MESSAGE - 1] + "…"
-
-
 def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> PendingSummary:
-    """Turn ``target, count, min(started), cumulative bucket counts...`` into a summary."""
+    """Turn ``target, count, min(started), cumulative bucket counts...`` into a summary
+    (bucket ``i`` counting the handoffs started at or after ``now - age_bounds[i]``)."""
     target, total, oldest, *cumulative = row
     cumulative = [int(c or 0) for c in cumulative]
     disjoint = [b - a for a, b in zip([0, *cumulative], [*cumulative, int(total)], strict=True)]
@@ -138,37 +138,4 @@ def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> Pending
         pending=int(total),
         oldest_started_at=oldest,
         by_age=dict(zip(age_bucket_labels(age_bounds), disjoint, strict=True)),
-    )
-
-
-def list_query(table: str, query: HandoffQuery, placeholder: str) -> tuple[str, tuple[Any, ...]]:
-    """SQL and parameters of an inventory page, in either backend's placeholder style."""
-    conditions: list[str] = []
-    params: list[Any] = []
-    if query.state is not None:
-        conditions.append(f"state = {placeholder}")
-        params.append(query.state.value)
-    if query.target is not None:
-        conditions.append(f"target = {placeholder}")
-        params.append(query.target)
-    if query.started_before is not None:
-        conditions.append(f"started_at <= {placeholder}")
-        params.append(query.started_before)
-    if query.after is not None:
-        conditions.append(f"(started_at, handoff_id) > ({placeholder}, {placeholder})")
-        params.extend(query.after)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = (
-        f"SELECT {RECORD_COLUMNS} FROM {table}{where} "
-        f"ORDER BY started_at, handoff_id LIMIT {placeholder}"
-    )
-    return sql, (*params, query.limit)
-
-
-def outcomes_since_query(table: str, placeholder: str) -> str:
-    """Finished handoffs since a time, by target, outcome and error type."""
-    return (
-        f"SELECT target, outcome, error_type, COUNT(*) FROM {table} "
-        f"WHERE state = 'finished' AND finished_at >= {placeholder} "
-        "GROUP BY target, outcome, error_type"
     )

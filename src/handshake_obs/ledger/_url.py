@@ -4,6 +4,7 @@
 * ``postgresql://user:password@host:5432/dbname?schema=name`` (also ``postgres://``): any
   libpq URL; the optional ``schema`` parameter names the schema holding the ledger's tables
   and is removed before connecting.
+* ``memory://``: a fresh in-memory ledger (for tests: nothing survives the process).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigurationError
 from ._interface import Ledger
-from .postgres._ledger import PostgresLedger
-from .sqlite._ledger import SqliteLedger
+from .memory import MemoryLedger
+from .postgres import PostgresLedger
+from .sqlite import SqliteLedger
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
+_MEMORY_SCHEME = "memory"
+_MEMORY_URL = f"{_MEMORY_SCHEME}://"
 
 
 def ledger_from_url(url: str) -> Ledger:
@@ -31,9 +35,15 @@ def ledger_from_url(url: str) -> Ledger:
         return SqliteLedger(path)
     if parts.scheme in _POSTGRES_SCHEMES:
         return _postgres_ledger(url)
+    if parts.scheme == _MEMORY_SCHEME:
+        if url != _MEMORY_URL:
+            raise ConfigurationError(
+                f"invalid in-memory ledger URL {_redact(url)!r}: expected {_MEMORY_URL}"
+            )
+        return MemoryLedger()
     raise ConfigurationError(
         f"unsupported ledger URL scheme {parts.scheme!r} in {_redact(url)!r}: "
-        "use sqlite:///... or postgresql://..."
+        f"use sqlite:///..., postgresql://... or {_MEMORY_URL}"
     )
 
 

@@ -6,6 +6,10 @@ refused at start-up.
 
 from __future__ import annotations
 
+import sqlite3
+
+from .._rules import check_schema_version
+
 #: Schema migrations, in order.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -70,3 +74,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE handoffs DROP COLUMN calls_in_flight_until;
     """,
 )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to date in one transaction (other processes wait for it)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        check_schema_version(version, len(MIGRATIONS))
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,246 @@
+"""The ledger's rules, written once for every backend.
+
+Each public function here is the program of one :class:`~handshake_obs.ledger.Ledger` write
+operation (see :mod:`._steps`). The backend runs it inside one transaction, so each rule is
+atomic whatever it reads and writes. Operations that are one step (marking and ending a call,
+releasing a claim) need no program: :class:`~._rules_ledger.RulesLedger` takes that step.
+
+Two rules carry the others:
+
+* **Finishing** goes through :func:`_finish_pending` only: the handoff moves from pending to
+  finished at most once, and a finished handoff keeps no in-flight call marks (those of
+  callers that died go with it).
+* **Messages** are cut to :data:`MAX_ERROR_MESSAGE` characters before they are stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
+from ..._records import FinishedOutcome, HandoffRecord
+from ..._tokens import token_digest
+from ..._vocabulary import CloseReason, Outcome
+from .._interface import HeartbeatResult, RecordResult
+from ._steps import (
+    ClaimExpired,
+    EarlyOutcome,
+    EarlyOutcomeOf,
+    EndAllCalls,
+    EndCall,
+    FinishRow,
+    HandoffByDigest,
+    HandoffById,
+    HandoffIdByDigest,
+    InsertHandoff,
+    KeepEarlyOutcome,
+    LiveCallExists,
+    LockHandoff,
+    LockToken,
+    OlderPendingAttempts,
+    Program,
+    ProgressOf,
+    SetDeadline,
+    SetProgress,
+    TakeEarlyOutcome,
+    ask,
+)
+
+#: Longest error message kept (a stack trace pasted by an external system stays readable).
+MAX_ERROR_MESSAGE = 4096
+
+
+def truncate_message(message: str | None) -> str | None:
+    """Error messages are kept to :data:`MAX_ERROR_MESSAGE` characters."""
+    if message is None or len(message) <= MAX_ERROR_MESSAGE:
+        return message
+    return message[: MAX_ERROR_MESSAGE - 1] + "…"
+
+
+# -- handoffs -----------------------------------------------------------------------------------
+
+
+def record(record: HandoffRecord) -> Program[RecordResult]:
+    """Store a new pending handoff, unless its token is recorded already (then nothing
+    changes); finish older pending attempts of the same activity as superseded; apply the
+    early outcome waiting for its token."""
+    digest = token_digest(record.task_token)
+    # Taken before inserting: an early outcome of this token commits first, or waits.
+    yield from ask(LockToken(digest))
+    if record.error_message is not None and len(record.error_message) > MAX_ERROR_MESSAGE:
+        record = dataclasses.replace(record, error_message=truncate_message(record.error_message))
+    stored = yield from ask(InsertHandoff(record, digest))
+    if stored is None:
+        existing = yield from ask(HandoffByDigest(digest))
+        if existing is None:  # pragma: no cover - the row that conflicted cannot vanish
+            raise LedgerError("handoff vanished while being recorded")
+        return RecordResult(record=existing, created=False)
+    superseded = yield from _supersede_older_attempts(stored)
+    reconciled = yield from _apply_early_outcome(stored, digest)
+    return RecordResult(
+        record=reconciled.record if reconciled is not None else stored,
+        created=True,
+        reconciled=reconciled,
+        superseded=superseded,
+    )
+
+
+def _supersede_older_attempts(newer: HandoffRecord) -> Program[tuple[FinishedOutcome, ...]]:
+    """A new attempt means Temporal closed the earlier ones of the same activity and run:
+    those still pending finish ``already_closed``, as superseded, when the new one started."""
+    older = yield from ask(
+        OlderPendingAttempts(
+            newer.namespace, newer.workflow_id, newer.run_id, newer.activity_id, newer.attempt
+        )
+    )
+    superseded: list[FinishedOutcome] = []
+    for handoff_id in older:
+        done = yield from _finish_pending(
+            handoff_id,
+            Outcome.ALREADY_CLOSED,
+            newer.started_at,
+            CloseReason.SUPERSEDED.value,
+            f"superseded by attempt {newer.attempt}",
+        )
+        if done is not None:
+            superseded.append(done)
+    return tuple(superseded)
+
+
+def _apply_early_outcome(stored: HandoffRecord, digest: bytes) -> Program[FinishedOutcome | None]:
+    """Finish a just recorded handoff with the outcome kept for its token, if one was: the
+    kept row goes, and the outcome is dated no earlier than the handoff's start."""
+    early = yield from ask(TakeEarlyOutcome(digest))
+    if early is None:
+        return None
+    return (
+        yield from _finish_pending(
+            stored.handoff_id,
+            early.outcome,
+            max(early.finished_at, stored.started_at),
+            early.error_type,
+            early.error_message,
+        )
+    )
+
+
+def _finish_pending(
+    handoff_id: str,
+    outcome: Outcome,
+    at: float,
+    error_type: str | None,
+    error_message: str | None,
+) -> Program[FinishedOutcome | None]:
+    """The one way a handoff finishes: only from pending, and with every in-flight mark
+    removed (a finished handoff needs none; those of callers that died go with it)."""
+    finished = yield from ask(
+        FinishRow(handoff_id, outcome, at, error_type, truncate_message(error_message))
+    )
+    if finished is None:
+        return None
+    yield from ask(EndAllCalls(handoff_id))
+    return FinishedOutcome(record=finished, outcome=outcome, finished_at=at)
+
+
+# -- the completion path ------------------------------------------------------------------------
+
+
+def finish(
+    handoff_id: str,
+    outcome: Outcome,
+    at: float,
+    *,
+    error_type: str | None,
+    error_message: str | None,
+    ends_call: str | None,
+) -> Program[FinishedOutcome | None]:
+    """Finish a pending handoff; the call ``ends_call`` ends either way."""
+    # Finishing first takes the handoff before its marks, the order every rule locks them in.
+    done = yield from _finish_pending(handoff_id, outcome, at, error_type, error_message)
+    if done is None and ends_call is not None:
+        yield from ask(EndCall(handoff_id, ends_call))
+    return done
+
+
+def finish_closed(
+    handoff_id: str, at: float, *, call_id: str | None
+) -> Program[FinishedOutcome | None]:
+    """A call got NOT_FOUND: it ends, and the handoff finishes ``already_closed`` unless
+    another call's mark is still live (that call may be the one Temporal accepted)."""
+    # The handoff's lock orders concurrent NOT_FOUNDs: the last to look sees no other call.
+    yield from ask(LockHandoff(handoff_id))
+    if call_id is not None:
+        yield from ask(EndCall(handoff_id, call_id))
+    if (yield from ask(LiveCallExists(handoff_id, at))):
+        return None
+    return (
+        yield from _finish_pending(
+            handoff_id, Outcome.ALREADY_CLOSED, at, CloseReason.NOT_FOUND.value, None
+        )
+    )
+
+
+def record_early_outcome(
+    task_token: bytes,
+    outcome: Outcome,
+    at: float,
+    *,
+    error_type: str | None,
+    error_message: str | None,
+) -> Program[FinishedOutcome | None]:
+    """Finish the token's handoff if it is recorded; else keep the outcome for it.
+
+    A kept ``already_closed`` gives way to a later outcome (a duplicate call's NOT_FOUND may
+    overtake the call that won); any other kept outcome stays.
+    """
+    digest = token_digest(task_token)
+    # Taken before looking: a record of this token in flight commits first, or waits.
+    yield from ask(LockToken(digest))
+    handoff_id = yield from ask(HandoffIdByDigest(digest))
+    if handoff_id is not None:
+        return (yield from _finish_pending(handoff_id, outcome, at, error_type, error_message))
+    kept = yield from ask(EarlyOutcomeOf(digest))
+    if kept is None or kept.outcome is Outcome.ALREADY_CLOSED:
+        early = EarlyOutcome(outcome, at, error_type, truncate_message(error_message))
+        yield from ask(KeepEarlyOutcome(digest, early))
+    return None
+
+
+def heartbeat(
+    handoff_id: str, progress: Any, sequence: int | None, at: float
+) -> Program[HeartbeatResult]:
+    """Keep ``progress`` unless the handoff keeps progress numbered as high or higher;
+    ``sequence`` None numbers the report after the one kept."""
+    kept = yield from ask(ProgressOf(handoff_id))
+    if kept is None:
+        raise UnknownHandoffError(handoff_id)
+    new = sequence if sequence is not None else (kept.sequence or 0) + 1
+    if kept.sequence is not None and new <= kept.sequence:
+        return HeartbeatResult(accepted=False, sequence=kept.sequence)
+    yield from ask(SetProgress(handoff_id, progress, new, at))
+    return HeartbeatResult(accepted=True, sequence=new)
+
+
+# -- deadlines and reaping ----------------------------------------------------------------------
+
+
+def extend_deadline(handoff_id: str, deadline: float) -> Program[HandoffRecord]:
+    """Move a pending handoff's deadline; an unknown or finished handoff is refused."""
+    updated = yield from ask(SetDeadline(handoff_id, deadline))
+    if updated is not None:
+        return updated
+    existing = yield from ask(HandoffById(handoff_id))
+    if existing is None:
+        raise UnknownHandoffError(handoff_id)
+    raise HandoffAlreadyFinishedError(
+        handoff_id, existing.outcome.value if existing.outcome else existing.state.value
+    )
+
+
+def claim_expired(
+    now: float, *, limit: int, claimant: str, lease_seconds: float
+) -> Program[list[HandoffRecord]]:
+    """Claim expired pending handoffs for ``lease_seconds``, oldest deadline first."""
+    claimed = yield from ask(ClaimExpired(now, limit, claimant, now + lease_seconds))
+    return sorted(claimed, key=lambda r: r.deadline or 0.0)

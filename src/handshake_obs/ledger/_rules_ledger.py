@@ -1,0 +1,113 @@
+"""The ledger operations that decide something, written once over a backend's executor.
+
+Every backend subclasses :class:`RulesLedger` and supplies :meth:`RulesLedger._run`: run one
+rule (a program of steps, see :mod:`._rules`) inside one transaction, taking each step on its
+store. The operations below only build the program; what they decide is in
+:mod:`._rules.programs`, the same for SQLite, PostgreSQL and memory. Operations of a single
+step go through :meth:`RulesLedger._take`, which a backend may run without a transaction:
+marking a call is on every completion's path, and a transaction would cost PostgreSQL two
+more round trips.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from typing import Any, TypeVar
+
+from .._records import FinishedOutcome, HandoffRecord
+from .._vocabulary import Outcome
+from ._interface import HeartbeatResult, Ledger, RecordResult
+from ._rules import EndCall, MarkCall, Program, ReleaseClaim, Returns, ask, programs
+
+_T = TypeVar("_T")
+
+
+class RulesLedger(Ledger):
+    """A ledger whose writes are the shared rules, run by its backend."""
+
+    @abc.abstractmethod
+    async def _run(self, program: Program[_T]) -> _T:
+        """Run ``program`` to its result in one transaction (rolled back if it raises);
+        raise :class:`LedgerError` if the store fails or the ledger is not open."""
+
+    async def _take(self, step: Returns[_T]) -> _T:
+        """Take one step, as a program of its own unless the backend has a cheaper way
+        (its one statement is atomic without a transaction)."""
+        return await self._run(ask(step))
+
+    # -- handoffs -----------------------------------------------------------------------
+
+    async def record(self, record: HandoffRecord) -> RecordResult:
+        return await self._run(programs.record(record))
+
+    # -- the completion path ------------------------------------------------------------
+
+    async def begin_call(self, handoff_id: str, until: float) -> str:
+        call_id = uuid.uuid4().hex
+        await self._take(MarkCall(handoff_id, call_id, until))  # only on a pending handoff
+        return call_id
+
+    async def end_call(self, handoff_id: str, call_id: str) -> None:
+        await self._take(EndCall(handoff_id, call_id))
+
+    async def finish(
+        self,
+        handoff_id: str,
+        outcome: Outcome,
+        at: float,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        ends_call: str | None = None,
+    ) -> FinishedOutcome | None:
+        return await self._run(
+            programs.finish(
+                handoff_id,
+                outcome,
+                at,
+                error_type=error_type,
+                error_message=error_message,
+                ends_call=ends_call,
+            )
+        )
+
+    async def finish_closed(
+        self, handoff_id: str, at: float, *, call_id: str | None = None
+    ) -> FinishedOutcome | None:
+        return await self._run(programs.finish_closed(handoff_id, at, call_id=call_id))
+
+    async def record_early_outcome(
+        self,
+        task_token: bytes,
+        outcome: Outcome,
+        at: float,
+        *,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> FinishedOutcome | None:
+        return await self._run(
+            programs.record_early_outcome(
+                task_token, outcome, at, error_type=error_type, error_message=error_message
+            )
+        )
+
+    async def heartbeat(
+        self, handoff_id: str, progress: Any, sequence: int | None, at: float
+    ) -> HeartbeatResult:
+        return await self._run(programs.heartbeat(handoff_id, progress, sequence, at))
+
+    # -- deadlines and reaping ----------------------------------------------------------
+
+    async def extend_deadline(self, handoff_id: str, deadline: float) -> HandoffRecord:
+        return await self._run(programs.extend_deadline(handoff_id, deadline))
+
+    async def claim_expired(
+        self, now: float, *, limit: int, claimant: str, lease_seconds: float
+    ) -> list[HandoffRecord]:
+        return await self._run(
+            programs.claim_expired(now, limit=limit, claimant=claimant, lease_seconds=lease_seconds)
+        )
+
+    async def release_claim(self, handoff_id: str, claimant: str) -> None:
+        await self._take(ReleaseClaim(handoff_id, claimant))

@@ -1,0 +1,126 @@
+"""SQL text that SQLite and PostgreSQL both run as written, in either placeholder style.
+
+Each backend's ``_statements`` module builds one :class:`SharedStatements` and adds what its
+dialect does differently (locking, claiming, bucket counts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._interface import HandoffQuery
+from ._rows import HANDOFF_COLUMNS, RECORD_COLUMNS
+
+
+class SharedStatements:
+    """The statements of one placeholder style (``?`` or ``%s``), on the tables named with
+    ``prefix`` (a schema qualification such as ``"name".``, or nothing)."""
+
+    def __init__(self, *, placeholder: str, prefix: str = "") -> None:
+        p = self.placeholder = placeholder
+        self.handoffs_table = h = f"{prefix}handoffs"
+        c = f"{prefix}calls_in_flight"
+        e = f"{prefix}early_outcomes"
+        select = f"SELECT {RECORD_COLUMNS} FROM {h}"
+        returning = f"RETURNING {RECORD_COLUMNS}"
+
+        self.insert = (
+            f"INSERT INTO {h} ({', '.join(HANDOFF_COLUMNS)}) "
+            f"VALUES ({', '.join(p for _ in HANDOFF_COLUMNS)}) "
+            "ON CONFLICT (token_digest) DO NOTHING"
+        )
+        self.by_id = f"{select} WHERE handoff_id = {p}"
+        self.by_digest = f"{select} WHERE token_digest = {p}"
+        self.id_by_digest = f"SELECT handoff_id FROM {h} WHERE token_digest = {p}"
+        self.by_activity = f"{select} WHERE workflow_id = {p} AND activity_id = {p}"
+        self.by_activity_namespace = f" AND namespace = {p}"
+        self.by_activity_run = f" AND run_id = {p}"
+        self.by_activity_order = " ORDER BY started_at DESC, attempt DESC LIMIT 1"
+        self.older_pending_attempts = (
+            f"SELECT handoff_id FROM {h} WHERE namespace = {p} AND workflow_id = {p} "
+            f"AND run_id = {p} AND activity_id = {p} AND attempt < {p} AND state = 'pending' "
+            "ORDER BY attempt"
+        )
+        self.finish = (
+            f"UPDATE {h} SET state = 'finished', outcome = {p}, finished_at = {p}, "
+            f"error_type = {p}, error_message = {p} WHERE handoff_id = {p} AND state = 'pending' "
+            f"{returning}"
+        )
+        self.progress_of = f"SELECT progress_sequence FROM {h} WHERE handoff_id = {p}"
+        self.set_progress = (
+            f"UPDATE {h} SET progress = {p}, progress_sequence = {p}, progress_at = {p} "
+            f"WHERE handoff_id = {p}"
+        )
+        self.set_deadline = (
+            f"UPDATE {h} SET deadline = {p} WHERE handoff_id = {p} AND state = 'pending' "
+            f"{returning}"
+        )
+        self.release = (
+            f"UPDATE {h} SET claimed_by = NULL, claim_until = NULL "
+            f"WHERE handoff_id = {p} AND claimed_by = {p}"
+        )
+
+        # Parameters: call id, until, handoff id.
+        self.mark_call = (
+            f"INSERT INTO {c} (handoff_id, call_id, until) SELECT handoff_id, {p}, {p} "
+            f"FROM {h} WHERE handoff_id = {p} AND state = 'pending'"
+        )
+        self.end_call = f"DELETE FROM {c} WHERE handoff_id = {p} AND call_id = {p}"
+        self.end_all_calls = f"DELETE FROM {c} WHERE handoff_id = {p}"
+        self.live_call = f"SELECT 1 FROM {c} WHERE handoff_id = {p} AND until > {p} LIMIT 1"
+
+        early_columns = "outcome, finished_at, error_type, error_message"
+        self.early_of = f"SELECT {early_columns} FROM {e} WHERE token_digest = {p}"
+        self.keep_early = (
+            f"INSERT INTO {e} (token_digest, {early_columns}) VALUES ({p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (token_digest) DO UPDATE SET outcome = excluded.outcome, "
+            "finished_at = excluded.finished_at, error_type = excluded.error_type, "
+            "error_message = excluded.error_message"
+        )
+        self.forget_early = f"DELETE FROM {e} WHERE token_digest = {p}"
+        self.take_early = f"{self.forget_early} RETURNING {early_columns}"
+
+        self.ping = f"SELECT 1 FROM {h} LIMIT 1"
+        self.outcomes_since = (
+            f"SELECT target, outcome, error_type, COUNT(*) FROM {h} "
+            f"WHERE state = 'finished' AND finished_at >= {p} "
+            "GROUP BY target, outcome, error_type"
+        )
+
+    def by_activity_query(
+        self, namespace: str | None, workflow_id: str, run_id: str | None, activity_id: str
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The newest attempt's handoff of an activity (None: any namespace, any run)."""
+        sql = self.by_activity
+        params: tuple[Any, ...] = (workflow_id, activity_id)
+        if namespace:
+            sql += self.by_activity_namespace
+            params += (namespace,)
+        if run_id:
+            sql += self.by_activity_run
+            params += (run_id,)
+        return sql + self.by_activity_order, params
+
+    def list_query(self, query: HandoffQuery) -> tuple[str, tuple[Any, ...]]:
+        """SQL and parameters of an inventory page."""
+        p = self.placeholder
+        conditions: list[str] = []
+        params: list[Any] = []
+        if query.state is not None:
+            conditions.append(f"state = {p}")
+            params.append(query.state.value)
+        if query.target is not None:
+            conditions.append(f"target = {p}")
+            params.append(query.target)
+        if query.started_before is not None:
+            conditions.append(f"started_at <= {p}")
+            params.append(query.started_before)
+        if query.after is not None:
+            conditions.append(f"(started_at, handoff_id) > ({p}, {p})")
+            params.extend(query.after)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = (
+            f"SELECT {RECORD_COLUMNS} FROM {self.handoffs_table}{where} "
+            f"ORDER BY started_at, handoff_id LIMIT {p}"
+        )
+        return sql, (*params, query.limit)

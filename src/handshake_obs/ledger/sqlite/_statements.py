@@ -1,0 +1,38 @@
+"""SQL text of the SQLite ledger: the shared statements, and SQLite's own."""
+
+from __future__ import annotations
+
+from .._rows import RECORD_COLUMNS
+from .._sql import SharedStatements
+
+
+class Statements(SharedStatements):
+    """The SQLite ledger's statements (``?`` placeholders, tables of the main database)."""
+
+    def __init__(self) -> None:
+        super().__init__(placeholder="?")
+        h = self.handoffs_table
+        # Parameters: claimant, until, now, now, limit. BEGIN IMMEDIATE holds the write
+        # lock, so no other process claims these rows between the inner SELECT and the UPDATE.
+        self.claim = (
+            f"UPDATE {h} SET claimed_by = ?, claim_until = ? WHERE handoff_id IN ("
+            f"  SELECT handoff_id FROM {h}"
+            "  WHERE state = 'pending' AND deadline IS NOT NULL AND deadline <= ?"
+            "    AND (claim_until IS NULL OR claim_until < ?)"
+            "  ORDER BY deadline LIMIT ?"
+            f") RETURNING {RECORD_COLUMNS}"
+        )
+
+    def pending_summary(self, buckets: int) -> str:
+        """Count, oldest start and cumulative counts of ``buckets`` age bounds, per target."""
+        cumulative = "".join(
+            ", SUM(CASE WHEN started_at >= ? THEN 1 ELSE 0 END)" for _ in range(buckets)
+        )
+        return (
+            f"SELECT target, COUNT(*), MIN(started_at){cumulative} FROM {self.handoffs_table} "
+            "WHERE state = 'pending' GROUP BY target ORDER BY target"
+        )
+
+
+#: The statements (one set: SQLite tables are not qualified).
+SQL = Statements()
