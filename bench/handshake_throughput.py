@@ -41,14 +41,14 @@ import structlog
 from prometheus_client import CollectorRegistry
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import handshake_obs
 from handshake_obs import Handshake, HandshakeConfig
+from handshake_obs.dev import start_dev_server
 
 from . import _cpu
-from ._common import add_round_options, goal, machine_note, median, ratio, table, temporal_cli
+from ._common import add_round_options, goal, machine_note, median, ratio, table
 from ._workflows import HandoffBenchWorkflow
 
 VARIANTS = ("bare", "instrumented")
@@ -336,10 +336,7 @@ async def main(args: argparse.Namespace) -> int:
     configure_logs(args.logs)
     print(f"handshake throughput: {args.workflows} workflows x {args.rounds} rounds per variant")
     print(f"machine: {machine_note()}")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    env = await start_dev_server()
     try:
         address = env.client.service_client.config.target_host
         with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:

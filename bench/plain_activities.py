@@ -46,7 +46,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ActivityOutboundInterceptor,
@@ -55,9 +54,10 @@ from temporalio.worker import (
 )
 
 from handshake_obs import Handshake, HandshakeConfig
+from handshake_obs.dev import start_dev_server
 
 from . import _cpu
-from ._common import add_round_options, machine_note, median, ratio, table, temporal_cli
+from ._common import add_round_options, machine_note, median, ratio, table
 from ._plain_workflows import PlainActivityBenchWorkflow
 from .handshake_throughput import configure_logs
 
@@ -466,10 +466,7 @@ async def main(args: argparse.Namespace) -> int:
     logging.getLogger("handshake_obs").addHandler(logs)
     print(f"ordinary activities: {args.workflows} workflows x {args.rounds} rounds per variant")
     print(f"machine: {machine_note()}")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    env = await start_dev_server()
     try:
         address = env.client.service_client.config.target_host
         with tempfile.TemporaryDirectory(prefix="bench-plain-") as tmp:

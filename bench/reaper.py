@@ -49,16 +49,16 @@ from prometheus_client import CollectorRegistry
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import handshake_obs
 from handshake_obs import DEADLINE_EXCEEDED_TYPE, Handshake, HandshakeConfig, Outcome, State
+from handshake_obs.dev import start_dev_server
 from handshake_obs.ledger import HandoffQuery, Ledger, PostgresLedger, SqliteLedger
 from handshake_obs.ledger._rows import HANDOFF_COLUMNS
 from handshake_obs.ledger.postgres._statements import Statements
 
-from ._common import goal, machine_note, median, ratio, table, temporal_cli
+from ._common import goal, machine_note, median, ratio, table
 from ._workflows import HandoffBenchWorkflow
 from .handshake_throughput import configure_logs
 from .scrape import CLAIMANT, TARGET_WEIGHTS, fill, release_claims
@@ -266,10 +266,7 @@ def parse_runs(text: str) -> list[tuple[float, int]]:
 async def run_lag(args: argparse.Namespace) -> list[LagResult]:
     """Every interval of ``--runs``: the baseline (no load), then with the load."""
     results: list[LagResult] = []
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    env = await start_dev_server()
     try:
         address = env.client.service_client.config.target_host
         with tempfile.TemporaryDirectory(prefix="bench-reaper-") as tmp:

@@ -39,7 +39,6 @@ from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from handshake_obs import (
@@ -50,9 +49,10 @@ from handshake_obs import (
     configure_tracing,
     shutdown_tracing,
 )
+from handshake_obs.dev import start_dev_server
 
 from . import _cpu
-from ._common import add_round_options, goal, machine_note, median, ratio, table, temporal_cli
+from ._common import add_round_options, goal, machine_note, median, ratio, table
 from ._workflows import HandoffBenchWorkflow
 from .handshake_throughput import (
     ACTIVITY,
@@ -214,10 +214,7 @@ async def main(args: argparse.Namespace) -> int:
     configure_logs(args.logs)
     print(f"tracing overhead: {args.workflows} workflows x {args.rounds} rounds per variant")
     print(f"machine: {machine_note()}")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    env = await start_dev_server()
     try:
         address = env.client.service_client.config.target_host
         with tempfile.TemporaryDirectory(prefix="bench-tracing-") as tmp:

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from handshake_obs import ConfigurationError, Handshake, HandshakeConfig, configure_logging
-from handshake_obs.dev import temporal_cli_path
+from handshake_obs.dev import start_dev_server, temporal_cli_path
 
 from .support.activities import ALL_ACTIVITIES
 from .support.sidecar import ExternalReceiver
@@ -39,10 +39,8 @@ def temporal_cli() -> str:
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """One real Temporal dev server for the whole session."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    temporal_cli()  # a missing binary fails the tests that need a server, clearly
+    env = await start_dev_server()
     try:
         yield env
     finally:

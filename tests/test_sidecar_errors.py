@@ -16,7 +16,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from .conftest import temporal_cli
+from handshake_obs.dev import start_dev_server
+
 from .support.ports import free_port
 from .support.postgres import ledger_url, postgres_admin, throwaway_schema
 from .support.sidecar import OPERATOR_TOKEN, ExternalReceiver, Sidecar, running_sidecar
@@ -153,12 +154,7 @@ async def test_temporal_down_gives_503_with_retry_after_then_the_retry_succeeds(
     port, db = free_port(), tmp_path / "temporal.db"
 
     async def start_server() -> WorkflowEnvironment:
-        return await WorkflowEnvironment.start_local(
-            port=port,
-            dev_server_existing_path=temporal_cli(),
-            dev_server_database_filename=str(db),
-            dev_server_extra_args=["--log-level", "error"],
-        )
+        return await start_dev_server(port=port, database=db)
 
     server = await start_server()
     address = f"127.0.0.1:{port}"

@@ -15,20 +15,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from handshake_obs import Handshake, HandshakeConfig, RetryPolicy, TemporalUnavailableError
+from handshake_obs.dev import start_dev_server
 
-from .conftest import temporal_cli
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
 from .support.ports import free_port
 from .support.workflows import HandoffRequest, HandoffWorkflow
 
 
 async def start_server(port: int, db: Path) -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_local(
-        port=port,
-        dev_server_existing_path=temporal_cli(),
-        dev_server_database_filename=str(db),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    return await start_dev_server(port=port, database=db)
 
 
 @pytest.mark.timeout(300)  # two dev-server starts and a shutdown, on shared cores

@@ -26,12 +26,11 @@ from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.testing import WorkflowEnvironment
 
 from ..config import Settings, read_settings
 from ..sidecar import run_sidecar
 from ..telemetry._otlp import configure_tracing, shutdown_tracing
-from ._devserver import temporal_cli_path
+from ._devserver import start_dev_server
 from ._observability import start_observability
 from .demo import DEMO_TARGETS, DemoOptions, run_demo
 
@@ -86,14 +85,12 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
     tracer_provider = configure_tracing(settings.tracing_config())
     try:
         async with (
-            await WorkflowEnvironment.start_local(
+            await start_dev_server(
                 port=options.temporal_port,
+                database=options.state_dir / "temporal.db",
                 ui=True,
                 ui_port=options.temporal_ui_port,
                 runtime=sdk_runtime,
-                dev_server_existing_path=temporal_cli_path(),
-                dev_server_database_filename=str(options.state_dir / "temporal.db"),
-                dev_server_log_level="error",
             ) as env,
             httpx.AsyncClient() as http,
         ):
