@@ -3,19 +3,22 @@
 Measured, each on a fresh database file, interleaved round by round:
 
 * ``raw``: single-row autocommit ``INSERT`` with ``sqlite3`` into a table of the same width
-  (the ledger's 27 columns, no key, no index), the ledger's pragmas (WAL,
-  ``synchronous=NORMAL``), on the calling thread. The baseline.
+  (the columns of the ledger's ``handoffs`` table, read with ``PRAGMA table_info`` from a
+  file ``SqliteLedger`` created, with their declared types and no key, constraint or
+  index), the ledger's pragmas (WAL, ``synchronous=NORMAL``), on the calling thread. The
+  baseline.
 * ``raw, ledger schema``: the same inserts into the ledger's own table (its primary key,
-  unique token digest and partial indexes): what the schema alone costs.
-* ``ledger SQL, no thread``: the ledger's own ``record`` transaction (``BEGIN IMMEDIATE``,
-  insert, supersede and early-outcome lookups, ``COMMIT``) on the calling thread:
-  what the statements cost without the hop to the writer thread.
+  unique token digest and partial indexes), created by ``SqliteLedger.open()`` and closed
+  before the clock starts: what the schema alone costs.
 * ``SqliteLedger.record``: sequential, then from ``--writers`` concurrent asyncio tasks.
 * ``raw, N threads``: ``--writers`` threads, each with its own connection, inserting into
   the same-width table: the naive concurrent baseline.
 
-Records are built before the clock starts (fresh ``HandoffRecord``: random 106-byte token,
-new handoff id, all fields a real handoff has).
+The raw inserts write each record's values by column name: its fields (enumerations by
+value) and the SHA-256 digest of its token; columns no field fills stay NULL.
+
+Records are built before the clock starts (``handshake_obs.testing.pending_record``: random
+106-byte token, new handoff id, all fields a real handoff has).
 
     .venv/bin/python -m bench.ledger_records [--records 5000] [--writers 50] [--rounds 3]
 """
@@ -24,78 +27,107 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import dataclasses
+import enum
+import hashlib
+import json
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from handshake_obs import HandoffRecord, token_fingerprint
-from handshake_obs._tokens import new_handoff_id, token_digest
+from handshake_obs import HandoffRecord
 from handshake_obs.ledger import SqliteLedger
-from handshake_obs.ledger._rows import HANDOFF_COLUMNS, record_params
-from handshake_obs.ledger._rules import programs, run_program
-from handshake_obs.ledger.sqlite._executor import execute as execute_step
+from handshake_obs.testing import pending_record
 
 from ._common import machine_note, median, ratio, table
 
-#: Width and types of the ledger's ``handoffs`` table, without key, constraint or index.
-RAW_TABLE = """
-CREATE TABLE raw_handoffs (
-    handoff_id TEXT, task_token BLOB, token_digest BLOB, token_fingerprint TEXT,
-    namespace TEXT, workflow_id TEXT, run_id TEXT, activity_id TEXT, activity_type TEXT,
-    attempt INTEGER, target TEXT, started_at REAL, deadline REAL, state TEXT, outcome TEXT,
-    finished_at REAL, error_type TEXT, error_message TEXT, progress TEXT,
-    progress_sequence INTEGER, progress_at REAL, traceparent TEXT, tracestate TEXT,
-    calls_in_flight INTEGER NOT NULL DEFAULT 0, calls_in_flight_until REAL, claimed_by TEXT,
-    claim_until REAL
-)
-"""
-_PLACEHOLDERS = ", ".join("?" for _ in HANDOFF_COLUMNS)
-_COLUMNS = ", ".join(HANDOFF_COLUMNS)
-RAW_INSERT = f"INSERT INTO raw_handoffs ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
-SCHEMA_INSERT = f"INSERT INTO handoffs ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
+RAW_TABLE = "raw_handoffs"
+LEDGER_TABLE = "handoffs"
 
 BASELINE = "raw"
 VARIANTS = (
     BASELINE,
     "raw, ledger schema",
-    "ledger SQL, no thread",
     "SqliteLedger.record",
     "SqliteLedger.record, {writers} tasks",
     "raw, {writers} threads",
 )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Columns:
+    """The ledger's ``handoffs`` columns, as ``PRAGMA table_info`` reports them."""
+
+    #: (name, declared type) of each column, in table order.
+    declared: tuple[tuple[str, str], ...]
+
+    @classmethod
+    async def of_ledger(cls, path: Path) -> Columns:
+        """Let ``SqliteLedger`` create its schema in a new file at ``path``; read it back."""
+        async with SqliteLedger(path):
+            pass
+        conn = sqlite3.connect(path)
+        try:
+            rows = conn.execute(f"PRAGMA table_info({LEDGER_TABLE})").fetchall()
+        finally:
+            conn.close()
+        return cls(tuple((str(row[1]), str(row[2])) for row in rows))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The column names, in table order."""
+        return tuple(name for name, _ in self.declared)
+
+    def create_raw_table(self) -> str:
+        """The same-width table: the same columns and types, no key, constraint or index."""
+        body = ", ".join(f"{name} {kind}" for name, kind in self.declared)
+        return f"CREATE TABLE {RAW_TABLE} ({body})"
+
+    def insert(self, table_name: str) -> str:
+        """A single-row insert of every column into ``table_name``."""
+        marks = ", ".join("?" for _ in self.declared)
+        return f"INSERT INTO {table_name} ({', '.join(self.names)}) VALUES ({marks})"  # noqa: S608
+
+    def values(self, record: HandoffRecord) -> tuple[Any, ...]:
+        """``record``'s values in column order (NULL where no field fills a column)."""
+        by_name = {f.name: _stored(getattr(record, f.name)) for f in dataclasses.fields(record)}
+        by_name["token_digest"] = hashlib.sha256(record.task_token).digest()
+        return tuple(by_name.get(name) for name in self.names)
+
+
+def _stored(value: Any) -> Any:
+    """A field as SQLite takes it: enumerations by value, structured progress as JSON."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
 def make_records(count: int) -> list[HandoffRecord]:
     """Fresh pending records, as the recorder builds them for real activities."""
     now = time.time()
-    records = []
-    for i in range(count):
-        token = os.urandom(106)
-        records.append(
-            HandoffRecord(
-                handoff_id=new_handoff_id(),
-                task_token=token,
-                token_fingerprint=token_fingerprint(token),
-                namespace="default",
-                workflow_id=f"bench-wf-{i}-{uuid.uuid4().hex[:8]}",
-                run_id=str(uuid.uuid4()),
-                activity_id="1",
-                activity_type="bench_hand_off",
-                attempt=1,
-                target="agent",
-                started_at=now,
-                deadline=now + 3600,
-                traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
-            )
+    return [
+        pending_record(
+            namespace="default",
+            workflow_id=f"bench-wf-{i}-{uuid.uuid4().hex[:8]}",
+            run_id=str(uuid.uuid4()),
+            activity_id="1",
+            activity_type="bench_hand_off",
+            attempt=1,
+            target="agent",
+            started_at=now,
+            deadline=now + 3600,
+            traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
         )
-    return records
+        for i in range(count)
+    ]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -117,13 +149,15 @@ def count_rows(path: Path, table_name: str) -> int:
     return int(count)
 
 
-def raw_sequential(path: Path, params: list[tuple[Any, ...]], *, ledger_schema: bool) -> float:
+def raw_sequential(
+    path: Path, columns: Columns, params: list[tuple[Any, ...]], *, ledger_schema: bool
+) -> float:
     """Seconds for single-row autocommit inserts of ``params`` on this thread."""
     conn = connect(path)
     try:
         if not ledger_schema:
-            conn.execute(RAW_TABLE)
-        sql = SCHEMA_INSERT if ledger_schema else RAW_INSERT
+            conn.execute(columns.create_raw_table())
+        sql = columns.insert(LEDGER_TABLE if ledger_schema else RAW_TABLE)
         started = time.perf_counter()
         for row in params:
             conn.execute(sql, row)
@@ -132,34 +166,21 @@ def raw_sequential(path: Path, params: list[tuple[Any, ...]], *, ledger_schema: 
         conn.close()
 
 
-def ledger_sql_sequential(path: Path, records: list[HandoffRecord]) -> float:
-    """Seconds for the ledger's own record transaction, on this thread (no executor)."""
-    conn = connect(path)
-    try:
-        started = time.perf_counter()
-        for record in records:
-            conn.execute("BEGIN IMMEDIATE")
-            run_program(programs.record(record), lambda step: execute_step(conn, step))
-            conn.execute("COMMIT")
-        return time.perf_counter() - started
-    finally:
-        conn.close()
-
-
-def raw_threads(path: Path, params: list[tuple[Any, ...]], writers: int) -> float:
+def raw_threads(path: Path, columns: Columns, params: list[tuple[Any, ...]], writers: int) -> float:
     """Seconds for ``writers`` threads, one connection each, sharing the inserts."""
     setup = connect(path)
-    setup.execute(RAW_TABLE)
+    setup.execute(columns.create_raw_table())
     setup.close()
+    insert = columns.insert(RAW_TABLE)
     ready = threading.Barrier(writers + 1)
     errors: list[sqlite3.Error] = []
 
-    def work(chunk: list[tuple[Any, ...]]) -> None:
+    def work(chunk: Sequence[tuple[Any, ...]]) -> None:
         conn = connect(path)
         try:
             ready.wait()
             for row in chunk:
-                conn.execute(RAW_INSERT, row)
+                conn.execute(insert, row)
         except sqlite3.Error as err:  # reported by the caller
             errors.append(err)
         finally:
@@ -204,25 +225,28 @@ async def ledger_concurrent(
     return time.perf_counter() - started
 
 
-async def measure(variant: str, path: Path, records: list[HandoffRecord], writers: int) -> float:
+async def measure(
+    variant: str, path: Path, columns: Columns, records: list[HandoffRecord], writers: int
+) -> float:
     """Seconds ``variant`` takes to store ``records`` in a fresh database at ``path``."""
-    params = [record_params(r, token_digest(r.task_token)) for r in records]
-    table_name = "raw_handoffs"
+    params = [columns.values(r) for r in records]
+    table_name = RAW_TABLE
     seconds: float
     if variant == BASELINE:
-        seconds = raw_sequential(path, params, ledger_schema=False)
+        seconds = raw_sequential(path, columns, params, ledger_schema=False)
     elif variant.startswith("raw,") and "threads" in variant:
-        seconds = raw_threads(path, params, writers)
+        seconds = raw_threads(path, columns, params, writers)
+    elif variant == "raw, ledger schema":
+        table_name = LEDGER_TABLE
+        async with SqliteLedger(path):  # creates the ledger's schema
+            pass
+        seconds = raw_sequential(path, columns, params, ledger_schema=True)
     else:
-        table_name = "handoffs"
+        table_name = LEDGER_TABLE
         ledger = SqliteLedger(path)
         await ledger.open()  # creates the ledger's schema
         try:
-            if variant == "raw, ledger schema":
-                seconds = raw_sequential(path, params, ledger_schema=True)
-            elif variant == "ledger SQL, no thread":
-                seconds = ledger_sql_sequential(path, records)
-            elif variant == "SqliteLedger.record":
+            if variant == "SqliteLedger.record":
                 seconds = await ledger_sequential(ledger, records)
             else:
                 seconds = await ledger_concurrent(ledger, records, writers)
@@ -244,11 +268,13 @@ async def main(args: argparse.Namespace) -> int:
     rates: dict[str, list[float]] = {v: [] for v in variants}
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
+        columns = await Columns.of_ledger(Path(tmp) / "schema.db")
+        print(f"columns of the ledger's table: {len(columns.names)}")
         for number in range(1, args.rounds + 1):
             for index, variant in enumerate(variants):
                 records = make_records(args.records)
                 path = Path(tmp) / f"round{number}-{index}.db"
-                seconds = await measure(variant, path, records, args.writers)
+                seconds = await measure(variant, path, columns, records, args.writers)
                 rate = args.records / seconds
                 rates[variant].append(rate)
                 # The baseline runs first in every round.

@@ -3,23 +3,25 @@
 Two parts, each against a baseline from the same run:
 
 * ``lag``: one Temporal dev server, a SQLite ledger already holding ``--load`` pending
-  handoffs (default 10,000; raw rows in the ledger's schema, deadlines an hour to a week
-  away, so they are load and never reaped), and a ``Reaper`` scanning every
-  ``reaper_interval`` in the background. N real workflows each run an activity that records
-  a handoff with ``handoff(target="agent", deadline=timedelta(seconds=d))``, d spread evenly
-  over ``--first-deadline`` .. ``--first-deadline + --spread``, and never completes it. The
-  reap lag of a handoff is the ledger's ``finished_at - deadline``; the lag the workflow's
-  caller sees is when its result (a failure) came back, minus the deadline; the reaper's
-  own ``handshake_reap_lag_seconds`` histogram is read back too, its p99 estimated from the
-  buckets as PromQL's ``histogram_quantile`` does. Every handoff must end ``reaped`` and
-  every workflow must fail with ``HandoffDeadlineExceeded``.
+  handoffs (default 10,000; bulk-inserted with ``handshake_obs.testing.bulk_insert``,
+  deadlines an hour to a week away, so they are load and never reaped), and a ``Reaper``
+  scanning every ``reaper_interval`` in the background. N real workflows each run an
+  activity that records a handoff with ``handoff(target="agent",
+  deadline=timedelta(seconds=d))``, d spread evenly over ``--first-deadline`` ..
+  ``--first-deadline + --spread``, and never completes it. The reap lag of a handoff is the
+  ledger's ``finished_at - deadline``; the lag the workflow's caller sees is when its result
+  (a failure) came back, minus the deadline; the reaper's own ``handshake_reap_lag_seconds``
+  histogram is read back too, its p99 estimated from the buckets as PromQL's
+  ``histogram_quantile`` does. Every handoff must end ``reaped`` and every workflow must
+  fail with ``HandoffDeadlineExceeded``.
   Baseline: the same run on a ledger with no other pending handoffs.
 * ``scan``: one ``claim_expired(now, limit=1000)`` with ``--pending`` rows pending (default
   1M) and ``--expired`` rows past their deadline (default 1,000), on SQLite and on
-  PostgreSQL, median of ``--claims`` runs, the claims set back to NULL in between. Baseline:
-  the same claim on a ledger holding only the expired rows, interleaved with it. The claim
-  statement is explained (SQLite ``EXPLAIN QUERY PLAN``, PostgreSQL ``EXPLAIN (ANALYZE,
-  BUFFERS)`` rolled back) to show which index it uses.
+  PostgreSQL, median of ``--claims`` runs, the claims given back with ``release_claim`` in
+  between. Baseline: the same claim on a ledger holding only the expired rows, interleaved
+  with it. A claim statement of the same shape as the ledger's (written here: the ledger's
+  SQL is internal) is explained (SQLite ``EXPLAIN QUERY PLAN``, PostgreSQL ``EXPLAIN
+  (ANALYZE, BUFFERS)`` rolled back) to show which index a claim reads.
 
     .venv/bin/python -m bench.reaper [--part all|lag|scan] [--runs 1:200,5:100]
         [--load 10000] [--pending 1000000] [--expired 1000]
@@ -46,6 +48,7 @@ from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry
+from psycopg import sql
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -55,14 +58,12 @@ import handshake_obs
 from handshake_obs import DEADLINE_EXCEEDED_TYPE, Handshake, HandshakeConfig, Outcome, State
 from handshake_obs.dev import start_dev_server
 from handshake_obs.ledger import HandoffQuery, Ledger, PostgresLedger, SqliteLedger
-from handshake_obs.ledger._rows import HANDOFF_COLUMNS
-from handshake_obs.ledger.postgres._statements import Statements
+from handshake_obs.testing import bulk_insert
 
 from ._common import goal, machine_note, median, ratio, table
 from ._workflows import HandoffBenchWorkflow
 from .handshake_throughput import configure_logs
-from .scrape import CLAIMANT, TARGET_WEIGHTS, fill, release_claims
-from .scrape import _rows as bench_rows  # the rows bench.scrape fills SQLite with
+from .scrape import CLAIMANT, fill, release_claims, seed_records
 
 ACTIVITY = "bench_unanswered_hand_off"
 #: Goal: reap lag p99 <= reaper_interval + this.
@@ -154,10 +155,8 @@ async def lag_run(
 ) -> LagResult:
     """Run ``handoffs`` unanswered handoffs with ``load`` other pending ones and a reaper."""
     path = workdir / f"lag-{interval:g}s-{load}.db"
-    async with SqliteLedger(path):  # the ledger's own schema, by the ledger
-        pass
-    if load:
-        fill(path, 0, load, set(), time.time(), args.seed)
+    # The ledger's own schema, by the ledger, and the load.
+    await fill(path, 0, load, set(), time.time(), args.seed)
     config = HandshakeConfig(
         ledger_url=f"sqlite:///{path}",
         targets=("agent",),
@@ -369,6 +368,31 @@ class ScanResult:
         return DEADLINE_INDEX in self.plan
 
 
+#: The claim's shape, as the ledger's ``claim_expired`` runs it (its own statements are
+#: internal: keep these alike when the claim changes): the pending rows past their deadline
+#: whose claim is free or lapsed, oldest deadline first, up to the limit, claimed in one
+#: statement. Parameters: claimant, until, now, now, limit.
+SQLITE_CLAIM = (
+    "UPDATE handoffs SET claimed_by = ?, claim_until = ? WHERE handoff_id IN ("
+    "  SELECT handoff_id FROM handoffs"
+    "  WHERE state = 'pending' AND deadline IS NOT NULL AND deadline <= ?"
+    "    AND (claim_until IS NULL OR claim_until < ?)"
+    "  ORDER BY deadline LIMIT ?"
+    ") RETURNING handoff_id"
+)
+#: The same on PostgreSQL, rows locked as they are picked; ``{h}`` is the table.
+#: Parameters: now, now, limit, claimant, until.
+POSTGRES_CLAIM = (
+    "WITH picked AS MATERIALIZED ("
+    "  SELECT handoff_id FROM {h}"
+    "   WHERE state = 'pending' AND deadline IS NOT NULL AND deadline <= %s"
+    "     AND (claim_until IS NULL OR claim_until < %s)"
+    "   ORDER BY deadline LIMIT %s FOR UPDATE SKIP LOCKED"
+    ") UPDATE {h} AS h SET claimed_by = %s, claim_until = %s FROM picked "
+    "WHERE h.handoff_id = picked.handoff_id RETURNING h.handoff_id"
+)
+
+
 class SqliteStore:
     """A ledger file filled by :func:`bench.scrape.fill`."""
 
@@ -379,31 +403,14 @@ class SqliteStore:
         self.ledger = SqliteLedger(path)
 
     async def create(self, rows: int, expired: int, now: float, seed: int) -> None:
-        async with SqliteLedger(self.path):  # the ledger's own schema, by the ledger
-            pass
-        fill(self.path, 0, rows, set(range(expired)), now, seed)
-
-    async def release(self) -> None:
-        release_claims(self.path)
+        await fill(self.path, 0, rows, set(range(expired)), now, seed)
 
     async def explain(self, now: float) -> tuple[str, str]:
-        """``EXPLAIN QUERY PLAN`` of the statement ``claim_expired`` runs, and no buffers."""
-        statements: list[str] = []
-        # Trace the ledger's own connection (on its writer thread) to get the exact
-        # statement, parameters bound.
-        ledger = self.ledger
-        await ledger._write(lambda: ledger._wconn().set_trace_callback(statements.append))
-        try:
-            await ledger.claim_expired(
-                now, limit=CLAIM_LIMIT, claimant=CLAIMANT, lease_seconds=LEASE_SECONDS
-            )
-        finally:
-            await ledger._write(lambda: ledger._wconn().set_trace_callback(None))
-        await self.release()
-        claim = next(s for s in statements if s.lstrip().startswith("UPDATE handoffs"))
+        """``EXPLAIN QUERY PLAN`` of :data:`SQLITE_CLAIM`, parameters bound, and no buffers."""
+        params = (CLAIMANT, now + LEASE_SECONDS, now, now, CLAIM_LIMIT)
         conn = sqlite3.connect(self.path)
         try:
-            plan = conn.execute(f"EXPLAIN QUERY PLAN {claim}").fetchall()
+            plan = conn.execute(f"EXPLAIN QUERY PLAN {SQLITE_CLAIM}", params).fetchall()
         finally:
             conn.close()
         return "; ".join(str(row[3]) for row in plan), ""
@@ -413,51 +420,33 @@ class SqliteStore:
 
 
 class PostgresStore:
-    """A ledger schema ``hs_bench_<uuid hex>``, filled with ``COPY``."""
+    """A ledger schema ``hs_bench_<uuid hex>``, filled with ``COPY`` by ``bulk_insert``."""
 
     backend = "postgresql"
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.schema = f"hs_bench_{uuid.uuid4().hex}"
-        self.sql = Statements(self.schema)
         self.ledger = PostgresLedger(url, schema=self.schema)
+        self.handoffs = sql.Identifier(self.schema, "handoffs")
 
     async def create(self, rows: int, expired: int, now: float, seed: int) -> None:
-        async with PostgresLedger(self.url, schema=self.schema):  # creates the schema
-            pass
-        rng = random.Random(seed)
-        targets = list(TARGET_WEIGHTS)
-        weights = list(TARGET_WEIGHTS.values())
-        columns = ", ".join(HANDOFF_COLUMNS)
+        records = seed_records(random.Random(seed), range(rows), set(range(expired)), now)
+        async with PostgresLedger(self.url, schema=self.schema) as ledger:  # creates the schema
+            await bulk_insert(ledger, records, batch_size=COPY_CHUNK)
         with psycopg.connect(self.url, autocommit=True) as conn:
-            for first in range(0, rows, COPY_CHUNK):
-                numbers = range(first, min(first + COPY_CHUNK, rows))
-                with (
-                    conn.transaction(),
-                    conn.cursor().copy(
-                        f"COPY {self.sql.handoffs_table} ({columns}) FROM STDIN"
-                    ) as copy,
-                ):
-                    for row in bench_rows(rng, numbers, set(range(expired)), now, targets, weights):
-                        copy.write_row(row)
             # What autovacuum would do soon after a bulk load: statistics, visibility map.
-            conn.execute(f"VACUUM (ANALYZE) {self.sql.handoffs_table}")
-
-    async def release(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(
-                f"UPDATE {self.sql.handoffs_table} SET claimed_by = NULL, claim_until = NULL "  # noqa: S608
-                "WHERE claimed_by = %s",
-                (CLAIMANT,),
-            )
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(self.handoffs))
 
     async def explain(self, now: float) -> tuple[str, str]:
-        """``EXPLAIN (ANALYZE, BUFFERS)`` of the claim statement, rolled back: the index
+        """``EXPLAIN (ANALYZE, BUFFERS)`` of :data:`POSTGRES_CLAIM`, rolled back: the index
         lines of the plan, and the buffers of its top node."""
         params = (now, now, CLAIM_LIMIT, CLAIMANT, now + LEASE_SECONDS)
+        claim = sql.SQL(POSTGRES_CLAIM).format(h=self.handoffs)
         with psycopg.connect(self.url) as conn:
-            rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {self.sql.claim}", params).fetchall()
+            rows = conn.execute(
+                sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(claim), params
+            ).fetchall()
             conn.rollback()
         lines = [str(r[0]) for r in rows]
         print(f"  {self.backend} {self.schema}: EXPLAIN (ANALYZE, BUFFERS)")
@@ -470,7 +459,9 @@ class PostgresStore:
     async def drop(self) -> None:
         await self.ledger.close()
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {self.sql.schema} CASCADE")
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
+            )
 
 
 Store = SqliteStore | PostgresStore
@@ -490,7 +481,7 @@ async def time_claims(stores: tuple[Store, Store], expected: int, repeat: int) -
             mine.append((time.perf_counter() - started) * 1000)
             if len(rows) != expected:
                 raise AssertionError(f"{store.backend}: claimed {len(rows)}, expected {expected}")
-            await store.release()
+            await release_claims(store.ledger, rows)
     return times
 
 

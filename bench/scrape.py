@@ -1,18 +1,19 @@
 """Scrape, snapshot refresh and reaper claim times over a large SQLite ledger.
 
-The ledger's own schema is created by ``SqliteLedger.open()``; pending rows are then added in
-bulk with raw ``sqlite3`` (targets ``agent``, ``approval``, ``billing`` and an unconfigured
-``legacy``; start times spread over the last 48 h; deadlines spread over the next week, 5 %
-without one), growing the same file stage by stage (default 1k, 100k, 1M rows). ``--expired``
-rows (default 1,000), all among the first stage's rows, are past their deadline.
+The ledger's own schema is created by ``SqliteLedger.open()``; pending rows are then added
+in bulk with ``handshake_obs.testing.bulk_insert`` (targets ``agent``, ``approval``,
+``billing`` and an unconfigured ``legacy``; start times spread over the last 48 h; deadlines
+spread over the next week, 5 % without one), growing the same file stage by stage (default
+1k, 100k, 1M rows). ``--expired`` rows (default 1,000), all among the first stage's rows,
+are past their deadline.
 
 At every stage, with a fresh ``Handshake`` on that file:
 
 * scrape: ``generate_latest(registry)`` after one snapshot refresh, median of 20, and the same
   over HTTP from ``prometheus_client.start_http_server`` on 127.0.0.1 (an OS-chosen free port);
 * refresh: ``PendingGaugesRefresher.refresh()`` and ``ledger.pending_summary``, median of 5;
-* claim: ``claim_expired(limit=1000)``, median of 5, the claims set back to NULL in between so
-  the same rows are claimable again.
+* claim: ``claim_expired(limit=1000)``, median of 5, the claims given back with
+  ``release_claim`` in between so the same rows are claimable again.
 
 Baselines from the same run: the scrape and refresh of an empty ledger, and the claim at the
 first stage (where the expired rows are all there is, or nearly).
@@ -24,23 +25,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import random
-import sqlite3
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
-from handshake_obs import Handshake, HandshakeConfig
-from handshake_obs.ledger import SqliteLedger
-from handshake_obs.ledger._rows import HANDOFF_COLUMNS
+from handshake_obs import HandoffRecord, Handshake, HandshakeConfig
+from handshake_obs.ledger import Ledger, SqliteLedger
+from handshake_obs.testing import bulk_insert, pending_record
 
 from ._common import goal, machine_note, median, ratio, table
 
@@ -55,10 +53,8 @@ SCRAPE_GOAL_MS = 50.0
 CLAIM_GOAL_MS = 100.0
 GOAL_SIZE = 1_000_000
 
-_INSERT = (
-    f"INSERT INTO handoffs ({', '.join(HANDOFF_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' for _ in HANDOFF_COLUMNS)})"
-)
+#: Records of :func:`seed_records` per draw of their targets, and per bulk-insert batch.
+CHUNK = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,73 +72,45 @@ class StageResult:
     claimed: int
 
 
-def fill(path: Path, start: int, stop: int, expired: set[int], now: float, seed: int) -> None:
-    """Add pending rows ``start`` to ``stop`` (row numbers) in bulk, in the ledger's schema."""
+async def fill(path: Path, start: int, stop: int, expired: set[int], now: float, seed: int) -> None:
+    """Add pending rows ``start`` to ``stop`` (row numbers) in bulk, through the ledger."""
     rng = random.Random(seed + start)
+    async with SqliteLedger(path) as ledger:
+        await bulk_insert(
+            ledger, seed_records(rng, range(start, stop), expired, now), batch_size=CHUNK
+        )
+
+
+def seed_records(
+    rng: random.Random, numbers: range, expired: set[int], now: float
+) -> Iterator[HandoffRecord]:
+    """Pending records number ``numbers``: targets by :data:`TARGET_WEIGHTS`, started over
+    the last 48 h, deadlines over the next week (5 % none), past for the ``expired`` ones."""
     targets = list(TARGET_WEIGHTS)
     weights = list(TARGET_WEIGHTS.values())
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        chunk = 20_000
-        for first in range(start, stop, chunk):
-            rows = _rows(
-                rng, range(first, min(first + chunk, stop)), expired, now, targets, weights
+    for first in range(numbers.start, numbers.stop, CHUNK):
+        chunk = range(first, min(first + CHUNK, numbers.stop))
+        chosen = rng.choices(targets, weights, k=len(chunk))
+        for number, target in zip(chunk, chosen, strict=True):
+            token = rng.randbytes(106)
+            started = now - rng.uniform(0.0, SPREAD_STARTED)
+            deadline: float | None
+            if number in expired:
+                deadline = rng.uniform(started, now - 1.0)
+            elif rng.random() < NO_DEADLINE_SHARE:
+                deadline = None
+            else:
+                deadline = now + rng.uniform(*SPREAD_DEADLINE)
+            yield pending_record(
+                task_token=token,
+                workflow_id=f"bench-wf-{number}",
+                run_id=f"bench-run-{number}",
+                activity_type="bench_hand_off",
+                target=target,
+                started_at=started,
+                deadline=deadline,
+                traceparent=f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01",
             )
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT, rows)
-            conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-
-
-def _rows(
-    rng: random.Random,
-    numbers: range,
-    expired: set[int],
-    now: float,
-    targets: list[str],
-    weights: list[int],
-) -> Iterator[tuple[Any, ...]]:
-    chosen = rng.choices(targets, weights, k=len(numbers))
-    for number, target in zip(numbers, chosen, strict=True):
-        token = rng.randbytes(106)
-        digest = hashlib.sha256(token).digest()
-        started = now - rng.uniform(0.0, SPREAD_STARTED)
-        deadline: float | None
-        if number in expired:
-            deadline = rng.uniform(started, now - 1.0)
-        elif rng.random() < NO_DEADLINE_SHARE:
-            deadline = None
-        else:
-            deadline = now + rng.uniform(*SPREAD_DEADLINE)
-        yield (
-            f"ho_bench{number:016d}",
-            token,
-            digest,
-            digest.hex()[:12],
-            "default",
-            f"bench-wf-{number}",
-            f"bench-run-{number}",
-            "1",
-            "bench_hand_off",
-            1,
-            target,
-            started,
-            deadline,
-            "pending",
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-01",
-            None,
-        )
 
 
 def time_scrapes(registry: CollectorRegistry, repeat: int) -> tuple[float, int]:
@@ -180,16 +148,10 @@ def _get(url: str) -> bytes:
     return body
 
 
-def release_claims(path: Path) -> None:
-    """Set the benchmark's claims back to NULL, so the same rows are claimable again."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-    try:
-        conn.execute(
-            "UPDATE handoffs SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = ?",
-            (CLAIMANT,),
-        )
-    finally:
-        conn.close()
+async def release_claims(ledger: Ledger, claimed: Iterable[HandoffRecord]) -> None:
+    """Give the benchmark's claims back, so the same rows are claimable again."""
+    for record in claimed:
+        await ledger.release_claim(record.handoff_id, CLAIMANT)
 
 
 async def measure_stage(
@@ -236,7 +198,7 @@ async def measure_stage(
                 claimed = len(rows)
                 if claimed != min(expired, 1000):
                     raise AssertionError(f"claimed {claimed}, expected {min(expired, 1000)}")
-                release_claims(path)
+                await release_claims(ledger, rows)
     finally:
         await ledger.close()
     return StageResult(
@@ -272,7 +234,7 @@ async def main(args: argparse.Namespace) -> int:
         filled = 0
         for size in sizes:
             started = time.perf_counter()
-            fill(path, filled, size, expired, now, args.seed)
+            await fill(path, filled, size, expired, now, args.seed)
             filled = size
             took = time.perf_counter() - started
             db_mb = path.stat().st_size / 1e6

@@ -24,11 +24,13 @@ class SharedStatements:
         select = f"SELECT {RECORD_COLUMNS} FROM {h}"
         returning = f"RETURNING {RECORD_COLUMNS}"
 
-        self.insert = (
+        # A new row; a token (or handoff id) recorded already is a constraint error.
+        self.insert_new = (
             f"INSERT INTO {h} ({', '.join(HANDOFF_COLUMNS)}) "
-            f"VALUES ({', '.join(p for _ in HANDOFF_COLUMNS)}) "
-            "ON CONFLICT (token_digest) DO NOTHING"
+            f"VALUES ({', '.join(p for _ in HANDOFF_COLUMNS)})"
         )
+        # The record rule's insert: a token recorded already leaves its row as it is.
+        self.insert = f"{self.insert_new} ON CONFLICT (token_digest) DO NOTHING"
         self.by_id = f"{select} WHERE handoff_id = {p}"
         self.by_digest = f"{select} WHERE token_digest = {p}"
         self.id_by_digest = f"SELECT handoff_id FROM {h} WHERE token_digest = {p}"

@@ -17,7 +17,7 @@ from ..._records import HandoffRecord, PendingSummary
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
 from .._rows import summary_from_row
-from .._rules import Program, run_program
+from .._rules import InsertHandoff, Program, run_program
 from .._rules_ledger import RulesLedger
 from ._executor import execute
 from ._tables import Changes, MemoryTables
@@ -50,6 +50,19 @@ class MemoryLedger(RulesLedger):
         changes = Changes()
         try:
             return run_program(program, functools.partial(execute, tables, changes))
+        except BaseException:
+            changes.rollback()
+            raise
+
+    async def _insert_new_rows(self, records: Sequence[HandoffRecord]) -> None:
+        """Insert ``records`` as new handoffs, all or none, without the record rule (see
+        ``ledger/_bulk_insert.py``): a token or handoff id recorded already, or repeated in
+        ``records``, undoes all of them, as the SQL ledgers' unique indexes do."""
+        tables = self._require_open()
+        changes = Changes()
+        try:
+            for record in records:
+                _insert_new(tables, changes, record)
         except BaseException:
             changes.rollback()
             raise
@@ -130,3 +143,10 @@ class MemoryLedger(RulesLedger):
 
     async def ping(self) -> None:
         self._require_open()
+
+
+def _insert_new(tables: MemoryTables, changes: Changes, record: HandoffRecord) -> None:
+    if execute(tables, changes, InsertHandoff(record, token_digest(record.task_token))) is None:
+        raise LedgerError(
+            f"ledger (memory): the token of handoff {record.handoff_id!r} is recorded already"
+        )

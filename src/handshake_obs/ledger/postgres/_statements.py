@@ -6,7 +6,7 @@ depends on the connection's ``search_path`` (which poolers such as PgBouncer do 
 
 from __future__ import annotations
 
-from .._rows import RECORD_COLUMNS
+from .._rows import HANDOFF_COLUMNS, RECORD_COLUMNS
 from .._sql import SharedStatements
 
 
@@ -31,6 +31,8 @@ class Statements(SharedStatements):
 
         # One round trip: the stored row comes back with the insert.
         self.insert += f" RETURNING {RECORD_COLUMNS}"
+        # Bulk loading of new rows (see ledger/_bulk_insert.py): the columns of the insert.
+        self.copy_new = f"COPY {h} ({', '.join(HANDOFF_COLUMNS)}) FROM STDIN"
         self.lock_digest = "SELECT pg_advisory_xact_lock(%s)"
         self.lock_handoff = f"SELECT 1 FROM {h} WHERE handoff_id = %s FOR UPDATE"
         # The row stays locked until the progress is written: reports queue, none is lost.

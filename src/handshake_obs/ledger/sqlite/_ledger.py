@@ -23,7 +23,7 @@ from ..._errors import LedgerError
 from ..._records import HandoffRecord, PendingSummary
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
-from .._rows import row_to_record, summary_from_row
+from .._rows import record_params, row_to_record, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
 from ._executor import execute
@@ -116,15 +116,29 @@ class SqliteLedger(RulesLedger):
         return await self._write(lambda: take_step(step, functools.partial(execute, self._wconn())))
 
     def _run_in_transaction(self, program: Program[_T]) -> _T:
+        return self._in_transaction(
+            lambda conn: run_program(program, functools.partial(execute, conn))
+        )
+
+    def _in_transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         conn = self._wconn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = run_program(program, functools.partial(execute, conn))
+            result = body(conn)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return result
+
+    async def _insert_new_rows(self, records: Sequence[HandoffRecord]) -> None:
+        """Insert ``records`` as new rows in one transaction, without the record rule (see
+        ``ledger/_bulk_insert.py``); a token or handoff id recorded already, or repeated in
+        ``records``, fails the unique index and rolls all of them back."""
+        params = [record_params(r, token_digest(r.task_token)) for r in records]
+        await self._write(
+            self._in_transaction, lambda conn: conn.executemany(SQL.insert_new, params)
+        )
 
     # -- looking up ---------------------------------------------------------------------
 
