@@ -4,6 +4,7 @@
 
     HandshakeError
     ├── ConfigurationError        bad configuration or ledger URL
+    │   └── TemporalConnectionError  Temporal refused or did not answer the connection
     ├── NotInActivityError        handoff() used outside an instrumented activity
     ├── LedgerError               the ledger could not be read or written
     ├── UnknownHandoffError       no handoff with that id (or for that activity)
@@ -37,6 +38,18 @@ class HandshakeError(Exception):
 
 class ConfigurationError(HandshakeError):
     """The configuration (or ledger URL) is invalid."""
+
+
+class TemporalConnectionError(ConfigurationError):
+    """Connecting to Temporal failed; the message says why without any secret in it.
+
+    ``retryable`` is True when waiting may help (nothing answers yet, a timeout) and False
+    when the configuration itself is refused (a certificate, a key, the API key).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class NotInActivityError(HandshakeError):
