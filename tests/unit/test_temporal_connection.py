@@ -241,6 +241,6 @@ def test_each_kind_of_connection_failure_is_named(
     assert isinstance(error, TemporalConnectionError)
     assert isinstance(error, ConfigurationError)  # the CLI prints it as one line, exit 2
     assert meaning in str(error)
-    assert "cannot connect to Temporal at t:7233" in str(error)
+    assert "cannot reach Temporal at t:7233" in str(error)
     assert error.retryable is retryable
     assert API_KEY not in str(error)

@@ -83,7 +83,7 @@ def connection_error(connection: TemporalConnection, err: BaseException) -> Temp
         ("the connection failed", True),
     )
     return TemporalConnectionError(
-        f"cannot connect to Temporal at {connection.describe()}: {meaning} [{text}]",
+        f"cannot reach Temporal at {connection.describe()}: {meaning} [{text}]",
         retryable=retryable,
     )
 
