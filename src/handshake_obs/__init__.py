@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from ._handshake import Handshake
     from ._interceptor import HandshakeInterceptor
+    from ._plugin import HandshakePlugin
     from ._records import HandoffRecord
     from ._tokens import token_fingerprint
     from ._vocabulary import (
@@ -69,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "HandshakeConfig": ".config",
     "HandshakeError": "._errors",
     "HandshakeInterceptor": "._interceptor",
+    "HandshakePlugin": "._plugin",
     "HeartbeatResult": ".ledger",
     "InvalidTaskTokenError": "._errors",
     "LedgerError": "._errors",
@@ -109,6 +111,7 @@ __all__ = [
     "HandshakeConfig",
     "HandshakeError",
     "HandshakeInterceptor",
+    "HandshakePlugin",
     "HeartbeatResult",
     "InvalidTaskTokenError",
     "LedgerError",

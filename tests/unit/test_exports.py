@@ -29,6 +29,7 @@ PUBLIC_NAMES = [
     "HandshakeConfig",
     "HandshakeError",
     "HandshakeInterceptor",
+    "HandshakePlugin",
     "HeartbeatResult",
     "InvalidTaskTokenError",
     "LedgerError",
