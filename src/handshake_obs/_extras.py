@@ -20,6 +20,7 @@ EXTRA_MODULES: Final[Mapping[str, tuple[str, ...]]] = {
     "sidecar": ("fastapi", "starlette", "uvicorn", "httpx"),
     "postgres": ("psycopg", "psycopg_pool"),
     "otlp": ("opentelemetry.exporter.otlp",),
+    "export": ("yaml",),
 }
 
 
