@@ -275,7 +275,6 @@ def build() -> dash.Dashboard:
             .description("Scrape job of the processes sharing one ledger.")
             .datasource(DATASOURCE)
             .query(f"label_values({Metrics.PENDING.name}, job)")
-            .definition(f"label_values({Metrics.PENDING.name}, job)")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .include_all(True)
@@ -287,7 +286,6 @@ def build() -> dash.Dashboard:
             .description("External systems handoffs go to (HANDSHAKE_TARGETS, and other).")
             .datasource(DATASOURCE)
             .query(f"label_values({Metrics.PENDING.name}{{{JOB}}}, {Label.TARGET})")
-            .definition(f"label_values({Metrics.PENDING.name}{{{JOB}}}, {Label.TARGET})")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .multi(True)
@@ -576,9 +574,19 @@ def build() -> dash.Dashboard:
     )
 
 
+#: Keys of interval variables only, which the SDK writes on every variable with their defaults;
+#: Grafana's dashboard type has none of them on other variables.
+_INTERVAL_ONLY_KEYS = ("auto", "auto_count", "auto_min")
+
+
 def render() -> str:
     """The dashboard JSON, as committed."""
-    return json.dumps(build().build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+    board = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+    for variable in board["templating"]["list"]:
+        if variable["type"] != "interval":
+            for key in _INTERVAL_ONLY_KEYS:
+                variable.pop(key, None)
+    return json.dumps(board, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,7 @@ def dashboard(settings: RuleSettings | None = None, *, datasource: str | None = 
             variable["current"] = {"selected": True, "text": datasource, "value": datasource}
         if variable["name"] == "job" and settings.job_selector.strip():
             query = f"label_values({Metrics.PENDING.name}{{{settings.selector}}}, job)"
-            variable["query"] = variable["definition"] = query
+            variable["query"] = query
     steps = stat_thresholds(settings)
     for panel in board["panels"]:
         if panel["type"] == "stat" and panel["title"] in steps:
