@@ -132,8 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
 def command(name: str) -> Command:
     """The function that runs subcommand ``name``, imported now."""
     module, _, function = COMMANDS[name].partition(":")
-    runner: Command = getattr(importlib.import_module(module), function)
+    try:
+        runner: Command = getattr(importlib.import_module(module), function)
+    except ModuleNotFoundError as err:
+        # The production image leaves the local stack and its demo out.
+        if err.name != _LOCAL_STACK:
+            raise
+        from .._errors import ConfigurationError  # noqa: PLC0415
+
+        raise ConfigurationError(
+            f"{name!r} is not part of this installation (the production image has no local "
+            "stack or demo): build the image's demo target, or pip install 'handshake-obs[dev]'"
+        ) from None
     return runner
+
+
+#: The package the production image prunes.
+_LOCAL_STACK = "handshake_obs.dev"
 
 
 def setting_arguments(args: argparse.Namespace) -> dict[str, Any]:
