@@ -194,7 +194,11 @@ def test_secrets_reach_the_process_through_the_standard_variables(
         ("TEMPORAL_API_KEY", "handshake-obs-temporal"),
     ]:
         assert variables[name]["valueFrom"]["secretKeyRef"]["name"] == secret, name
-    config = one(base, "ConfigMap")["data"]
+    (config,) = [
+        o["data"]
+        for o in base
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "handshake-obs"
+    ]
     assert "TEMPORAL_ADDRESS" in config
     everything = yaml.safe_dump_all(base + example)
     assert "HANDSHAKE_TEMPORAL_" not in everything, "use the standard TEMPORAL_* variables"
