@@ -1,7 +1,8 @@
 """The handshake-obs Grafana dashboard, generated with Grafana's own Python SDK.
 
-``handshake-obs.json`` beside this file is generated from here and committed; CI fails when
-it is stale::
+``handshake-obs.json`` beside this file, and its copy shipped in the package
+(``src/handshake_obs/artifacts/data/``, which ``handshake-obs export dashboards`` adapts), are
+generated from here and committed; CI fails when either is stale::
 
     .venv/bin/python dashboards/build.py           # rewrite dashboards/handshake-obs.json
     .venv/bin/python dashboards/build.py --check   # exit 1 when the committed JSON is stale
@@ -10,8 +11,9 @@ Why grafana-foundation-sdk and not grafanalib: docs/dashboards.md. Every query r
 ``${datasource}`` variable, filters on ``$job`` (and ``$target`` where the metric has one),
 uses ``$__rate_interval`` in its rates, or reads a recording rule of
 ``alerts/handshake-obs.rules.yml`` for ratios and quantiles. Metric, label and outcome names
-come from ``handshake_obs._vocabulary``, recording-rule names from ``alerts/rules.py``: no
-query can name something that does not exist.
+come from ``handshake_obs._vocabulary``, recording-rule names and the colour thresholds from
+``handshake_obs.artifacts`` (the rules' one configuration): no query can name something that
+does not exist, and no panel turns red where no alert fires.
 """
 
 from __future__ import annotations
@@ -40,10 +42,6 @@ from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import heatmap as heatmap_model
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-if not __package__:  # run as a script: the rule names come from alerts/, beside this folder
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from alerts.rules import FAILED_OUTCOMES, Recorded, RuleSettings
 from handshake_obs._vocabulary import (
     DEADLINE_EXCEEDED_TYPE,
     ErrorType,
@@ -51,9 +49,33 @@ from handshake_obs._vocabulary import (
     Metrics,
     Outcome,
 )
+from handshake_obs.artifacts import (
+    DASHBOARD_NAME,
+    FAILED_OUTCOMES,
+    Recorded,
+    RuleSettings,
+    stat_thresholds,
+)
+from handshake_obs.artifacts._thresholds import (
+    FAILURE_RATIO_PANEL,
+    OLDEST_PANEL,
+    PENDING_PANEL,
+    REAPER_PANEL,
+)
 
-#: The committed dashboard.
-DASHBOARD_FILE = Path(__file__).with_name("handshake-obs.json")
+#: The committed dashboard (Grafana's provisioning in compose reads it from here).
+DASHBOARD_FILE = Path(__file__).with_name(DASHBOARD_NAME)
+#: The copy shipped in the package, which ``handshake-obs export dashboards`` adapts.
+PACKAGED_FILE = (
+    Path(__file__).resolve().parents[1]
+    / "src"
+    / "handshake_obs"
+    / "artifacts"
+    / "data"
+    / DASHBOARD_NAME
+)
+#: The colours of the panels that mirror an alert, from the rules' default settings.
+THRESHOLDS = stat_thresholds(RuleSettings())
 
 RUNBOOK_URL = RuleSettings().runbook_url
 
@@ -253,7 +275,6 @@ def build() -> dash.Dashboard:
             .description("Scrape job of the processes sharing one ledger.")
             .datasource(DATASOURCE)
             .query(f"label_values({Metrics.PENDING.name}, job)")
-            .definition(f"label_values({Metrics.PENDING.name}, job)")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .include_all(True)
@@ -265,7 +286,6 @@ def build() -> dash.Dashboard:
             .description("External systems handoffs go to (HANDSHAKE_TARGETS, and other).")
             .datasource(DATASOURCE)
             .query(f"label_values({Metrics.PENDING.name}{{{JOB}}}, {Label.TARGET})")
-            .definition(f"label_values({Metrics.PENDING.name}{{{JOB}}}, {Label.TARGET})")
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .multi(True)
@@ -292,45 +312,46 @@ def build() -> dash.Dashboard:
         [
             _stat(
                 ids,
-                "Pending handoffs",
-                "Handoffs waiting for their outcome, from the ledger (all selected targets).",
+                PENDING_PANEL,
+                "Handoffs waiting for their outcome, from the ledger (all selected targets). "
+                "Orange from the backlog of HandshakePendingBacklogHigh.",
                 "short",
                 _query(f"sum({Recorded.PENDING}{{{JOB_TARGET}}})", "pending"),
-                [(None, "green"), (1000, "orange")],
+                THRESHOLDS[PENDING_PANEL],
             ),
             _stat(
                 ids,
-                "Oldest pending handoff",
-                "Age of the oldest pending handoff. Orange from 6 h, red from 24 h "
-                "(HandshakeHandoffsStuck).",
+                OLDEST_PANEL,
+                "Age of the oldest pending handoff. Orange and red from the warning and "
+                "critical ages of HandshakeHandoffsStuck.",
                 "s",
                 _query(
                     f"max({Recorded.OLDEST_PENDING_AGE}{{{JOB_TARGET}}})",
                     "oldest",
                 ),
-                [(None, "green"), (6 * 3600, "orange"), (24 * 3600, "red")],
+                THRESHOLDS[OLDEST_PANEL],
             ),
             _stat(
                 ids,
-                "Completion failure ratio (10 min)",
+                FAILURE_RATIO_PANEL,
                 "Share of finished handoffs that did not complete "
-                f"({_words(FAILED_OUTCOMES)}) over 10 minutes, worst target. Red above 50 % "
-                "(HandshakeCompletionFailureRatioHigh).",
+                f"({_words(FAILED_OUTCOMES)}) over 10 minutes, worst target. Red above the "
+                "ratio of HandshakeCompletionFailureRatioHigh.",
                 "percentunit",
                 _query(
                     f"max({Recorded.FAILURE_RATIO}{{{JOB_TARGET}}})",
                     "failure ratio",
                 ),
-                [(None, "green"), (0.25, "orange"), (0.5, "red")],
+                THRESHOLDS[FAILURE_RATIO_PANEL],
             ),
             _stat(
                 ids,
-                "Last successful reaper scan",
-                "Time since the reaper last completed a scan. Red above 5 min "
-                "(HandshakeReaperNotRunning).",
+                REAPER_PANEL,
+                "Time since the reaper last completed a scan. Red from the staleness of "
+                "HandshakeReaperNotRunning.",
                 "s",
                 _query(f"min({Recorded.REAPER_LAST_SUCCESS_AGE}{{{JOB}}})", "age"),
-                [(None, "green"), (60, "orange"), (300, "red")],
+                THRESHOLDS[REAPER_PANEL],
             ),
         ],
     )
@@ -356,7 +377,7 @@ def build() -> dash.Dashboard:
                 ids,
                 "Completion failure ratio",
                 "Share of the handoffs finished over 10 minutes that did not complete, by target "
-                "(recording rule; the critical alert fires above 50 %).",
+                "(recording rule; HandshakeCompletionFailureRatioHigh pages above its ratio).",
                 "percentunit",
                 [_query(f"{Recorded.FAILURE_RATIO}{{{JOB_TARGET}}}", _each(Label.TARGET))],
             ),
@@ -509,8 +530,8 @@ def build() -> dash.Dashboard:
             _timeseries(
                 ids,
                 "Time since last successful reaper scan",
-                "Seconds since a reaper scan last succeeded, by job (recording rule); the critical "
-                "alert fires above 5 minutes.",
+                "Seconds since a reaper scan last succeeded, by job (recording rule); "
+                "HandshakeReaperNotRunning pages when it grows past its staleness.",
                 "s",
                 [_query(f"{Recorded.REAPER_LAST_SUCCESS_AGE}{{{JOB}}}", _each("job"))],
                 width=6,
@@ -526,7 +547,8 @@ def build() -> dash.Dashboard:
                 ids,
                 "Completion RPC latency",
                 "One Temporal RPC of the completion path, by operation: p50, p90, p99 over 5 "
-                "minutes (recording rules); the warning fires when p99 stays above 500 ms.",
+                "minutes (recording rules); HandshakeCompletionRpcLatencyHigh warns when p99 "
+                "stays above its threshold.",
                 "s",
                 [
                     _query(
@@ -552,25 +574,36 @@ def build() -> dash.Dashboard:
     )
 
 
+#: Keys of interval variables only, which the SDK writes on every variable with their defaults;
+#: Grafana's dashboard type has none of them on other variables.
+_INTERVAL_ONLY_KEYS = ("auto", "auto_count", "auto_min")
+
+
 def render() -> str:
     """The dashboard JSON, as committed."""
-    return json.dumps(build().build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+    board = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+    for variable in board["templating"]["list"]:
+        if variable["type"] != "interval":
+            for key in _INTERVAL_ONLY_KEYS:
+                variable.pop(key, None)
+    return json.dumps(board, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate dashboards/handshake-obs.json.")
     parser.add_argument("--check", action="store_true", help="fail when the JSON is stale")
-    parser.add_argument("--output", type=Path, default=DASHBOARD_FILE)
+    parser.add_argument("--output", type=Path, help="write (or check) only this file")
     args = parser.parse_args(argv)
     text = render()
-    if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            sys.stderr.write(f"{args.output} is stale: run .venv/bin/python dashboards/build.py\n")
-            return 1
-        return 0
-    args.output.write_text(text)
-    return 0
+    status = 0
+    for path in [args.output] if args.output else [DASHBOARD_FILE, PACKAGED_FILE]:
+        if args.check:
+            if (path.read_text() if path.exists() else "") != text:
+                sys.stderr.write(f"{path} is stale: run .venv/bin/python dashboards/build.py\n")
+                status = 1
+        else:
+            path.write_text(text)
+    return status
 
 
 if __name__ == "__main__":

@@ -143,14 +143,18 @@ def test_the_sidecar_image_builds_from_the_repository() -> None:
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     ignore = (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
     allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
-    for source in re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile, flags=re.MULTILINE):
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)$", dockerfile, flags=re.MULTILINE))
+    # Copies from the build context (a COPY --from=<stage> copies between stages).
+    for source in re.findall(r"^COPY\s+(?!--from)(.+?)\s+\S+$", dockerfile, flags=re.MULTILINE):
         for path in source.split():
             assert (PROJECT_ROOT / path).exists(), f"Dockerfile copies missing {path}"
             assert any(path.rstrip("/") == a or path.startswith(a + "/") for a in allowed), (
                 f".dockerignore leaves {path} out of the build context"
             )
-    for name in ("handshake-obs", "handshake-demo"):
-        assert services()[name]["build"] == ".", name
+    targets = {"handshake-obs": "production", "handshake-demo": "demo"}
+    for name, target in targets.items():
+        assert services()[name]["build"] == {"context": ".", "target": target}, name
+        assert target in stages, f"the Dockerfile has no stage {target}"
     # The demo is a subcommand of the image's entry point, as the sidecar is.
     assert services()["handshake-demo"]["command"][0] == "demo"
     assert services()["handshake-obs"]["command"] == ["serve"]
@@ -268,7 +272,9 @@ def test_the_handshake_services_reach_temporal_and_their_ledger() -> None:
     init_sql = (DEPLOY / "postgresql" / "init-handshake.sql").read_text()
     for name in ("handshake-obs", "handshake-demo"):
         env = environment(services()[name])
-        assert assert_reaches_a_service(env["HANDSHAKE_TEMPORAL_ADDRESS"], name) == "temporal"
+        # The standard variable, not the deprecated HANDSHAKE_TEMPORAL_ADDRESS.
+        assert "HANDSHAKE_TEMPORAL_ADDRESS" not in env, name
+        assert assert_reaches_a_service(env["TEMPORAL_ADDRESS"], name) == "temporal"
         ledger = urlsplit(env["HANDSHAKE_LEDGER_URL"])
         assert assert_reaches_a_service(f"{ledger.hostname}:{ledger.port}", name) == "postgresql"
         assert f"CREATE ROLE {ledger.username} LOGIN PASSWORD '{ledger.password}'" in init_sql
@@ -337,7 +343,7 @@ async def test_the_compose_demo_hands_off_through_the_sidecar_and_exports_exempl
         **os.environ,
         **compose_env,
         "HANDSHAKE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
-        "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_ADDRESS": temporal_address,
         "HANDSHAKE_LISTEN_ADDRESS": f"127.0.0.1:{sidecar_port}",
         "HANDSHAKE_PUBLIC_URL": f"http://127.0.0.1:{sidecar_port}",
         "HANDSHAKE_TASK_QUEUE": f"compose-{sidecar_port}",

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
         HandshakeError,
         InvalidTaskTokenError,
         LedgerError,
+        MissingExtraError,
         NotInActivityError,
+        TemporalConnectionError,
         TemporalUnavailableError,
         UnknownHandoffError,
     )
     from ._handshake import Handshake
     from ._interceptor import HandshakeInterceptor
+    from ._plugin import HandshakePlugin
     from ._records import HandoffRecord
     from ._tokens import token_fingerprint
     from ._vocabulary import (
@@ -69,9 +72,11 @@ _EXPORTS: dict[str, str] = {
     "HandshakeConfig": ".config",
     "HandshakeError": "._errors",
     "HandshakeInterceptor": "._interceptor",
+    "HandshakePlugin": "._plugin",
     "HeartbeatResult": ".ledger",
     "InvalidTaskTokenError": "._errors",
     "LedgerError": "._errors",
+    "MissingExtraError": "._errors",
     "NotInActivityError": "._errors",
     "Operation": "._vocabulary",
     "Outcome": "._vocabulary",
@@ -81,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": ".config",
     "State": "._vocabulary",
     "TargetPolicy": ".config",
+    "TemporalConnectionError": "._errors",
     "TemporalUnavailableError": "._errors",
     "TracingConfig": ".telemetry._otlp",
     "UnknownHandoffError": "._errors",
@@ -109,9 +115,11 @@ __all__ = [
     "HandshakeConfig",
     "HandshakeError",
     "HandshakeInterceptor",
+    "HandshakePlugin",
     "HeartbeatResult",
     "InvalidTaskTokenError",
     "LedgerError",
+    "MissingExtraError",
     "NotInActivityError",
     "Operation",
     "Outcome",
@@ -121,6 +129,7 @@ __all__ = [
     "RetryPolicy",
     "State",
     "TargetPolicy",
+    "TemporalConnectionError",
     "TemporalUnavailableError",
     "TracingConfig",
     "UnknownHandoffError",

@@ -4,6 +4,8 @@
 
     HandshakeError
     ├── ConfigurationError        bad configuration or ledger URL
+    │   ├── TemporalConnectionError  Temporal refused or did not answer the connection
+    │   └── MissingExtraError        a part used without the extra that installs it
     ├── NotInActivityError        handoff() used outside an instrumented activity
     ├── LedgerError               the ledger could not be read or written
     ├── UnknownHandoffError       no handoff with that id (or for that activity)
@@ -37,6 +39,32 @@ class HandshakeError(Exception):
 
 class ConfigurationError(HandshakeError):
     """The configuration (or ledger URL) is invalid."""
+
+
+class TemporalConnectionError(ConfigurationError):
+    """Connecting to Temporal failed; the message says why without any secret in it.
+
+    ``retryable`` is True when waiting may help (nothing answers yet, a timeout) and False
+    when the configuration itself is refused (a certificate, a key, the API key).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """A part of handshake-obs was imported without the extra that installs what it needs.
+
+    An ``ImportError`` too, so that code probing for an optional part keeps working.
+    """
+
+    def __init__(self, part: str, extra: str, missing: list[str]) -> None:
+        super().__init__(
+            f"{part} needs the {extra!r} extra (missing: {', '.join(missing)}): "
+            f"pip install 'handshake-obs[{extra}]'"
+        )
+        self.extra = extra
 
 
 class NotInActivityError(HandshakeError):

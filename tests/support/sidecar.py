@@ -100,7 +100,7 @@ class Sidecar:
 def sidecar_env(
     *,
     ledger_url: str,
-    temporal_address: str,
+    temporal_address: str | None,
     port: int,
     task_queue: str,
     config_file: Path | None,
@@ -109,7 +109,6 @@ def sidecar_env(
     env = {
         **os.environ,
         "HANDSHAKE_LEDGER_URL": ledger_url,
-        "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
         "HANDSHAKE_LISTEN_ADDRESS": f"127.0.0.1:{port}",
         "HANDSHAKE_TASK_QUEUE": task_queue,
         "HANDSHAKE_COMPLETION_TOKEN": COMPLETION_TOKEN,
@@ -121,6 +120,9 @@ def sidecar_env(
         "HANDSHAKE_RPC_MAX_ATTEMPTS": "2",
         "HANDSHAKE_REAPER_LEASE_SECONDS": "5",
     }
+    # None: the extra variables say where Temporal is (TEMPORAL_* or a temporal.toml profile).
+    if temporal_address is not None:
+        env["HANDSHAKE_TEMPORAL_ADDRESS"] = temporal_address
     if config_file is not None:
         env["HANDSHAKE_CONFIG_FILE"] = str(config_file)
     env.update(extra or {})
@@ -144,7 +146,7 @@ def write_targets(path: Path, targets: dict[str, str], *, deadline_seconds: floa
 @asynccontextmanager
 async def running_sidecar(
     tmp_path: Path,
-    temporal_address: str,
+    temporal_address: str | None,
     *,
     targets: dict[str, str] | None = None,
     ledger_url: str | None = None,

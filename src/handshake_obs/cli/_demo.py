@@ -15,11 +15,10 @@ import contextlib
 import signal
 
 import structlog
-from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from .._errors import ConfigurationError
-from ..config import Settings
+from .._errors import ConfigurationError, TemporalConnectionError
+from ..config import Settings, TemporalConnection, connect_temporal
 from ..dev.demo import DemoOptions, run_demo
 from ._tracing import exporting_spans
 
@@ -47,13 +46,13 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         activity_timeout_seconds=args.activity_timeout_seconds,
         seed=args.seed,
     )
-    config = settings.handshake_config()
+    connection = settings.temporal_connection()
     with exporting_spans(settings.tracing_config()):
-        asyncio.run(_run(config.temporal_address, config.temporal_namespace, options))
+        asyncio.run(_run(connection, options))
     return 0
 
 
-async def _run(address: str, namespace: str, options: DemoOptions) -> None:
+async def _run(connection: TemporalConnection, options: DemoOptions) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -61,11 +60,13 @@ async def _run(address: str, namespace: str, options: DemoOptions) -> None:
     client = None
     while client is None and not stop.is_set():
         try:
-            client = await Client.connect(
-                address, namespace=namespace, interceptors=[TracingInterceptor()]
+            client = await connect_temporal(connection, interceptors=[TracingInterceptor()])
+        except TemporalConnectionError as err:
+            if not err.retryable:
+                raise
+            _log.warning(
+                "temporal unavailable, retrying", address=connection.address, error=str(err)
             )
-        except RuntimeError as err:  # the SDK reports connection failures as RuntimeError
-            _log.warning("temporal unavailable, retrying", address=address, error=str(err))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_CONNECT_RETRY_SECONDS):
                     await stop.wait()

@@ -30,11 +30,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import quote
 
-import httpx
+from .._extras import require_extra
 
-from ..config import Settings, SidecarEndpoint, variable_name
-from ._table import render_table
-from ._time import format_duration
+require_extra("sidecar", "the inventory commands (pending, show, fail, extend)")
+
+import httpx  # noqa: E402
+
+from ..config import Settings, SidecarEndpoint, variable_name  # noqa: E402
+from ._table import render_table  # noqa: E402
+from ._time import format_duration  # noqa: E402
 
 #: Seconds one API call may take.
 TIMEOUT_SECONDS = 30.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .._errors import HandshakeError
@@ -23,6 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = read_settings(**setting_arguments(args))
         level = getattr(logging, settings.log_level.upper())
         configure_logging(json=settings.log_json, level=level)
+        # Our own deprecations (a renamed variable) reach the operator as a log line once.
+        warnings.filterwarnings("default", category=DeprecationWarning, module="handshake_obs")
+        logging.captureWarnings(True)
         # temporalio's DEBUG records carry raw task tokens (the formatted message holds
         # them, out of reach of the redaction): its loggers stay at INFO at most.
         logging.getLogger("temporalio").setLevel(max(level, logging.INFO))

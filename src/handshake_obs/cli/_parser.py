@@ -38,7 +38,13 @@ COMMANDS: Final[Mapping[str, str]] = {
     "show": "handshake_obs.cli._inventory:show_command",
     "fail": "handshake_obs.cli._inventory:fail_command",
     "extend": "handshake_obs.cli._inventory:extend_command",
+    "export": "handshake_obs.cli._export:export_command",
 }
+
+#: What ``export`` writes (``handshake_obs.artifacts.ARTIFACTS``, and ``all``), and the rule
+#: file formats (``RULE_FORMATS``): repeated here so that ``--help`` imports nothing.
+EXPORT_ARTIFACTS: Final = ("rules", "dashboards", "runbook", "all")
+RULE_FORMATS: Final = ("rules", "prometheusrule")
 
 #: Options that are settings: each one's ``dest`` is the setting's name.
 SETTING_OPTIONS: Final = (
@@ -112,14 +118,37 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     _add_inventory(subcommand)
+    _add_export(
+        subcommand(
+            "export",
+            "write the alert rules, the Grafana dashboard or the runbook into a folder",
+            description="Write the shipped artifacts, rendered with one configuration: the "
+            "same job selector and thresholds in the rules and the dashboard.",
+        )
+    )
     return parser
 
 
 def command(name: str) -> Command:
     """The function that runs subcommand ``name``, imported now."""
     module, _, function = COMMANDS[name].partition(":")
-    runner: Command = getattr(importlib.import_module(module), function)
+    try:
+        runner: Command = getattr(importlib.import_module(module), function)
+    except ModuleNotFoundError as err:
+        # The production image leaves the local stack and its demo out.
+        if err.name != _LOCAL_STACK:
+            raise
+        from .._errors import ConfigurationError  # noqa: PLC0415
+
+        raise ConfigurationError(
+            f"{name!r} is not part of this installation (the production image has no local "
+            "stack or demo): build the image's demo target, or pip install 'handshake-obs[dev]'"
+        ) from None
     return runner
+
+
+#: The package the production image prunes.
+_LOCAL_STACK = "handshake_obs.dev"
 
 
 def setting_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,6 +289,52 @@ def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
     )
     when.add_argument(
         "--until", type=parse_instant, metavar="TIME", help="e.g. 2026-11-23T12:00:00Z"
+    )
+
+
+def _add_export(export: argparse.ArgumentParser) -> None:
+    # The dests are read by handshake_obs.cli._export; a threshold's default lives on
+    # RuleSettings alone (docs/alerts.md lists them).
+    export.add_argument("artifact", choices=EXPORT_ARTIFACTS, help="what to write")
+    export.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to")
+    export.add_argument(
+        "--format",
+        dest="rule_format",
+        choices=RULE_FORMATS,
+        default="rules",
+        help="rules: a Prometheus rule file; prometheusrule: the Prometheus Operator's "
+        "PrometheusRule resource (default: rules)",
+    )
+    export.add_argument(
+        "--job", dest="sidecar_job", metavar="NAME", help="scrape job of the sidecar"
+    )
+    export.add_argument(
+        "--job-selector",
+        metavar="MATCHERS",
+        help='label matchers that select the sidecar, e.g. job="handshake-obs",namespace="prod"',
+    )
+    export.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a threshold or duration of the rules, e.g. stuck_critical_age=12h",
+    )
+    export.add_argument(
+        "--datasource", metavar="UID", help="the dashboard's default Prometheus data source"
+    )
+    export.add_argument(
+        "--name", default="handshake-obs", metavar="NAME", help="the PrometheusRule's name"
+    )
+    export.add_argument("--namespace", metavar="NAME", help="the PrometheusRule's namespace")
+    export.add_argument(
+        "--label",
+        dest="labels",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label of the PrometheusRule (e.g. release=prometheus for a ruleSelector)",
     )
 
 

@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from prometheus_client import CollectorRegistry
-from temporalio.client import Client
 
-from .._errors import ConfigurationError
 from .._handshake import Handshake
 from .._vocabulary import ReapStatus
 from ..completion._reaper import ReapResult
-from ..config import HandshakeConfig, Settings
+from ..config import HandshakeConfig, Settings, TemporalConnection, connect_temporal
 from ._table import render_table
 from ._time import format_duration
 from ._tracing import exporting_spans
@@ -27,8 +25,9 @@ _HEADER = ("RESULT", "HANDOFF", "WORKFLOW", "TARGET", "AGE")
 
 def reap_command(args: argparse.Namespace, settings: Settings) -> int:
     """Reap with the settings' configuration (target policies of the config file included)."""
+    connection = settings.temporal_connection()
     with exporting_spans(settings.tracing_config()):
-        return asyncio.run(reap(settings.handshake_config(), once=args.once))
+        return asyncio.run(reap(settings.handshake_config(), once=args.once, connection=connection))
 
 
 def format_results(results: Sequence[ReapResult]) -> list[str]:
@@ -46,19 +45,24 @@ def format_results(results: Sequence[ReapResult]) -> list[str]:
     return render_table(rows, header=_HEADER)
 
 
-async def reap(config: HandshakeConfig, *, once: bool, out: TextIO = sys.stdout) -> int:
-    """Reap once and print a table, or keep reaping and print each scan's results."""
+async def reap(
+    config: HandshakeConfig,
+    *,
+    once: bool,
+    out: TextIO = sys.stdout,
+    connection: TemporalConnection | None = None,
+) -> int:
+    """Reap once and print a table, or keep reaping and print each scan's results.
+
+    ``connection``: how to reach Temporal (default: plaintext to the config's address).
+    """
+    if connection is None:
+        connection = TemporalConnection(
+            address=config.temporal_address, namespace=config.temporal_namespace
+        )
     async with Handshake(config, registry=CollectorRegistry()) as handshake:
-        try:
-            client = await Client.connect(
-                config.temporal_address,
-                namespace=config.temporal_namespace,
-                interceptors=[handshake.interceptor],
-            )
-        except RuntimeError as err:
-            raise ConfigurationError(
-                f"cannot reach Temporal at {config.temporal_address}: {err}"
-            ) from err
+        # A refused or unreachable Temporal is a TemporalConnectionError: one line, exit 2.
+        client = await connect_temporal(connection, interceptors=[handshake.interceptor])
         reaper = handshake.reaper(client)
         if once:
             results = await reaper.reap_once()

@@ -16,6 +16,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run the sidecar until SIGTERM or SIGINT."""
     config = settings.handshake_config()
     sidecar = settings.sidecar_settings()
+    connection = settings.temporal_connection()
     with exporting_spans(settings.tracing_config()):
-        asyncio.run(run_sidecar(config, sidecar, registry=REGISTRY))
+        asyncio.run(run_sidecar(config, sidecar, registry=REGISTRY, connection=connection))
     return 0

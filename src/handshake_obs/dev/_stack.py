@@ -23,11 +23,10 @@ from typing import Any
 import httpx
 import structlog
 from prometheus_client import CollectorRegistry
-from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from ..config import Settings, read_settings
+from ..config import Settings, TemporalConnection, connect_temporal, read_settings
 from ..sidecar import run_sidecar
 from ..telemetry._otlp import configure_tracing, shutdown_tracing
 from ._devserver import start_dev_server
@@ -95,10 +94,13 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
             httpx.AsyncClient() as http,
         ):
             temporal_address = env.client.service_client.config.target_host
+            # The stack's own dev server: plaintext, whatever TEMPORAL_* say about another.
+            connection = TemporalConnection(address=temporal_address)
             config = settings.handshake_config(
                 ledger_url=f"sqlite:///{options.state_dir / 'ledger.db'}",
                 targets=DEMO_TARGETS,
                 temporal_address=temporal_address,
+                temporal_namespace=connection.namespace,
                 listen_address=sidecar_address,
                 # Short demo timeouts: scan often so lost handoffs are reaped, not timed out.
                 reaper_interval=timedelta(seconds=1),
@@ -119,6 +121,7 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
                     registry=CollectorRegistry(),
                     stop=sidecar_stop,
                     temporal_runtime=sdk_runtime,
+                    connection=connection,
                 ),
                 name="handshake-sidecar",
             )
@@ -138,8 +141,8 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
             demo: asyncio.Task[None] | None = None
             try:
                 await _until_serving(http, f"http://{sidecar_address}/readyz", sidecar)
-                client = await Client.connect(
-                    temporal_address, interceptors=[TracingInterceptor()], runtime=sdk_runtime
+                client = await connect_temporal(
+                    connection, interceptors=[TracingInterceptor()], runtime=sdk_runtime
                 )
                 demo = asyncio.create_task(
                     run_demo(

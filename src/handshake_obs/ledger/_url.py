@@ -9,13 +9,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigurationError
 from ._interface import Ledger
 from .memory import MemoryLedger
-from .postgres import PostgresLedger
 from .sqlite import SqliteLedger
+
+if TYPE_CHECKING:
+    from .postgres import PostgresLedger
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 _MEMORY_SCHEME = "memory"
@@ -48,6 +51,9 @@ def ledger_from_url(url: str) -> Ledger:
 
 
 def _postgres_ledger(url: str) -> PostgresLedger:
+    # Imported only for a PostgreSQL URL: psycopg is the 'postgres' extra's, not the core's.
+    from .postgres import PostgresLedger  # noqa: PLC0415
+
     parts = urlsplit(url)
     if parts.fragment:
         raise ConfigurationError(f"invalid PostgreSQL ledger URL {_redact(url)!r}: no # allowed")

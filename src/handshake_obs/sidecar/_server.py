@@ -3,7 +3,8 @@
 Runs the HTTP API (uvicorn), a Temporal worker on the sidecar's own task queue hosting the
 handoff activities, the reaper and the pending gauges. Temporal being down at start-up is
 waited out: the API answers (503 for what needs Temporal, ``/readyz`` not ready) and the
-worker and reaper start once Temporal answers. SIGTERM or SIGINT: stop polling, let
+worker and reaper start once Temporal answers; a connection Temporal refuses (a certificate,
+the API key) stops the sidecar with a message that says why. SIGTERM or SIGINT: stop polling, let
 in-flight activities finish (up to the grace period), stop the reaper after its scan, stop
 serving HTTP, close the ledger.
 """
@@ -25,8 +26,9 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
+from .._errors import TemporalConnectionError
 from .._handshake import Handshake
-from ..config import HandshakeConfig, SidecarSettings
+from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, connect_temporal
 from ._activities import SidecarActivities
 from ._api import create_app
 from ._runtime import SidecarRuntime
@@ -42,25 +44,31 @@ _CONNECT_RETRY_SECONDS = 2.0
 
 
 async def connect_when_available(
-    config: HandshakeConfig,
+    connection: TemporalConnection,
     handshake: Handshake,
     stop: asyncio.Event,
     *,
     runtime: Runtime | None = None,
 ) -> Client | None:
-    """Connect to Temporal, retrying until it answers or ``stop`` is set (then None)."""
+    """Connect to Temporal, retrying until it answers or ``stop`` is set (then None).
+
+    Raises :class:`TemporalConnectionError` when Temporal refuses the connection itself
+    (certificate, key, API key): waiting would not change that.
+    """
     while not stop.is_set():
         try:
-            return await Client.connect(
-                config.temporal_address,
-                namespace=config.temporal_namespace,
+            return await connect_temporal(
+                connection,
                 # Temporal's tracing first, so RunActivity is current when a handoff begins.
                 interceptors=[TracingInterceptor(), handshake.interceptor],
                 runtime=runtime,
             )
-        except RuntimeError as err:  # the SDK reports connection failures as RuntimeError
+        except TemporalConnectionError as err:
+            if not err.retryable:
+                _log.error("temporal refused the connection", error=str(err))
+                raise
             _log.warning(
-                "temporal unavailable, retrying", address=config.temporal_address, error=str(err)
+                "temporal unavailable, retrying", address=connection.address, error=str(err)
             )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), _CONNECT_RETRY_SECONDS)
@@ -82,13 +90,20 @@ async def run_sidecar(
     registry: CollectorRegistry,
     stop: asyncio.Event | None = None,
     temporal_runtime: Runtime | None = None,
+    connection: TemporalConnection | None = None,
 ) -> None:
     """Run until ``stop`` is set (by default: until SIGTERM/SIGINT).
 
     ``temporal_runtime`` is the SDK runtime to connect with (e.g. one that serves the SDK's
-    own metrics); default: the SDK's default runtime.
+    own metrics); default: the SDK's default runtime. ``connection`` is how to reach
+    Temporal (``Settings.temporal_connection()``); default: plaintext to the config's
+    ``temporal_address`` and ``temporal_namespace``.
     """
     stop = stop or _stop_on_signals()
+    if connection is None:
+        connection = TemporalConnection(
+            address=config.temporal_address, namespace=config.temporal_namespace
+        )
     host, port = config.listen_host_port
     async with Handshake(config, registry=registry) as handshake, httpx.AsyncClient() as http:
         runtime = SidecarRuntime(config, settings, handshake, registry)
@@ -106,7 +121,7 @@ async def run_sidecar(
         _log.info("serving", url=f"http://{config.listen_address}", task_queue=settings.task_queue)
         try:
             runtime.client = await connect_when_available(
-                config, handshake, stop, runtime=temporal_runtime
+                connection, handshake, stop, runtime=temporal_runtime
             )
             if runtime.client is not None:
                 await _work(runtime, runtime.client, SidecarActivities(runtime, http), stop)

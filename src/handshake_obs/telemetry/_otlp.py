@@ -35,7 +35,10 @@ def build_exporter(config: TracingConfig) -> SpanExporter | None:
     if endpoint is None:
         return None
     # Imported here: each exporter pulls in its transport (grpc, requests), and a process
-    # that does not export should not pay for either.
+    # that does not export should not pay for either (nor install it: the 'otlp' extra).
+    from .._extras import require_extra  # noqa: PLC0415
+
+    require_extra("otlp", "OTLP span export (OTEL_EXPORTER_OTLP_ENDPOINT)")
     if config.protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter as HttpExporter,

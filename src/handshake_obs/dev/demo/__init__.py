@@ -2,8 +2,12 @@
 system that completes most of it, fails some with typed errors, and loses a few tokens for
 the reaper."""
 
-from ._external_http import DemoExternalSystem, DemoMix
-from ._run import DEMO_TARGETS, DEMO_TASK_QUEUE, DemoOptions, run_demo
+from ..._extras import require_extra
+
+require_extra("sidecar", "the demo (handshake-obs dev, handshake-obs demo)")
+
+from ._external_http import DemoExternalSystem, DemoMix  # noqa: E402
+from ._run import DEMO_TARGETS, DEMO_TASK_QUEUE, DemoOptions, run_demo  # noqa: E402
 
 __all__ = [
     "DEMO_TARGETS",
