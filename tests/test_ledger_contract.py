@@ -40,6 +40,7 @@ from handshake_obs import (
 )
 from handshake_obs._tokens import new_handoff_id, token_digest
 from handshake_obs.ledger import (
+    CallIntent,
     HandoffQuery,
     Ledger,
     MemoryLedger,
@@ -1103,3 +1104,47 @@ async def test_outcomes_since_tallies_recent_outcomes_by_target_outcome_and_erro
 
     assert tallies == [OutcomeTally("agent", "failed", "Nope", 2)]
     await ledger.ping()
+
+
+async def test_a_written_intent_is_what_a_later_not_found_records(ledger: Ledger) -> None:
+    """A completion whose final write was lost (its process died after Temporal accepted)
+    is recorded as what it did, not as already_closed, when the reaper's call gets
+    NOT_FOUND."""
+    record = make_record()
+    await ledger.record(record)
+    intent = CallIntent(Outcome.FAILED, "PaymentDeclined", "card refused")
+    await ledger.begin_call(record.handoff_id, until=T0 + 30, intent=intent)
+    reap = await ledger.begin_call(
+        record.handoff_id, until=T0 + 90, intent=CallIntent(Outcome.REAPED)
+    )
+
+    done = await ledger.finish_closed(record.handoff_id, T0 + 60, call_id=reap)
+
+    assert done is not None
+    assert done.outcome is Outcome.FAILED
+    assert (done.record.error_type, done.record.error_message) == (
+        "PaymentDeclined",
+        "card refused",
+    )
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()
+
+
+async def test_an_intent_ended_with_its_call_is_forgotten(ledger: Ledger) -> None:
+    """A call Temporal refused ends its mark, intent and all: a NOT_FOUND afterwards is
+    already_closed."""
+    record = make_record()
+    await ledger.record(record)
+    refused = await ledger.begin_call(
+        record.handoff_id, until=T0 + 30, intent=CallIntent(Outcome.COMPLETED)
+    )
+    await ledger.end_call(record.handoff_id, refused)
+
+    done = await ledger.finish_closed(record.handoff_id, T0 + 60)
+
+    assert done is not None
+    assert done.outcome is Outcome.ALREADY_CLOSED
+
+
+async def test_check_writable_commits_a_write(ledger: Ledger) -> None:
+    await ledger.check_writable()
+    await ledger.check_writable()

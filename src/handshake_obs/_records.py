@@ -76,3 +76,14 @@ class PendingSummary:
     pending: int
     oldest_started_at: float | None
     by_age: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CallIntent:
+    """What a finishing call is about to tell Temporal, written before it does: the outcome
+    it records if Temporal accepts (kept with its mark, so that a call whose final write
+    failed, or whose process died, is still recorded as what it did)."""
+
+    outcome: Outcome
+    error_type: str | None = None
+    error_message: str | None = None

@@ -16,6 +16,7 @@ from .._handshake import Handshake
 from .._vocabulary import ReapStatus
 from ..completion._reaper import ReapResult
 from ..config import HandshakeConfig, Settings, TemporalConnection, connect_temporal
+from ..ledger import ledger_from_url
 from ._table import render_table
 from ._time import format_duration
 from ._tracing import exporting_spans
@@ -60,7 +61,9 @@ async def reap(
         connection = TemporalConnection(
             address=config.temporal_address, namespace=config.temporal_namespace
         )
-    async with Handshake(config, registry=CollectorRegistry()) as handshake:
+    # Reaping expects a ledger: a missing SQLite file is an error, never a new empty ledger.
+    ledger = ledger_from_url(config.ledger_url, create=False)
+    async with Handshake(config, registry=CollectorRegistry(), ledger=ledger) as handshake:
         # A refused or unreachable Temporal is a TemporalConnectionError: one line, exit 2.
         client = await connect_temporal(connection, interceptors=[handshake.interceptor])
         reaper = handshake.reaper(client)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .._records import CallIntent
 from ._age_buckets import age_bucket_labels
 from ._interface import HandoffQuery, HeartbeatResult, Ledger, OutcomeTally, RecordResult
 from ._url import ledger_from_url
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from .postgres import PostgresLedger
 
 __all__ = [
+    "CallIntent",
     "HandoffQuery",
     "HeartbeatResult",
     "Ledger",

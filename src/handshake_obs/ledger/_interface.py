@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._records import FinishedOutcome, HandoffRecord, PendingSummary
+from .._records import CallIntent, FinishedOutcome, HandoffRecord, PendingSummary
 from .._vocabulary import Outcome, State
 
 
@@ -113,9 +113,13 @@ class Ledger(abc.ABC):
     # -- the completion path ------------------------------------------------------------
 
     @abc.abstractmethod
-    async def begin_call(self, handoff_id: str, until: float) -> str:
+    async def begin_call(
+        self, handoff_id: str, until: float, *, intent: CallIntent | None = None
+    ) -> str:
         """Mark a completion call in flight on this handoff until ``until`` at the latest;
-        returns the call's id.
+        returns the call's id. A finishing call gives its ``intent`` (the outcome it records
+        if Temporal accepts), durable before the call goes to Temporal: if the final write
+        is lost, a later NOT_FOUND records that outcome rather than ``already_closed``.
 
         While another call is in flight, a call's NOT_FOUND does not close the handoff: the
         call in flight may be the one Temporal accepted, and it records the true outcome.
@@ -221,3 +225,8 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise :class:`LedgerError` unless the store answers a query on its tables."""
+
+    @abc.abstractmethod
+    async def check_writable(self) -> None:
+        """Raise :class:`LedgerError` unless a write to the store commits (and, for a file,
+        the file is still the one opened)."""

@@ -12,13 +12,24 @@ more round trips.
 from __future__ import annotations
 
 import abc
+import time
 import uuid
 from typing import Any, TypeVar
 
 from .._records import FinishedOutcome, HandoffRecord
 from .._vocabulary import Outcome
 from ._interface import HeartbeatResult, Ledger, RecordResult
-from ._rules import EndCall, MarkCall, Program, ReleaseClaim, Returns, ask, programs
+from ._rules import (
+    CallIntent,
+    EndCall,
+    MarkCall,
+    ProbeWrite,
+    Program,
+    ReleaseClaim,
+    Returns,
+    ask,
+    programs,
+)
 
 _T = TypeVar("_T")
 
@@ -43,9 +54,12 @@ class RulesLedger(Ledger):
 
     # -- the completion path ------------------------------------------------------------
 
-    async def begin_call(self, handoff_id: str, until: float) -> str:
+    async def begin_call(
+        self, handoff_id: str, until: float, *, intent: CallIntent | None = None
+    ) -> str:
         call_id = uuid.uuid4().hex
-        await self._take(MarkCall(handoff_id, call_id, until))  # only on a pending handoff
+        # Only on a pending handoff; the intent is durable once this returns.
+        await self._take(MarkCall(handoff_id, call_id, until, intent))
         return call_id
 
     async def end_call(self, handoff_id: str, call_id: str) -> None:
@@ -111,3 +125,8 @@ class RulesLedger(Ledger):
 
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
         await self._take(ReleaseClaim(handoff_id, claimant))
+
+    # -- health -------------------------------------------------------------------------
+
+    async def check_writable(self) -> None:
+        await self._take(ProbeWrite(time.time()))

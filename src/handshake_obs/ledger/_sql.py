@@ -62,10 +62,19 @@ class SharedStatements:
             f"WHERE handoff_id = {p} AND claimed_by = {p}"
         )
 
-        # Parameters: call id, until, handoff id.
+        # Parameters: call id, until, outcome, error type, error message, handoff id.
         self.mark_call = (
-            f"INSERT INTO {c} (handoff_id, call_id, until) SELECT handoff_id, {p}, {p} "
+            f"INSERT INTO {c} (handoff_id, call_id, until, outcome, error_type, error_message) "
+            f"SELECT handoff_id, {p}, {p}, {p}, {p}, {p} "
             f"FROM {h} WHERE handoff_id = {p} AND state = 'pending'"
+        )
+        self.written_intent = (
+            f"SELECT outcome, error_type, error_message FROM {c} "
+            f"WHERE handoff_id = {p} AND outcome IS NOT NULL ORDER BY until LIMIT 1"
+        )
+        self.probe_write = (
+            f"INSERT INTO {prefix}ledger_probe (single, at) VALUES (1, {p}) "
+            "ON CONFLICT (single) DO UPDATE SET at = excluded.at"
         )
         self.end_call = f"DELETE FROM {c} WHERE handoff_id = {p} AND call_id = {p}"
         self.end_all_calls = f"DELETE FROM {c} WHERE handoff_id = {p}"

@@ -25,8 +25,9 @@ _MEMORY_SCHEME = "memory"
 _MEMORY_URL = f"{_MEMORY_SCHEME}://"
 
 
-def ledger_from_url(url: str) -> Ledger:
-    """The (unopened) ledger a URL names."""
+def ledger_from_url(url: str, *, create: bool = True) -> Ledger:
+    """The (unopened) ledger a URL names. ``create=False``: a SQLite file that does not
+    exist is refused when opened, never created empty (a command that expects a ledger)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         # Same convention as SQLAlchemy: three slashes for a relative path, four for absolute.
@@ -35,7 +36,7 @@ def ledger_from_url(url: str) -> Ledger:
             raise ConfigurationError(
                 f"invalid SQLite ledger URL {url!r}: expected sqlite:///path/to/file.db"
             )
-        return SqliteLedger(path)
+        return SqliteLedger(path, create=create)
     if parts.scheme in _POSTGRES_SCHEMES:
         return _postgres_ledger(url)
     if parts.scheme == _MEMORY_SCHEME:

@@ -1,5 +1,6 @@
 """The ledger's rules, written once: programs of steps every backend executes."""
 
+from ..._records import CallIntent
 from . import programs
 from ._running import run_program, run_program_async, take_step, take_step_async
 from ._schema_version import check_schema_version
@@ -21,6 +22,7 @@ from ._steps import (
     LockToken,
     MarkCall,
     OlderPendingAttempts,
+    ProbeWrite,
     Program,
     ProgressOf,
     ReleaseClaim,
@@ -29,12 +31,14 @@ from ._steps import (
     SetProgress,
     Step,
     TakeEarlyOutcome,
+    WrittenIntent,
     ask,
 )
 from .programs import MAX_ERROR_MESSAGE, truncate_message
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
+    "CallIntent",
     "ClaimExpired",
     "EarlyOutcome",
     "EarlyOutcomeOf",
@@ -52,6 +56,7 @@ __all__ = [
     "LockToken",
     "MarkCall",
     "OlderPendingAttempts",
+    "ProbeWrite",
     "Program",
     "ProgressOf",
     "ReleaseClaim",
@@ -60,6 +65,7 @@ __all__ = [
     "SetProgress",
     "Step",
     "TakeEarlyOutcome",
+    "WrittenIntent",
     "ask",
     "check_schema_version",
     "programs",

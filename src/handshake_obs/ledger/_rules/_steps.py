@@ -20,7 +20,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
-from ..._records import HandoffRecord
+from ..._records import CallIntent, HandoffRecord
 from ..._vocabulary import Outcome
 
 _T = TypeVar("_T")
@@ -184,6 +184,8 @@ class MarkCall(Returns[None]):
     handoff_id: str
     call_id: str
     until: float
+    #: What the call will record if Temporal accepts it (None: a heartbeat).
+    intent: CallIntent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,20 @@ class LiveCallExists(Returns[bool]):
     """Whether a mark of the handoff is still live at ``at`` (its ``until`` is later)."""
 
     handoff_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenIntent(Returns[CallIntent | None]):
+    """The intent of the oldest mark of the handoff that has one (lapsed or live)."""
+
+    handoff_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeWrite(Returns[None]):
+    """Write (and commit) one row of the probe table: the ledger can be written."""
+
     at: float
 
 
@@ -252,6 +268,8 @@ Step: TypeAlias = (
     | EndCall
     | EndAllCalls
     | LiveCallExists
+    | WrittenIntent
+    | ProbeWrite
     | EarlyOutcomeOf
     | KeepEarlyOutcome
     | TakeEarlyOutcome

@@ -44,6 +44,7 @@ from ._steps import (
     SetDeadline,
     SetProgress,
     TakeEarlyOutcome,
+    WrittenIntent,
     ask,
 )
 
@@ -167,13 +168,23 @@ def finish_closed(
     handoff_id: str, at: float, *, call_id: str | None
 ) -> Program[FinishedOutcome | None]:
     """A call got NOT_FOUND: it ends, and the handoff finishes ``already_closed`` unless
-    another call's mark is still live (that call may be the one Temporal accepted)."""
+    another call's mark is still live (that call may be the one Temporal accepted) or an
+    earlier call's written intent remains (that call did it: its outcome is recorded)."""
     # The handoff's lock orders concurrent NOT_FOUNDs: the last to look sees no other call.
     yield from ask(LockHandoff(handoff_id))
     if call_id is not None:
         yield from ask(EndCall(handoff_id, call_id))
     if (yield from ask(LiveCallExists(handoff_id, at))):
         return None
+    # A call that wrote its intent and then lost its final write (or its process) is what
+    # closed the activity: its outcome is recorded, not already_closed.
+    intent = yield from ask(WrittenIntent(handoff_id))
+    if intent is not None:
+        return (
+            yield from _finish_pending(
+                handoff_id, intent.outcome, at, intent.error_type, intent.error_message
+            )
+        )
     return (
         yield from _finish_pending(
             handoff_id, Outcome.ALREADY_CLOSED, at, CloseReason.NOT_FOUND.value, None

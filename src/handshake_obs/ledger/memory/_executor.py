@@ -13,7 +13,7 @@ import dataclasses
 from typing import assert_never
 
 from ..._errors import LedgerError
-from ..._records import HandoffRecord
+from ..._records import CallIntent, HandoffRecord
 from ..._vocabulary import State
 from .._rows import as_read_back, progress_as_read_back
 from .._rules import (
@@ -33,12 +33,14 @@ from .._rules import (
     LockToken,
     MarkCall,
     OlderPendingAttempts,
+    ProbeWrite,
     ProgressOf,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
     Step,
     TakeEarlyOutcome,
+    WrittenIntent,
 )
 from ._tables import Changes, Claim, MemoryTables
 
@@ -54,6 +56,7 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
             return _finish(tables, changes, step)
         case EndAllCalls():
             changes.delete(tables.calls_in_flight, step.handoff_id)
+            changes.delete(tables.intents, step.handoff_id)
             return None
         case OlderPendingAttempts():
             older = [
@@ -75,6 +78,16 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
                 changes.put(
                     tables.calls_in_flight, step.handoff_id, {**marks, step.call_id: step.until}
                 )
+                if step.intent is not None:
+                    intents = tables.intents.get(step.handoff_id, {})
+                    changes.put(
+                        tables.intents, step.handoff_id, {**intents, step.call_id: step.intent}
+                    )
+            return None
+        case WrittenIntent():
+            return _written_intent(tables, step.handoff_id)
+        case ProbeWrite():
+            changes.put(tables.probe, 1, step.at)
             return None
         case EndCall():
             _end_call(tables, changes, step)
@@ -147,6 +160,13 @@ def _finish(tables: MemoryTables, changes: Changes, step: FinishRow) -> HandoffR
     return finished
 
 
+def _written_intent(tables: MemoryTables, handoff_id: str) -> CallIntent | None:
+    marks = tables.calls_in_flight.get(handoff_id, {})
+    intents = tables.intents.get(handoff_id, {})
+    oldest = sorted(intents, key=lambda call: marks.get(call, 0.0))
+    return intents[oldest[0]] if oldest else None
+
+
 def _end_call(tables: MemoryTables, changes: Changes, step: EndCall) -> None:
     marks = tables.calls_in_flight.get(step.handoff_id, {})
     if step.call_id not in marks:
@@ -156,6 +176,13 @@ def _end_call(tables: MemoryTables, changes: Changes, step: EndCall) -> None:
         changes.put(tables.calls_in_flight, step.handoff_id, rest)
     else:
         changes.delete(tables.calls_in_flight, step.handoff_id)
+    intents = tables.intents.get(step.handoff_id, {})
+    if step.call_id in intents:
+        kept = {call: i for call, i in intents.items() if call != step.call_id}
+        if kept:
+            changes.put(tables.intents, step.handoff_id, kept)
+        else:
+            changes.delete(tables.intents, step.handoff_id)
 
 
 def _set_progress(tables: MemoryTables, changes: Changes, step: SetProgress) -> None:

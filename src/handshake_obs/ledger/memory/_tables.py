@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..._records import HandoffRecord
-from .._rules import EarlyOutcome
+from .._rules import CallIntent, EarlyOutcome
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -39,6 +39,10 @@ class MemoryTables:
     claims: dict[str, Claim] = field(default_factory=dict)
     #: In-flight call marks by handoff id: each call's id and when its mark lapses.
     calls_in_flight: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Intents of finishing calls by handoff id, then call id (kept while the mark is).
+    intents: dict[str, dict[str, CallIntent]] = field(default_factory=dict)
+    #: When the readiness probe last wrote.
+    probe: dict[int, float] = field(default_factory=dict)
     #: Outcomes kept for tokens not recorded yet, by token digest.
     early_outcomes: dict[bytes, EarlyOutcome] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from psycopg.rows import TupleRow
 from ..._vocabulary import Outcome
 from .._rows import encode_progress, record_params, row_to_record
 from .._rules import (
+    CallIntent,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -35,12 +36,14 @@ from .._rules import (
     LockToken,
     MarkCall,
     OlderPendingAttempts,
+    ProbeWrite,
     ProgressOf,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
     Step,
     TakeEarlyOutcome,
+    WrittenIntent,
 )
 from ._statements import Statements
 
@@ -78,7 +81,14 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
         case TakeEarlyOutcome():
             return _early(await _one(conn, sql.take_early, (step.digest,)))
         case MarkCall():
-            await conn.execute(sql.mark_call, (step.call_id, step.until, step.handoff_id))
+            await conn.execute(
+                sql.mark_call, (step.call_id, step.until, *_intent(step), step.handoff_id)
+            )
+            return None
+        case WrittenIntent():
+            return _written(await _one(conn, sql.written_intent, (step.handoff_id,)))
+        case ProbeWrite():
+            await conn.execute(sql.probe_write, (step.at,))
             return None
         case EndCall():
             await conn.execute(sql.end_call, (step.handoff_id, step.call_id))
@@ -148,3 +158,18 @@ def _early(row: TupleRow | None) -> EarlyOutcome | None:
         return None
     outcome, finished_at, error_type, error_message = row
     return EarlyOutcome(Outcome(outcome), finished_at, error_type, error_message)
+
+
+def _intent(step: MarkCall) -> tuple[str | None, str | None, str | None]:
+    """The intent columns of a call mark (all NULL for a heartbeat)."""
+    intent = step.intent
+    if intent is None:
+        return (None, None, None)
+    return (intent.outcome.value, intent.error_type, intent.error_message)
+
+
+def _written(row: tuple[str, str | None, str | None] | None) -> CallIntent | None:
+    if row is None:
+        return None
+    outcome, error_type, error_message = row
+    return CallIntent(Outcome(outcome), error_type, error_message)

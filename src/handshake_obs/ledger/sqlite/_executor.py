@@ -13,6 +13,7 @@ from typing import assert_never
 from ..._vocabulary import Outcome
 from .._rows import as_read_back, encode_progress, record_params, row_to_record
 from .._rules import (
+    CallIntent,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -30,12 +31,14 @@ from .._rules import (
     LockToken,
     MarkCall,
     OlderPendingAttempts,
+    ProbeWrite,
     ProgressOf,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
     Step,
     TakeEarlyOutcome,
+    WrittenIntent,
 )
 from ._statements import SQL
 
@@ -71,7 +74,12 @@ def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, P
                 conn.execute(SQL.forget_early, (step.digest,))
             return early
         case MarkCall():
-            conn.execute(SQL.mark_call, (step.call_id, step.until, step.handoff_id))
+            conn.execute(SQL.mark_call, (step.call_id, step.until, *_intent(step), step.handoff_id))
+            return None
+        case WrittenIntent():
+            return _written(conn.execute(SQL.written_intent, (step.handoff_id,)).fetchone())
+        case ProbeWrite():
+            conn.execute(SQL.probe_write, (step.at,))
             return None
         case EndCall():
             conn.execute(SQL.end_call, (step.handoff_id, step.call_id))
@@ -131,3 +139,18 @@ def _early(row: tuple[str, float, str | None, str | None] | None) -> EarlyOutcom
         return None
     outcome, finished_at, error_type, error_message = row
     return EarlyOutcome(Outcome(outcome), finished_at, error_type, error_message)
+
+
+def _intent(step: MarkCall) -> tuple[str | None, str | None, str | None]:
+    """The intent columns of a call mark (all NULL for a heartbeat)."""
+    intent = step.intent
+    if intent is None:
+        return (None, None, None)
+    return (intent.outcome.value, intent.error_type, intent.error_message)
+
+
+def _written(row: tuple[str, str | None, str | None] | None) -> CallIntent | None:
+    if row is None:
+        return None
+    outcome, error_type, error_message = row
+    return CallIntent(Outcome(outcome), error_type, error_message)

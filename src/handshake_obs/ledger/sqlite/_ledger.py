@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+import structlog
 
 from ..._errors import LedgerError
 from ..._records import HandoffRecord, PendingSummary
@@ -32,13 +35,21 @@ from ._statements import SQL
 
 _T = TypeVar("_T")
 
+_log = structlog.get_logger("handshake_obs.ledger")
+
 
 class SqliteLedger(RulesLedger):
     """Ledger in one SQLite file; see the module docstring for its concurrency."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_seconds: float = 10.0) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout_seconds: float = 10.0, create: bool = True
+    ) -> None:
         self._path = Path(path)
         self._busy_timeout = busy_timeout_seconds
+        #: Whether opening may create a missing file (loudly); else a missing file is refused.
+        self._create = create
+        #: (device, inode) of the file as opened: a deleted or replaced file is noticed.
+        self._identity: tuple[int, int] | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._write_conn: sqlite3.Connection | None = None
@@ -54,6 +65,13 @@ class SqliteLedger(RulesLedger):
     async def open(self) -> None:
         if self._writer is not None:
             return
+        if not self._path.exists():
+            if not self._create:
+                raise LedgerError(
+                    f"no ledger at {self._path}: the file does not exist (a ledger is created "
+                    "by `handshake-obs serve` or `dev`, or by a worker's Handshake)"
+                )
+            _log.warning("creating a new, empty ledger", path=str(self._path))
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-read")
@@ -61,6 +79,7 @@ class SqliteLedger(RulesLedger):
             self._write_conn = await self._write(self._connect)
             await self._write(lambda: migrate(self._wconn()))
             self._read_conn = await self._read(self._connect)
+            self._identity = self._file_identity()
         except BaseException:
             await self.close()  # a refused or failed open leaves the ledger closed
             raise
@@ -189,6 +208,21 @@ class SqliteLedger(RulesLedger):
 
     async def ping(self) -> None:
         await self._read(lambda: self._rconn().execute(SQL.ping).fetchone())
+
+    async def check_writable(self) -> None:
+        if self._identity is None:
+            raise LedgerError("the ledger is not open")
+        try:
+            identity = self._file_identity()
+        except FileNotFoundError:
+            raise LedgerError(f"the ledger file {self._path} was deleted") from None
+        if identity != self._identity:
+            raise LedgerError(f"the ledger file {self._path} was replaced by another file")
+        await super().check_writable()
+
+    def _file_identity(self) -> tuple[int, int]:
+        stat = os.stat(self._path)
+        return (stat.st_dev, stat.st_ino)
 
 
 async def _run_on(executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:

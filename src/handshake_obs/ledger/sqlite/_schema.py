@@ -73,6 +73,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE handoffs DROP COLUMN calls_in_flight;
     ALTER TABLE handoffs DROP COLUMN calls_in_flight_until;
     """,
+    # 4: a finishing call's intent kept with its mark (the outcome it records if Temporal
+    # accepts), and a one-row table readiness writes to prove the ledger is writable.
+    """
+    ALTER TABLE calls_in_flight ADD COLUMN outcome TEXT;
+    ALTER TABLE calls_in_flight ADD COLUMN error_type TEXT;
+    ALTER TABLE calls_in_flight ADD COLUMN error_message TEXT;
+    CREATE TABLE ledger_probe (
+        single INTEGER PRIMARY KEY CHECK (single = 1),
+        at REAL NOT NULL
+    );
+    """,
 )
 
 
