@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from handshake_obs.ledger import SqliteLedger
+
 from .support.sidecar import PROJECT_ROOT, ExternalReceiver, running_sidecar
 from .support.tls_proxy import API_KEY, SecuredTemporal, secured_temporal
 from .support.workflows import SidecarCall, SidecarWorkflow
@@ -63,6 +65,19 @@ def temporal_toml(path: Path, secured: SecuredTemporal) -> Path:
         f'client_key_path = "{pki.client_key}"\n'
     )
     return path
+
+
+def existing_ledger_url(tmp_path: Path) -> str:
+    """A SQLite ledger created beforehand: ``reap`` refuses one that does not exist."""
+    path = tmp_path / "ledger.db"
+    if not path.exists():
+        asyncio.run(_create_ledger(path))
+    return f"sqlite:///{path}"
+
+
+async def _create_ledger(path: Path) -> None:
+    async with SqliteLedger(path):
+        pass
 
 
 def clean_environment() -> dict[str, str]:
@@ -175,7 +190,7 @@ def test_a_wrong_certificate_or_api_key_fails_clearly_and_prints_no_secret(
     env = {
         **clean_environment(),
         **secured.environment(**{k: paths.get(v, v) for k, v in change.items()}),
-        "HANDSHAKE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "HANDSHAKE_LEDGER_URL": existing_ledger_url(tmp_path),
         "HANDSHAKE_LISTEN_ADDRESS": "127.0.0.1:0",
     }
     for command in (["reap", "--once"], ["serve"]):
@@ -194,7 +209,7 @@ def test_the_right_settings_pass_the_proxy_and_none_pass_without_tls(
     env = {
         **clean_environment(),
         "TEMPORAL_ADDRESS": secured.address,
-        "HANDSHAKE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "HANDSHAKE_LEDGER_URL": existing_ledger_url(tmp_path),
     }
     result = handshake_obs("reap", "--once", env=env)
     assert result.returncode == 2, result.stdout + result.stderr
