@@ -10,6 +10,7 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
+from ._delayed_writes import DRAIN_SECONDS, DelayedWrites
 from ._interceptor import HandshakeInterceptor
 from .completion._completer import Completer
 from .completion._path import CompletionPath
@@ -60,6 +61,8 @@ class Handshake:
         tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
         # One reporter: an outcome is counted and described alike whoever recorded it.
         reporter = OutcomeReporter(self._metrics)
+        #: Ledger writes that outlived their bound, owed by this process.
+        self._delayed = DelayedWrites(self._metrics)
         self._recorder = HandoffRecorder(
             ledger=self.ledger,
             metrics=self._metrics,
@@ -67,6 +70,7 @@ class Handshake:
             tracing=tracing,
             reporter=reporter,
             clock=clock,
+            delayed=self._delayed,
         )
         self._completion = CompletionPath(
             ledger=self.ledger,
@@ -75,6 +79,7 @@ class Handshake:
             tracing=tracing,
             reporter=reporter,
             clock=clock,
+            delayed=self._delayed,
         )
         #: Give to ``Client.connect(interceptors=[...])``: instruments the client and every
         #: worker built on it.
@@ -87,8 +92,10 @@ class Handshake:
         self._refresher.start()
 
     async def stop(self) -> None:
-        """Stop the refresher and close the ledger."""
+        """Stop the refresher, give the ledger writes still owed time to land, and close
+        the ledger."""
         await self._refresher.stop()
+        await self._delayed.drain(DRAIN_SECONDS)
         await self.ledger.close()
 
     async def refresh_pending_gauges(self) -> None:

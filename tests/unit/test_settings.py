@@ -60,6 +60,10 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
     "rpc_max_attempts": (
         "7", "7", lambda s: s.handshake_config().rpc_retry.max_attempts, 7
     ),
+    "ledger_call_timeout_seconds": (
+        "0.25", "0.25",
+        lambda s: s.handshake_config().ledger_call_timeout, timedelta(seconds=0.25),
+    ),
     "metrics_refresh_seconds": (
         "0.5", "0.5",
         lambda s: s.handshake_config().metrics_refresh_interval, timedelta(seconds=0.5),

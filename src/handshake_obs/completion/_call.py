@@ -4,11 +4,16 @@
 
     open_call()            a span in the handoff's trace; a finished handoff refused (if the
                            subject asks); the log context
-    Call.send()            marked in flight in the ledger; the RPC with timeout and retries;
-                           a call Temporal did not accept counted, NOT_FOUND recorded as
-                           already_closed, the error raised
+    Call.send()            marked in flight in the ledger with its intent (the outcome it
+                           records if Temporal accepts) BEFORE the RPC: a mark that cannot be
+                           written within ``ledger_call_timeout`` refuses the call
+                           (``LedgerError``, nothing sent) unless it is a plain handle's;
+                           the RPC with timeout and retries; a call Temporal did not accept
+                           counted, NOT_FOUND recorded as already_closed, the error raised
     Call.record_outcome()  the outcome in the ledger (kept for later if the token is not
-                           recorded yet), reported once by the OutcomeReporter
+                           recorded yet), reported once by the OutcomeReporter; a write that
+                           fails or outlives its bound is retried in the background
+                           (:mod:`._delayed`), never dropped
 
 Ledger writes after the RPC never undo or hide what Temporal did: a failure there is logged
 and counted as an instrumentation error (:meth:`Call._guard`).
@@ -16,7 +21,8 @@ and counted as an instrumentation error (:meth:`Call._guard`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +30,7 @@ from typing import Any, TypeVar
 import structlog
 from opentelemetry.trace import Span
 
+from .._delayed_writes import DelayedWrites, bounded
 from .._errors import (
     ActivityAlreadyClosedError,
     CompletionError,
@@ -31,7 +38,7 @@ from .._errors import (
     HandshakeError,
     LedgerError,
 )
-from .._records import HandoffRecord
+from .._records import CallIntent, FinishedOutcome, HandoffRecord
 from .._tokens import token_fingerprint
 from .._vocabulary import CloseReason, Component, Operation, Outcome
 from ..config import HandshakeConfig
@@ -61,6 +68,9 @@ class Subject:
     #: Refuse a handoff that already has its outcome without asking Temporal (the completer
     #: and the reaper do; a plain handle lets Temporal answer, as without handshake-obs).
     refuse_finished: bool = True
+    #: Refuse the call when its intent cannot be written in time (the completer, the
+    #: sidecar, the reaper); a plain handle's call goes ahead, as without handshake-obs.
+    refuse_without_ledger: bool = True
 
     @property
     def target(self) -> str | None:
@@ -79,6 +89,7 @@ class PathParts:
     reporter: OutcomeReporter
     rpc: RetryingRpc
     clock: Callable[[], float]
+    delayed: DelayedWrites
 
 
 @contextmanager
@@ -137,6 +148,9 @@ class Call:
         self._log = log
         #: The ledger's id of this call's in-flight mark (None: none was set).
         self._call_id: str | None = None
+        #: A mark still being written after its bound (a plain handle's call went ahead).
+        self._late_mark: asyncio.Future[str] | None = None
+        self._bound = parts.config.ledger_call_timeout.total_seconds()
 
     @property
     def _pending(self) -> HandoffRecord | None:
@@ -144,30 +158,87 @@ class Call:
         record = self._subject.record
         return record if record is not None and record.is_pending else None
 
-    async def send(self, rpc: RpcCall) -> None:
-        """Make the RPC, marked in flight on a pending handoff; a call Temporal did not
-        accept is counted, what it tells is recorded, and its error raised."""
+    async def send(self, rpc: RpcCall, intent: CallIntent | None = None) -> None:
+        """Make the RPC, marked in flight on a pending handoff with ``intent`` (what a
+        finishing call records if Temporal accepts); a call Temporal did not accept is
+        counted, what it tells is recorded, and its error raised."""
         if (record := self._pending) is not None:
-            until = self._parts.clock() + self._parts.rpc.worst_case_seconds()
-            self._call_id = await self._guard(self._ledger.begin_call(record.handoff_id, until))
+            await self._mark(record, intent)
         try:
             await self._parts.rpc.send(self._operation, rpc, self._log)
         except CompletionError as err:
-            self._parts.metrics.observe_error(self._subject.target, err.error_type)
-            await self._record_failure(err)
+            error = await self._record_failure(err)
+            self._parts.metrics.observe_error(self._subject.target, error.error_type)
+            if error is not err:
+                raise error from err.__cause__
             raise
+        except BaseException:
+            # Not an answer of Temporal's (a heartbeat's AsyncActivityCancelledError, a
+            # cancellation): a heartbeat's mark ends; a finishing call's stays, with its
+            # intent, until it lapses (Temporal may have accepted it).
+            if intent is None:
+                self._end_mark()
+            raise
+
+    async def _mark(self, record: HandoffRecord, intent: CallIntent | None) -> None:
+        """Write the call's mark and intent, within the bound. Refused (``LedgerError``, no
+        RPC) when it cannot be written in time, unless the subject goes ahead anyway."""
+        until = self._parts.clock() + self._parts.rpc.worst_case_seconds()
+        write = asyncio.ensure_future(
+            self._ledger.begin_call(record.handoff_id, until, intent=intent)
+        )
+        try:
+            self._call_id = await bounded(write, self._bound)
+        except TimeoutError:
+            problem = f"no answer within {self._bound:g} s"
+            self._late_mark = write
+        except LedgerError as err:
+            problem = str(err)
+        else:
+            return
+        self._parts.metrics.observe_instrumentation_error(Component.LEDGER)
+        if not self._subject.refuse_without_ledger:
+            self._log.error("call intent not written; sending anyway", error=problem)
+            return
+        # Refused: a mark that lands after all must not outlive this call.
+        self._end_mark()
+        raise LedgerError(f"call intent not written, nothing sent to Temporal: {problem}")
+
+    def _end_mark(self) -> None:
+        """The call ended without an outcome: its mark goes, now or once it is written."""
+        record = self._subject.record
+        if record is None:
+            return
+        handoff_id = record.handoff_id
+        mark = self._late_mark
+        if self._call_id is not None:
+            mark = asyncio.get_running_loop().create_future()
+            mark.set_result(self._call_id)
+        if mark is None:
+            return
+
+        async def end() -> None:
+            await self._ledger.end_call(handoff_id, await mark)
+
+        self._parts.delayed.follow(
+            asyncio.ensure_future(end()), end, lambda _: None, what="end call", log=self._log
+        )
 
     async def record_outcome(
         self, outcome: Outcome, *, error_type: str | None = None, error_message: str | None = None
-    ) -> None:
+    ) -> FinishedOutcome | bool:
         """Temporal accepted the call: record its outcome (for an unknown token, keep it
-        until the handoff is recorded) and report it if this call is the one that did."""
+        until the handoff is recorded) and report it if this call is the one that did.
+
+        Returns what this call finished, else True when the write is delayed (it goes on
+        in the background until the ledger takes it), else False (nothing left to record).
+        """
         record, token = self._subject.record, self._subject.task_token
         now = self._parts.clock()
-        finished = None
-        if record is not None:
-            finished = await self._guard(
-                self._ledger.finish(
+
+        def write() -> Coroutine[object, object, FinishedOutcome | None]:
+            if record is not None:
+                return self._ledger.finish(
                     record.handoff_id,
                     outcome,
                     now,
@@ -175,19 +246,50 @@ class Call:
                     error_message=error_message,
                     ends_call=self._call_id,
                 )
+            assert token is not None  # noqa: S101 - a call has a record or a token
+            return self._ledger.record_early_outcome(
+                token, outcome, now, error_type=error_type, error_message=error_message
             )
-        elif token is not None:
-            finished = await self._guard(
-                self._ledger.record_early_outcome(
-                    token, outcome, now, error_type=error_type, error_message=error_message
-                )
+
+        if record is None and token is None:
+            return False
+        first = asyncio.ensure_future(write())
+        try:
+            finished = await bounded(first, self._bound)
+        except (TimeoutError, LedgerError) as err:
+            self._parts.metrics.observe_instrumentation_error(Component.LEDGER)
+            self._log.error(
+                "ledger write failed",
+                recording_delayed=True,
+                outcome=outcome.value,
+                error=str(err) or f"no answer within {self._bound:g} s",
             )
-            if finished is None:
-                self._log.info("outcome kept until its handoff is recorded", outcome=outcome.value)
-        if finished is not None:
-            self._parts.reporter.report(
-                finished, "handoff finished", log=self._log, span=self._span, error_type=error_type
+            self._parts.delayed.follow(
+                first,
+                write,
+                lambda done: self._report(done, error_type, delayed=True),
+                what=f"record {outcome.value}",
+                log=self._log,
             )
+            return True
+        if finished is None and record is None:
+            self._log.info("outcome kept until its handoff is recorded", outcome=outcome.value)
+        self._report(finished, error_type, delayed=False)
+        return finished if finished is not None else False
+
+    def _report(
+        self, finished: FinishedOutcome | None, error_type: str | None, *, delayed: bool
+    ) -> None:
+        if finished is None:
+            return
+        self._parts.reporter.report(
+            finished,
+            "handoff finished",
+            log=self._log,
+            span=None if delayed else self._span,
+            error_type=error_type,
+            **({"recording_delayed": True} if delayed else {}),
+        )
 
     async def keep_progress(self, progress: Any, sequence: int | None) -> HeartbeatResult | None:
         """Keep a heartbeat's progress on a pending handoff (None: none kept)."""
@@ -208,23 +310,25 @@ class Call:
         """Temporal has the heartbeat: the call is no longer in flight, and the target's
         policy may move the deadline."""
         if (record := self._pending) is not None:
-            if self._call_id is not None:
-                await self._guard(self._ledger.end_call(record.handoff_id, self._call_id))
+            self._end_mark()
             await self._extend_on_heartbeat(record)
         self._log.debug("heartbeat delivered")
 
-    async def _record_failure(self, error: CompletionError) -> None:
+    async def _record_failure(self, error: CompletionError) -> HandshakeError:
         """Temporal did not accept the call. NOT_FOUND means it closed the activity: the
-        handoff ends ``already_closed`` (unless another call in flight may have won); any
-        other error leaves it pending."""
+        handoff ends ``already_closed`` (unless another call in flight may have won, or an
+        earlier call's intent says what closed it); any other error leaves it pending.
+
+        Returns the error to raise: for a caller that refuses finished handoffs, a NOT_FOUND
+        on a handoff another call finished is that call's ``already_finished``.
+        """
         record, token = self._subject.record, self._subject.task_token
         if not isinstance(error, ActivityAlreadyClosedError):
-            if self._call_id is not None and record is not None:
-                await self._guard(self._ledger.end_call(record.handoff_id, self._call_id))
+            self._end_mark()
             self._log.warning(
                 "completion call failed", error_type=error.error_type.value, error=str(error)
             )
-            return
+            return error
         now = self._parts.clock()
         finished = None
         if (pending := self._pending) is not None:
@@ -242,8 +346,20 @@ class Call:
             self._parts.reporter.report(
                 finished, event, log=self._log, span=self._span, recorded=True
             )
-        else:
-            self._log.info(event, recorded=False)
+            if finished.outcome is not Outcome.ALREADY_CLOSED and self._subject.refuse_finished:
+                return self._finished_by_another(finished.record.handoff_id, finished.outcome)
+            return error
+        self._log.info(event, recorded=False)
+        if record is not None and self._subject.refuse_finished:
+            latest = await self._guard(self._ledger.get(record.handoff_id))
+            if latest is not None and latest.outcome is not None:
+                return self._finished_by_another(latest.handoff_id, latest.outcome)
+        return error
+
+    def _finished_by_another(self, handoff_id: str, outcome: Outcome) -> HandshakeError:
+        """Another call (here or in another process) gave the handoff its outcome."""
+        self._log.info("handoff finished by another call", outcome=outcome.value)
+        return HandoffAlreadyFinishedError(handoff_id, outcome.value)
 
     async def _extend_on_heartbeat(self, record: HandoffRecord) -> None:
         """The target's policy may move the deadline on each delivered heartbeat."""
@@ -259,12 +375,18 @@ class Call:
             return  # finished meanwhile: nothing left to extend
         self._log.info("deadline extended by heartbeat", deadline=deadline)
 
-    async def _guard(self, write: Awaitable[_T]) -> _T | None:
-        """Run a ledger write around the RPC: a ledger failure there is logged and counted,
-        never allowed to undo or hide what Temporal did (None: the write failed)."""
+    async def _guard(self, write: Coroutine[object, object, _T]) -> _T | None:
+        """Run a ledger write around the RPC, within the bound: a ledger failure there is
+        logged and counted, never allowed to undo, hide or delay what Temporal did (None:
+        the write failed, or goes on in the background)."""
+        task = asyncio.ensure_future(write)
         try:
-            return await write
+            return await bounded(task, self._bound)
+        except TimeoutError:
+            self._parts.delayed.follow(task, None, lambda _: None, what="write", log=self._log)
+            problem = f"no answer within {self._bound:g} s"
         except LedgerError as err:
-            self._parts.metrics.observe_instrumentation_error(Component.LEDGER)
-            self._log.error("ledger write failed", error=str(err))
-            return None
+            problem = str(err)
+        self._parts.metrics.observe_instrumentation_error(Component.LEDGER)
+        self._log.error("ledger write failed", error=problem)
+        return None

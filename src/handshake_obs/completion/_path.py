@@ -10,8 +10,9 @@ whoever made it.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +20,15 @@ from typing import Any
 import structlog
 from temporalio.client import AsyncActivityIDReference
 
-from .._errors import LedgerError, UnknownHandoffError
-from .._records import HandoffRecord
-from .._vocabulary import DEADLINE_EXCEEDED_TYPE, OUTCOME_OF_OPERATION, Operation
+from .._delayed_writes import DelayedWrites, bounded
+from .._errors import (
+    ActivityAlreadyClosedError,
+    HandoffAlreadyFinishedError,
+    LedgerError,
+    UnknownHandoffError,
+)
+from .._records import CallIntent, HandoffRecord
+from .._vocabulary import DEADLINE_EXCEEDED_TYPE, OUTCOME_OF_OPERATION, Operation, Outcome
 from ..config import HandshakeConfig
 from ..ledger import HeartbeatResult, Ledger
 from ..telemetry._logging import handoff_fields
@@ -49,6 +56,11 @@ class CallResult:
     handoff: HandoffRecord | None
     #: For heartbeats: how the progress report was kept.
     heartbeat: HeartbeatResult | None = None
+    #: For finishing calls Temporal accepted: the outcome this call is recorded as.
+    outcome: Outcome | None = None
+    #: True when Temporal accepted the call but the ledger has not taken its outcome yet:
+    #: it is recorded in the background as soon as the ledger is writable.
+    recording_delayed: bool = False
 
 
 class CompletionPath:
@@ -65,8 +77,11 @@ class CompletionPath:
         reporter: OutcomeReporter | None = None,
         rpc: RetryingRpc | None = None,
         clock: Callable[[], float] = time.time,
+        delayed: DelayedWrites | None = None,
     ) -> None:
         tracing = tracing if tracing is not None else HandshakeTracing(config)
+        #: Writes that outlived their bound, finished in the background.
+        self.delayed = delayed if delayed is not None else DelayedWrites(metrics)
         self._parts = PathParts(
             ledger=ledger,
             metrics=metrics,
@@ -75,10 +90,15 @@ class CompletionPath:
             reporter=reporter if reporter is not None else OutcomeReporter(metrics),
             rpc=rpc if rpc is not None else RetryingRpc(config, metrics, tracing),
             clock=clock,
+            delayed=self.delayed,
         )
         self._ledger = ledger
         self._metrics = metrics
         self._clock = clock
+        self._bound = config.ledger_call_timeout.total_seconds()
+        #: The finishing call in progress for each handoff in this process: concurrent
+        #: calls for the same handoff wait for it and take its answer (one Temporal call).
+        self._finishing_now: dict[str, asyncio.Future[Outcome | None]] = {}
 
     @property
     def ledger(self) -> Ledger:
@@ -135,12 +155,51 @@ class CompletionPath:
         error_message: str | None = None,
     ) -> CallResult:
         """An operation whose success is the handoff's outcome."""
+        record = subject.record
+        if record is None or not subject.refuse_finished:
+            # A plain handle's calls all go to Temporal, as without handshake-obs.
+            return await self._finish_once(operation, subject, rpc, error_type, error_message)
+        handoff_id = record.handoff_id
+        while (first := self._finishing_now.get(handoff_id)) is not None:
+            # Another call for this handoff is on its way: its answer is this one's too.
+            ended = await asyncio.shield(first)
+            if ended is not None:
+                with refusals(self._metrics, record.target):
+                    raise HandoffAlreadyFinishedError(handoff_id, ended.value)
+        mine: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
+        self._finishing_now[handoff_id] = mine
+        ended = None
+        try:
+            result = await self._finish_once(operation, subject, rpc, error_type, error_message)
+            ended = result.outcome
+        except HandoffAlreadyFinishedError as err:
+            ended = next((o for o in Outcome if o.value == err.outcome), None)
+            raise
+        except ActivityAlreadyClosedError:
+            ended = Outcome.ALREADY_CLOSED  # Temporal closed it: a waiter's call would be too
+            raise
+        finally:
+            del self._finishing_now[handoff_id]
+            mine.set_result(ended)
+        return result
+
+    async def _finish_once(
+        self,
+        operation: Operation,
+        subject: Subject,
+        rpc: RpcCall,
+        error_type: str | None,
+        error_message: str | None,
+    ) -> CallResult:
+        outcome = OUTCOME_OF_OPERATION[operation]
         with open_call(self._parts, operation, subject, failure_type=error_type) as call:
-            await call.send(rpc)
-            await call.record_outcome(
-                OUTCOME_OF_OPERATION[operation], error_type=error_type, error_message=error_message
+            await call.send(rpc, CallIntent(outcome, error_type, error_message))
+            recorded = await call.record_outcome(
+                outcome, error_type=error_type, error_message=error_message
             )
-        return CallResult(operation, subject.record)
+        return CallResult(
+            operation, subject.record, outcome=outcome, recording_delayed=recorded is True
+        )
 
     # -- finding what a call is about -----------------------------------------------------
 
@@ -154,11 +213,18 @@ class CompletionPath:
         """
         with refusals(self._metrics, None):
             if isinstance(ref, bytes):
-                return ref, Subject(await self._ledger.find_by_token(ref), ref)
-            record = await self._ledger.get(ref)
+                return ref, Subject(await self._read(self._ledger.find_by_token(ref)), ref)
+            record = await self._read(self._ledger.get(ref))
             if record is None:
                 raise UnknownHandoffError(ref)
             return record.task_token, Subject(record, record.task_token)
+
+    async def _read(self, read: Awaitable[HandoffRecord | None]) -> HandoffRecord | None:
+        """A lookup within the ledger's bound (past it: ``LedgerError``)."""
+        try:
+            return await bounded(asyncio.ensure_future(read), self._bound)
+        except TimeoutError:
+            raise LedgerError(f"the ledger did not answer within {self._bound:g} s") from None
 
     async def observed(self, id_or_token: AsyncActivityIDReference | bytes) -> Subject:
         """What a plain handle's call is about (the client interceptor): Temporal answers
@@ -166,11 +232,11 @@ class CompletionPath:
         rather than stopping it."""
         token = id_or_token if isinstance(id_or_token, bytes) else None
         try:
-            record = await self._find_observed(id_or_token)
+            record = await self._read(self._find_observed(id_or_token))
         except LedgerError as err:
             _log.warning("handoff not looked up: ledger unavailable", error=str(err))
             record = None
-        return Subject(record, token, refuse_finished=False)
+        return Subject(record, token, refuse_finished=False, refuse_without_ledger=False)
 
     async def _find_observed(
         self, id_or_token: AsyncActivityIDReference | bytes

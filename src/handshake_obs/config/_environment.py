@@ -151,6 +151,7 @@ class _SettingValues(BaseSettings):
     default_target: _Text | None = None  # HandshakeConfig.default_target
     rpc_timeout_seconds: _Seconds | None = None  # HandshakeConfig.rpc_timeout
     rpc_max_attempts: _Count | None = None  # HandshakeConfig.rpc_retry.max_attempts
+    ledger_call_timeout_seconds: _Seconds | None = None  # HandshakeConfig.ledger_call_timeout
     metrics_refresh_seconds: _Seconds | None = None  # HandshakeConfig.metrics_refresh_interval
     reaper_interval_seconds: _Seconds | None = None  # HandshakeConfig.reaper_interval
     reaper_batch_size: _Count | None = None  # HandshakeConfig.reaper_batch_size
@@ -373,6 +374,7 @@ class Settings:
             "rpc_retry": (
                 None if v.rpc_max_attempts is None else RetryPolicy(max_attempts=v.rpc_max_attempts)
             ),
+            "ledger_call_timeout": _duration(v.ledger_call_timeout_seconds),
             "metrics_refresh_interval": _duration(v.metrics_refresh_seconds),
             "reaper_interval": _duration(v.reaper_interval_seconds),
             "reaper_batch_size": v.reaper_batch_size,

@@ -89,6 +89,11 @@ class HandshakeConfig:
     rpc_timeout: timedelta = timedelta(seconds=10)
     #: Retries of UNAVAILABLE / DEADLINE_EXCEEDED. Setting ``rpc_max_attempts``.
     rpc_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Longest a completion-path call waits for one ledger write. Past it, a call about to
+    #: go to Temporal is refused (``ledger_unavailable``: nothing sent) or, for a plain
+    #: handle, goes ahead with its intent still being written; an outcome not yet written is
+    #: recorded in the background. Setting ``ledger_call_timeout_seconds``.
+    ledger_call_timeout: timedelta = timedelta(seconds=1)
     #: How often the scrape-time gauges are recomputed from the ledger.
     #: Setting ``metrics_refresh_seconds``.
     metrics_refresh_interval: timedelta = timedelta(seconds=5)
@@ -118,6 +123,8 @@ class HandshakeConfig:
             )
         if self.rpc_timeout <= timedelta(0):
             raise ConfigurationError("rpc_timeout must be positive")
+        if self.ledger_call_timeout <= timedelta(0):
+            raise ConfigurationError("ledger_call_timeout must be positive")
         if self.rpc_retry.max_attempts < 1:
             raise ConfigurationError("rpc_retry.max_attempts must be at least 1")
         if list(self.pending_age_bounds) != sorted(set(self.pending_age_bounds)):

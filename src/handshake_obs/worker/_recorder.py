@@ -6,6 +6,7 @@ with the record: the completion, in whatever process and however late, continues
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ import structlog
 from opentelemetry import trace
 from temporalio import activity
 
+from .._delayed_writes import DelayedWrites, bounded
 from .._records import HandoffRecord
 from .._tokens import new_handoff_id, token_fingerprint
 from .._vocabulary import Component, Outcome
@@ -40,8 +42,10 @@ class HandoffRecorder:
         tracing: HandshakeTracing | None = None,
         reporter: OutcomeReporter | None = None,
         clock: Callable[[], float] = time.time,
+        delayed: DelayedWrites | None = None,
     ) -> None:
         self._ledger = ledger
+        self._delayed = delayed if delayed is not None else DelayedWrites(metrics)
         self._metrics = metrics
         self._config = config
         self._tracing = tracing if tracing is not None else HandshakeTracing(config)
@@ -117,8 +121,23 @@ class HandoffRecorder:
     async def record_after_release(self, info: activity.Info) -> None:
         """Record a handoff whose token has already left (the interceptor-only path).
 
-        Never raises: the activity has completed asynchronously either way.
+        Never raises, never waits past ``ledger_call_timeout``, and a cancellation landing
+        here (a worker shutting down) is not passed on: the activity has completed
+        asynchronously either way, and the caller re-raises the SDK's signal. A record
+        that is not done in time goes on in the background.
         """
+        task = asyncio.ensure_future(self._record_released(info))
+        try:
+            await bounded(task, self._config.ledger_call_timeout.total_seconds())
+        except TimeoutError:
+            self._delayed.follow(task, None, lambda _: None, what="record after release")
+        except asyncio.CancelledError:
+            self._delayed.follow(task, None, lambda _: None, what="record after release")
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()  # the cancellation was for the activity, which is done
+
+    async def _record_released(self, info: activity.Info) -> None:
         error: Exception | None = None
         try:
             record, span = self.begin(info)
