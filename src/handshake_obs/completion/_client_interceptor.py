@@ -3,6 +3,7 @@ go through the instrumented completion path too."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -14,6 +15,7 @@ from temporalio.client import (
     HeartbeatAsyncActivityInput,
     ReportCancellationAsyncActivityInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from .._errors import CompletionError
 from ._call import Subject
@@ -85,12 +87,24 @@ class ObservedCompletions(temporalio.client.OutboundInterceptor):
         async def rpc(timeout: timedelta | None) -> None:
             await send(_with_timeout(input, timeout))
 
-        subject = await self._completion.observed(input.id_or_token)
+        # The caller's rpc_timeout bounds the whole call, lookup and retries included, as
+        # it bounds the SDK's own call.
+        limit = input.rpc_timeout.total_seconds() if input.rpc_timeout is not None else None
         try:
-            await operation(subject, rpc)
+            async with asyncio.timeout(limit):
+                subject = await self._completion.observed(input.id_or_token)
+                await operation(subject, rpc)
         except CompletionError as err:
             # Callers of a plain handle get the SDK's own error, as without handshake-obs.
-            raise (err.__cause__ or err) from None
+            cause = err.__cause__
+            raise (cause if isinstance(cause, RPCError) else _deadline_exceeded()) from None
+        except TimeoutError:
+            raise _deadline_exceeded() from None
+
+
+def _deadline_exceeded() -> RPCError:
+    """What the SDK raises when a call outlives its rpc_timeout."""
+    return RPCError("Deadline Exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")
 
 
 def _with_timeout(input: _Input, timeout: timedelta | None) -> _Input:

@@ -91,11 +91,14 @@ class _Gateway:
             heartbeat=HeartbeatView(accepted=kept.accepted, sequence=kept.sequence)
             if kept
             else None,
+            outcome=result.outcome.value if result.outcome else None,
+            recording_delayed=result.recording_delayed,
         )
 
     async def refreshed(self, result: CallResult) -> CallView:
-        """The call's view with the handoff as the ledger has it now."""
-        if result.handoff is not None:
+        """The call's view with the handoff as the ledger has it now (as the call found it
+        when the ledger could not take the outcome: it would not answer now either)."""
+        if result.handoff is not None and not result.recording_delayed:
             latest = await self.runtime.handshake.ledger.get(result.handoff.handoff_id)
             result = CallResult(result.operation, latest or result.handoff, result.heartbeat)
         return self.call_view(result)

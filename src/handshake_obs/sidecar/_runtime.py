@@ -8,13 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import structlog
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
 from .._errors import LedgerError, TemporalUnavailableError
 from .._handshake import Handshake
+from .._vocabulary import Component
 from ..completion._completer import Completer
 from ..config import HandshakeConfig, SidecarSettings
+
+_log = structlog.get_logger("handshake_obs.sidecar")
 
 #: How long a readiness check waits for Temporal and for the ledger.
 READINESS_TIMEOUT = timedelta(seconds=2)
@@ -45,10 +49,14 @@ class SidecarRuntime:
         checks: dict[str, str] = {}
         timeout = READINESS_TIMEOUT.total_seconds()
         try:
+            # Written, not only read: a read-only, deleted or replaced ledger is not ready.
             await asyncio.wait_for(self.handshake.ledger.ping(), timeout)
+            await asyncio.wait_for(self.handshake.ledger.check_writable(), timeout)
             checks["ledger"] = "ok"
         except (LedgerError, TimeoutError) as err:
             checks["ledger"] = f"unavailable: {err or 'timed out'}"
+            self.handshake._metrics.observe_instrumentation_error(Component.LEDGER)
+            _log.error("ledger not ready", error=checks["ledger"])
         if self.client is None:
             checks["temporal"] = "unavailable: not connected yet"
         else:

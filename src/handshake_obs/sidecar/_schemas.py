@@ -136,6 +136,13 @@ class CallView(BaseModel):
     operation: str
     handoff: HandoffView | None
     heartbeat: HeartbeatView | None = None
+    #: For complete / fail / cancel: the outcome Temporal accepted, whether or not the
+    #: ledger has it yet.
+    outcome: str | None = None
+    #: True when Temporal accepted the call but the ledger could not take its outcome yet:
+    #: ``handoff`` still shows it pending; the outcome is recorded in the background once
+    #: the ledger is writable (never as ``already_closed``). Nothing to retry.
+    recording_delayed: bool = False
 
 
 class HandoffPage(BaseModel):
