@@ -202,7 +202,8 @@ class Call:
             return
         # Refused: a mark that lands after all must not outlive this call.
         self._end_mark()
-        raise LedgerError(f"call intent not written, nothing sent to Temporal: {problem}")
+        with refusals(self._parts.metrics, self._subject.target, self._log):
+            raise LedgerError(f"call intent not written, nothing sent to Temporal: {problem}")
 
     def _end_mark(self) -> None:
         """The call ended without an outcome: its mark goes, now or once it is written."""

@@ -139,6 +139,10 @@ class Reaper:
                 record, lambda timeout: handle.fail(error, rpc_timeout=timeout), message=str(error)
             )
         except (ActivityAlreadyClosedError, HandoffAlreadyFinishedError) as err:
+            if isinstance(err, ActivityAlreadyClosedError):
+                # Still pending if another call's mark held it back: the next scan looks
+                # again (once that mark lapses, its intent or already_closed is recorded).
+                await self._release(record)
             result = (
                 ReapStatus.ALREADY_CLOSED
                 if isinstance(err, ActivityAlreadyClosedError)
