@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -100,7 +101,7 @@ class _Gateway:
         when the ledger could not take the outcome: it would not answer now either)."""
         if result.handoff is not None and not result.recording_delayed:
             latest = await self.runtime.handshake.ledger.get(result.handoff.handoff_id)
-            result = CallResult(result.operation, latest or result.handoff, result.heartbeat)
+            result = dataclasses.replace(result, handoff=latest or result.handoff)
         return self.call_view(result)
 
     async def complete(self, ref: HandoffRef, body: CompleteBody) -> CallView:
