@@ -26,6 +26,7 @@ from handshake_obs import (
     Outcome,
     TargetPolicy,
 )
+from handshake_obs.ledger import ledger_from_url
 
 from .conftest import StartWorkflow
 from .support.activities import EXTERNAL
@@ -336,6 +337,8 @@ async def test_reap_once_command_takes_target_policies_from_the_config_file(
 async def test_reap_once_without_temporal_exits_2_with_a_clear_message(
     config: HandshakeConfig,
 ) -> None:
+    async with ledger_from_url(config.ledger_url):
+        pass  # reap expects a ledger: it refuses a missing one before dialling Temporal
     env = {
         **os.environ,
         "HANDSHAKE_LEDGER_URL": config.ledger_url,
