@@ -72,6 +72,12 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
         "90", "90", lambda s: s.handshake_config().reaper_lease, timedelta(seconds=90)
     ),
     "reaper_concurrency": ("3", "3", lambda s: s.handshake_config().reaper_concurrency, 3),
+    "ledger_retention_seconds": (
+        "86400", "86400", lambda s: s.handshake_config().ledger_retention, timedelta(days=1)
+    ),
+    "ledger_prune_batch_size": (
+        "40", "40", lambda s: s.handshake_config().ledger_prune_batch_size, 40
+    ),
     "completion_token": (
         "c-secret", '"c-secret"', lambda s: s.sidecar_settings().completion_token, "c-secret"
     ),

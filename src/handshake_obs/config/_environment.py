@@ -156,6 +156,8 @@ class _SettingValues(BaseSettings):
     reaper_batch_size: _Count | None = None  # HandshakeConfig.reaper_batch_size
     reaper_concurrency: _Count | None = None  # HandshakeConfig.reaper_concurrency
     reaper_lease_seconds: _Seconds | None = None  # HandshakeConfig.reaper_lease
+    ledger_retention_seconds: _Seconds | None = None  # HandshakeConfig.ledger_retention
+    ledger_prune_batch_size: _Count | None = None  # HandshakeConfig.ledger_prune_batch_size
     completion_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings
     operator_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
     inventory_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
@@ -378,6 +380,8 @@ class Settings:
             "reaper_batch_size": v.reaper_batch_size,
             "reaper_concurrency": v.reaper_concurrency,
             "reaper_lease": _duration(v.reaper_lease_seconds),
+            "ledger_retention": _duration(v.ledger_retention_seconds),
+            "ledger_prune_batch_size": v.ledger_prune_batch_size,
         }
         return _build(HandshakeConfig, given, overrides)
 

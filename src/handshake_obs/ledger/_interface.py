@@ -201,6 +201,14 @@ class Ledger(abc.ABC):
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
         """Give a claim back early (the reaper could not reach Temporal; retry next scan)."""
 
+    # -- retention ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def prune_finished(self, before: float, *, limit: int) -> int:
+        """Delete up to ``limit`` handoffs finished before ``before``, oldest first (and the
+        early outcomes kept since before then), in one short transaction; how many handoffs
+        went. A caller prunes in batches, so no write waits long behind it."""
+
     # -- reading ------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -111,3 +111,8 @@ class RulesLedger(Ledger):
 
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
         await self._take(ReleaseClaim(handoff_id, claimant))
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def prune_finished(self, before: float, *, limit: int) -> int:
+        return await self._run(programs.prune_finished(before, limit=limit))

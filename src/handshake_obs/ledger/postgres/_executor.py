@@ -24,6 +24,7 @@ from .._rules import (
     EndAllCalls,
     EndCall,
     FinishRow,
+    ForgetToken,
     HandoffByDigest,
     HandoffById,
     HandoffIdByDigest,
@@ -36,6 +37,7 @@ from .._rules import (
     MarkCall,
     OlderPendingAttempts,
     ProgressOf,
+    PruneFinished,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
@@ -66,6 +68,13 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
                 (step.outcome.value, step.at, step.error_type, step.error_message, step.handoff_id),
             )
             return None if row is None else row_to_record(row)
+        case ForgetToken():
+            await conn.execute(sql.forget_token, (b"", step.handoff_id))
+            return None
+        case PruneFinished():
+            pruned = (await conn.execute(sql.prune, (step.before, step.limit))).rowcount
+            await conn.execute(sql.prune_early, (step.before,))
+            return pruned
         case EndAllCalls():
             await conn.execute(sql.end_all_calls, (step.handoff_id,))
             return None

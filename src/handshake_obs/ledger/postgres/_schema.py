@@ -86,6 +86,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE {s}handoffs DROP COLUMN calls_in_flight;
     ALTER TABLE {s}handoffs DROP COLUMN calls_in_flight_until;
     """,
+    # 4: a finished handoff keeps no raw task token (its digest stays): clear the tokens
+    # of the handoffs finished before this rule.
+    """
+    UPDATE {s}handoffs SET task_token = ''::bytea
+        WHERE state = 'finished' AND task_token <> ''::bytea;
+    """,
 )
 
 

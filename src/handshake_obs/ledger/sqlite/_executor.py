@@ -19,6 +19,7 @@ from .._rules import (
     EndAllCalls,
     EndCall,
     FinishRow,
+    ForgetToken,
     HandoffByDigest,
     HandoffById,
     HandoffIdByDigest,
@@ -31,6 +32,7 @@ from .._rules import (
     MarkCall,
     OlderPendingAttempts,
     ProgressOf,
+    PruneFinished,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
@@ -55,6 +57,13 @@ def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, P
                 (step.outcome.value, step.at, step.error_type, step.error_message, step.handoff_id),
             ).fetchone()
             return None if row is None else row_to_record(row)
+        case ForgetToken():
+            conn.execute(SQL.forget_token, (b"", step.handoff_id))
+            return None
+        case PruneFinished():
+            pruned = conn.execute(SQL.prune, (step.before, step.limit)).rowcount
+            conn.execute(SQL.prune_early, (step.before,))
+            return pruned
         case EndAllCalls():
             conn.execute(SQL.end_all_calls, (step.handoff_id,))
             return None

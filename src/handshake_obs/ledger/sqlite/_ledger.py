@@ -7,12 +7,17 @@ scrape-time gauges use a second thread and connection, so a slow summary never d
 handoff. WAL with ``synchronous=NORMAL`` keeps every committed handoff across a kill -9 of the
 process (only an OS crash can lose the last commits). Several processes may share the file:
 writers take ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout``.
+
+The file holds task tokens, bearer credentials: a directory the ledger creates is 0700 and
+the file 0600, whatever the umask, and SQLite gives its ``-wal`` and ``-shm`` files the
+database file's mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +59,7 @@ class SqliteLedger(RulesLedger):
     async def open(self) -> None:
         if self._writer is not None:
             return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _create_owner_only(self._path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-read")
         try:
@@ -189,6 +194,30 @@ class SqliteLedger(RulesLedger):
 
     async def ping(self) -> None:
         await self._read(lambda: self._rconn().execute(SQL.ping).fetchone())
+
+
+#: Modes of what the ledger creates: its credentials are for its owner only.
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the ledger's directory and empty file owner-only, unless they exist (an
+    operator's own directory or file keeps its mode)."""
+    try:
+        if not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, mode=DIRECTORY_MODE)
+            except FileExistsError:
+                pass  # another process made it meanwhile
+            else:
+                path.parent.chmod(DIRECTORY_MODE)  # a umask narrows mkdir's mode
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as err:
+        raise LedgerError(f"ledger (sqlite): cannot create {path}: {err.strerror}") from err
+    os.close(fd)
 
 
 async def _run_on(executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:

@@ -73,6 +73,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE handoffs DROP COLUMN calls_in_flight;
     ALTER TABLE handoffs DROP COLUMN calls_in_flight_until;
     """,
+    # 4: a finished handoff keeps no raw task token (its digest stays): clear the tokens
+    # of the handoffs finished before this rule.
+    """
+    UPDATE handoffs SET task_token = X'' WHERE state = 'finished' AND task_token != X'';
+    """,
 )
 
 
