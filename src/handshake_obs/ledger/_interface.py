@@ -46,6 +46,10 @@ class HeartbeatResult:
     accepted: bool
     #: Sequence number of the progress the record keeps now.
     sequence: int
+    #: Temporal answered the heartbeat that the activity should stop: its cancellation was
+    #: requested (or it was paused or reset). Report it with ``report_cancellation`` (HTTP:
+    #: ``POST /v1/handoffs/{id}/cancel``). Set by the completion path, never by the ledger.
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
