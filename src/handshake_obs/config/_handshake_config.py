@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._errors import ConfigurationError
+from .._token_keys import TokenKeys
 from .._vocabulary import OTHER_TARGET
 
 #: Upper bounds (seconds) of the pending-age buckets; the last bucket is open-ended.
@@ -109,6 +110,10 @@ class HandshakeConfig:
     #: Most finished handoffs one pruning transaction deletes. Setting
     #: ``ledger_prune_batch_size``.
     ledger_prune_batch_size: int = 500
+    #: Keys that encrypt the task tokens the ledger stores (None: stored as given). The
+    #: first encrypts, all decrypt. Settings ``token_keys`` or ``token_keys_file``; needs
+    #: the ``encryption`` extra.
+    token_keys: TokenKeys | None = None
 
     def __post_init__(self) -> None:
         if not self.ledger_url:

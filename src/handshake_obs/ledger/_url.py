@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigurationError
+from .._token_keys import TokenKeys
 from ._interface import Ledger
 from .memory import MemoryLedger
 from .sqlite import SqliteLedger
@@ -25,8 +26,9 @@ _MEMORY_SCHEME = "memory"
 _MEMORY_URL = f"{_MEMORY_SCHEME}://"
 
 
-def ledger_from_url(url: str) -> Ledger:
-    """The (unopened) ledger a URL names."""
+def ledger_from_url(url: str, *, token_keys: TokenKeys | None = None) -> Ledger:
+    """The (unopened) ledger a URL names; ``token_keys`` encrypt stored tokens (SQLite and
+    PostgreSQL; the in-memory ledger keeps nothing at rest)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         # Same convention as SQLAlchemy: three slashes for a relative path, four for absolute.
@@ -35,9 +37,9 @@ def ledger_from_url(url: str) -> Ledger:
             raise ConfigurationError(
                 f"invalid SQLite ledger URL {url!r}: expected sqlite:///path/to/file.db"
             )
-        return SqliteLedger(path)
+        return SqliteLedger(path, token_keys=token_keys)
     if parts.scheme in _POSTGRES_SCHEMES:
-        return _postgres_ledger(url)
+        return _postgres_ledger(url, token_keys)
     if parts.scheme == _MEMORY_SCHEME:
         if url != _MEMORY_URL:
             raise ConfigurationError(
@@ -50,7 +52,7 @@ def ledger_from_url(url: str) -> Ledger:
     )
 
 
-def _postgres_ledger(url: str) -> PostgresLedger:
+def _postgres_ledger(url: str, token_keys: TokenKeys | None) -> PostgresLedger:
     # Imported only for a PostgreSQL URL: psycopg is the 'postgres' extra's, not the core's.
     from .postgres import PostgresLedger  # noqa: PLC0415
 
@@ -72,7 +74,7 @@ def _postgres_ledger(url: str) -> PostgresLedger:
         )
     base = url.partition("?")[0]  # not geturl(): it would turn postgresql:///db into postgresql:/db
     conninfo = f"{base}?{'&'.join(kept)}" if kept else base
-    return PostgresLedger(conninfo, schema=schemas[0] if schemas else None)
+    return PostgresLedger(conninfo, schema=schemas[0] if schemas else None, token_keys=token_keys)
 
 
 def _redact(url: str) -> str:

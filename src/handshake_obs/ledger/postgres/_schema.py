@@ -92,6 +92,11 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE {s}handoffs SET task_token = ''::bytea
         WHERE state = 'finished' AND task_token <> ''::bytea;
     """,
+    # 5: tokens may be encrypted at rest; the id of the key that encrypted a row's token
+    # (NULL: stored as given).
+    """
+    ALTER TABLE {s}handoffs ADD COLUMN token_key_id TEXT;
+    """,
 )
 
 

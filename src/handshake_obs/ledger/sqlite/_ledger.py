@@ -26,11 +26,13 @@ from typing import Any, TypeVar
 
 from ..._errors import LedgerError
 from ..._records import HandoffRecord, PendingSummary
+from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
-from .._rows import record_params, row_to_record, summary_from_row
+from .._rows import RowCodec, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
+from .._token_cipher import TokenCipher
 from ._executor import execute
 from ._schema import migrate
 from ._statements import SQL
@@ -41,9 +43,16 @@ _T = TypeVar("_T")
 class SqliteLedger(RulesLedger):
     """Ledger in one SQLite file; see the module docstring for its concurrency."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_seconds: float = 10.0,
+        token_keys: TokenKeys | None = None,
+    ) -> None:
         self._path = Path(path)
         self._busy_timeout = busy_timeout_seconds
+        self._codec = RowCodec(TokenCipher(token_keys) if token_keys is not None else None)
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._write_conn: sqlite3.Connection | None = None
@@ -118,11 +127,13 @@ class SqliteLedger(RulesLedger):
 
     async def _take(self, step: Returns[_T]) -> _T:
         # One write statement in autocommit takes the write lock as it starts.
-        return await self._write(lambda: take_step(step, functools.partial(execute, self._wconn())))
+        return await self._write(
+            lambda: take_step(step, functools.partial(execute, self._wconn(), self._codec))
+        )
 
     def _run_in_transaction(self, program: Program[_T]) -> _T:
         return self._in_transaction(
-            lambda conn: run_program(program, functools.partial(execute, conn))
+            lambda conn: run_program(program, functools.partial(execute, conn, self._codec))
         )
 
     def _in_transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -140,7 +151,7 @@ class SqliteLedger(RulesLedger):
         """Insert ``records`` as new rows in one transaction, without the record rule (see
         ``ledger/_bulk_insert.py``); a token or handoff id recorded already, or repeated in
         ``records``, fails the unique index and rolls all of them back."""
-        params = [record_params(r, token_digest(r.task_token)) for r in records]
+        params = [self._codec.params(r, token_digest(r.task_token)) for r in records]
         await self._write(
             self._in_transaction, lambda conn: conn.executemany(SQL.insert_new, params)
         )
@@ -161,7 +172,7 @@ class SqliteLedger(RulesLedger):
 
     def _select_one(self, sql: str, params: tuple[Any, ...]) -> HandoffRecord | None:
         row = self._wconn().execute(sql, params).fetchone()
-        return None if row is None else row_to_record(row)
+        return None if row is None else self._codec.record(row)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -181,7 +192,7 @@ class SqliteLedger(RulesLedger):
         sql, params = SQL.list_query(query)
 
         def run() -> list[HandoffRecord]:
-            return [row_to_record(r) for r in self._rconn().execute(sql, params).fetchall()]
+            return [self._codec.record(r) for r in self._rconn().execute(sql, params).fetchall()]
 
         return await self._read(run)
 

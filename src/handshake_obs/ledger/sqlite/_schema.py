@@ -78,6 +78,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     UPDATE handoffs SET task_token = X'' WHERE state = 'finished' AND task_token != X'';
     """,
+    # 5: tokens may be encrypted at rest; the id of the key that encrypted a row's token
+    # (NULL: stored as given).
+    """
+    ALTER TABLE handoffs ADD COLUMN token_key_id TEXT;
+    """,
 )
 
 
