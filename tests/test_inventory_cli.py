@@ -162,7 +162,8 @@ async def test_pending_shows_a_table_of_handoffs_filtered_by_target_state_age_an
         sent["billing"].handoff_id,
     }
     assert all(item["target"] == "billing" and "task_token" not in item for item in lines)
-    assert_no_token(everything.out + every_state.out + as_json.out, ledger_tokens(sidecar))
+    tokens = [*ledger_tokens(sidecar), *(s.task_token for s in sent.values())]
+    assert_no_token(everything.out + every_state.out + as_json.out, tokens)
 
 
 async def test_pending_follows_next_cursor_pages_up_to_the_limit(

@@ -21,6 +21,7 @@ EXTRA_MODULES: Final[Mapping[str, tuple[str, ...]]] = {
     "postgres": ("psycopg", "psycopg_pool"),
     "otlp": ("opentelemetry.exporter.otlp",),
     "export": ("yaml",),
+    "encryption": ("cryptography",),
 }
 
 

@@ -50,7 +50,11 @@ class Handshake:
         #: The configuration every part applies.
         self.config = config
         #: Where handoffs are kept (opened by :meth:`start`).
-        self.ledger = ledger if ledger is not None else ledger_from_url(config.ledger_url)
+        self.ledger = (
+            ledger
+            if ledger is not None
+            else ledger_from_url(config.ledger_url, token_keys=config.token_keys)
+        )
         self._clock = clock
         self._metrics = HandshakeMetrics(config, registry=registry)
         pending = PendingGaugesCollector(config)

@@ -14,7 +14,9 @@ class HandoffRecord:
 
     ``task_token`` is the bearer credential Temporal issued for this attempt: it is stored so
     that a completion by handoff id can be made, and it is excluded from ``repr`` so that it
-    cannot reach a log line by accident.
+    cannot reach a log line by accident. Once the handoff has finished the ledger no longer
+    keeps it: a finished record read back has an empty ``task_token`` (its fingerprint and,
+    in the ledger, its digest stay).
     """
 
     handoff_id: str

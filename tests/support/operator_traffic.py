@@ -1,5 +1,8 @@
 """Handoffs through a running sidecar for the operator-facing tests (CLI, status page), and the
-raw task tokens read back from the sidecar's ledger to prove none of them is ever shown."""
+raw task tokens read back from the sidecar's ledger to prove none of them is ever shown.
+
+A finished handoff's row keeps no token, so each :class:`SentHandoff` reads its token from
+the ledger while it is still pending: the tests check those too."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ class SentHandoff:
     handle: WorkflowHandle[Any, Any]
     handoff_id: str
     body: dict[str, Any]
+    #: The raw task token, read from the ledger as the handoff was delivered (pending).
+    task_token: bytes
 
 
 async def hand_off(
@@ -50,14 +55,32 @@ async def hand_off(
     )
     delivery = await receiver.receive()
     assert delivery.body["workflow_id"] == handle.id, "deliveries arrived out of order"
-    return SentHandoff(handle, delivery.body["handoff_id"], delivery.body)
+    handoff_id = delivery.body["handoff_id"]
+    return SentHandoff(handle, handoff_id, delivery.body, _token_of(sidecar, handoff_id))
+
+
+def _ledger_rows(sidecar: Sidecar, sql: str, *params: str) -> list[tuple[Any, ...]]:
+    path = sidecar.ledger_url.removeprefix("sqlite:///")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return list(db.execute(sql, params))
+
+
+def _token_of(sidecar: Sidecar, handoff_id: str) -> bytes:
+    (row,) = _ledger_rows(
+        sidecar, "SELECT task_token FROM handoffs WHERE handoff_id = ?", handoff_id
+    )
+    token = bytes(row[0])
+    assert token, "a pending handoff holds no token"
+    return token
 
 
 def ledger_tokens(sidecar: Sidecar) -> list[bytes]:
-    """Every raw task token in the sidecar's SQLite ledger."""
-    path = sidecar.ledger_url.removeprefix("sqlite:///")
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        tokens = [bytes(row[0]) for row in db.execute("SELECT task_token FROM handoffs")]
+    """Every raw task token still in the sidecar's SQLite ledger (a finished handoff's row
+    must keep none: checked here)."""
+    rows = _ledger_rows(sidecar, "SELECT state, task_token FROM handoffs")
+    kept = [state for state, token in rows if state == "finished" and token]
+    assert not kept, f"{len(kept)} finished handoff(s) kept their raw task token"
+    tokens = [bytes(token) for _, token in rows if token]
     assert tokens, "the ledger holds no token: nothing would be checked"
     return tokens
 

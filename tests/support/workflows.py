@@ -72,6 +72,8 @@ class SidecarCall:
     argument: dict[str, Any]
     start_to_close_seconds: float = 120.0
     max_attempts: int = 1
+    #: A cancelled workflow waits for the external system to report the cancellation.
+    wait_for_cancellation: bool = False
 
 
 @workflow.defn
@@ -86,6 +88,11 @@ class SidecarWorkflow:
                 call.argument,
                 task_queue=call.task_queue,
                 start_to_close_timeout=timedelta(seconds=call.start_to_close_seconds),
+                cancellation_type=(
+                    ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                    if call.wait_for_cancellation
+                    else ActivityCancellationType.TRY_CANCEL
+                ),
                 retry_policy=RetryPolicy(
                     maximum_attempts=call.max_attempts,
                     initial_interval=timedelta(milliseconds=200),

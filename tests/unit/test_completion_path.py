@@ -18,6 +18,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
+from temporalio.activity import ActivityCancellationDetails
+from temporalio.client import AsyncActivityCancelledError
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCStatusCode
 
 from handshake_obs import (
@@ -46,6 +49,7 @@ from handshake_obs.telemetry._metrics import HandshakeMetrics
 from handshake_obs.telemetry._tracing import HandshakeTracing
 from handshake_obs.worker._recorder import HandoffRecorder
 
+from ..support.ledger_inspection import side_tables
 from ..support.logs import flushed_logs
 from .completion_kit import (
     HANG,
@@ -676,3 +680,47 @@ async def test_two_accepted_calls_count_one_outcome(
     )
     assert finished(registry, "completed") == 1
     assert all_finished(registry) == 1
+
+
+# -- a heartbeat answered "stop", and other SDK errors ----------------------------------------
+
+
+async def test_a_heartbeat_answered_cancel_requested_says_so_and_leaves_no_mark(
+    path: CompletionPath, ledger: SqliteLedger, registry: CollectorRegistry
+) -> None:
+    """Temporal delivered the heartbeat and answered that the workflow requested the
+    activity's cancellation: the caller is told, nothing is raised, no outcome is recorded,
+    and the call's in-flight mark ends (it used to stay, blocking ``already_closed``)."""
+    record = await recorded(ledger)
+    cancelled = AsyncActivityCancelledError(ActivityCancellationDetails(cancel_requested=True))
+
+    result = await path.heartbeat(of(record), answers(cancelled), progress={"n": 1}, sequence=3)
+
+    assert result.cancel_requested is True
+    assert result.heartbeat is not None
+    assert result.heartbeat.cancel_requested is True
+    assert result.heartbeat.accepted
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert stored.is_pending
+    assert stored.progress == {"n": 1}
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()
+    assert all_finished(registry) == 0
+    plain_beat = await path.heartbeat(of(record), FakeRpc(), progress={"n": 2}, sequence=4)
+    assert plain_beat.cancel_requested is False
+
+
+async def test_any_other_temporalio_error_is_raised_as_a_completion_error(
+    path: CompletionPath, ledger: SqliteLedger
+) -> None:
+    record = await recorded(ledger)
+    sdk = TemporalError("something the SDK raised")
+
+    with pytest.raises(CompletionError) as raised:
+        await path.complete(of(record), answers(sdk))
+
+    assert raised.value.__cause__ is sdk
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    assert stored.is_pending
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()

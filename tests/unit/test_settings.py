@@ -30,6 +30,17 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 Read = Callable[[Settings], Any]
 
+#: A token key as the settings take it (base64 of 32 bytes).
+KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+
+def _missing_keys_file(settings: Settings) -> bool:
+    """Whether the keys file the settings name is looked for (and found missing)."""
+    with pytest.raises(ConfigurationError) as raised:
+        settings.handshake_config()
+    return "/nonexistent/keys" in str(raised.value) and "does not exist" in str(raised.value)
+
+
 #: setting -> (environment text, TOML value, what it sets, expected value). Every setting.
 EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
     "ledger_url": (
@@ -76,6 +87,20 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
         "90", "90", lambda s: s.handshake_config().reaper_lease, timedelta(seconds=90)
     ),
     "reaper_concurrency": ("3", "3", lambda s: s.handshake_config().reaper_concurrency, 3),
+    "ledger_retention_seconds": (
+        "86400", "86400", lambda s: s.handshake_config().ledger_retention, timedelta(days=1)
+    ),
+    "ledger_prune_batch_size": (
+        "40", "40", lambda s: s.handshake_config().ledger_prune_batch_size, 40
+    ),
+    "token_keys": (
+        f"k2:{KEY},k1:{KEY}", f'"k2:{KEY},k1:{KEY}"',
+        lambda s: repr(s.handshake_config().token_keys),
+        "TokenKeys(current='k2', ids=('k2', 'k1'))",
+    ),
+    "token_keys_file": (
+        "/nonexistent/keys", '"/nonexistent/keys"', _missing_keys_file, True
+    ),
     "completion_token": (
         "c-secret", '"c-secret"', lambda s: s.sidecar_settings().completion_token, "c-secret"
     ),

@@ -69,6 +69,7 @@ async def reap(
         reaper = handshake.reaper(client)
         if once:
             results = await reaper.reap_once()
+            await reaper.prune_once()
             if results:
                 out.write("\n".join(format_results(results)) + "\n")
             out.write(f"{sum(r.result is ReapStatus.REAPED for r in results)} handoff(s) reaped\n")
@@ -81,6 +82,7 @@ async def reap(
         interval = config.reaper_interval.total_seconds()
         while not stop.is_set():
             results = await reaper.reap_once()
+            await reaper.prune_once()
             for line in format_results(results)[1:]:
                 out.write(line + "\n")
             out.flush()

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import structlog
 from opentelemetry.trace import Span
+from temporalio.client import AsyncActivityCancelledError
 
 from .._delayed_writes import DelayedWrites, bounded
 from .._errors import (
@@ -224,6 +225,23 @@ class Call:
         self._parts.delayed.follow(
             asyncio.ensure_future(end()), end, lambda _: None, what="end call", log=self._log
         )
+
+    async def send_heartbeat(self, rpc: RpcCall) -> bool:
+        """Send a heartbeat, as :meth:`send`; whether Temporal answered that the activity
+        should stop (its cancellation requested, or it was paused or reset). Such a heartbeat
+        was delivered all the same: the caller ends it as delivered."""
+        try:
+            await self.send(rpc)
+        except AsyncActivityCancelledError as err:
+            details = err.details
+            self._log.info(
+                "activity cancellation requested",
+                cancel_requested=details.cancel_requested if details else True,
+                paused=details.paused if details else False,
+                reset=details.reset if details else False,
+            )
+            return True
+        return False
 
     async def record_outcome(
         self, outcome: Outcome, *, error_type: str | None = None, error_message: str | None = None

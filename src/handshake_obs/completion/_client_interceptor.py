@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import temporalio.client
 from temporalio.client import (
+    AsyncActivityCancelledError,
     CompleteAsyncActivityInput,
     FailAsyncActivityInput,
     HeartbeatAsyncActivityInput,
@@ -61,7 +62,20 @@ class ObservedCompletions(temporalio.client.OutboundInterceptor):
         async def heartbeat(subject: Subject, rpc: RpcCall) -> CallResult:
             return await self._completion.heartbeat(subject, rpc, progress=progress, sequence=None)
 
-        await self._observe(input, self.next.heartbeat_async_activity, heartbeat)
+        # The path takes a "stop" answer as a delivered heartbeat; a plain handle's caller
+        # gets the SDK's AsyncActivityCancelledError, as without handshake-obs.
+        stop: list[AsyncActivityCancelledError] = []
+
+        async def send(sent: HeartbeatAsyncActivityInput) -> None:
+            try:
+                await self.next.heartbeat_async_activity(sent)
+            except AsyncActivityCancelledError as err:
+                stop.append(err)
+                raise
+
+        await self._observe(input, send, heartbeat)
+        if stop:
+            raise stop[-1]
 
     async def report_cancellation_async_activity(
         self, input: ReportCancellationAsyncActivityInput

@@ -25,7 +25,8 @@ class Completer:
     :class:`UnknownHandoffError`). By raw token, the call is made even when the ledger does
     not know the token yet; its outcome is kept and applied when the handoff is recorded.
     A handoff that already has its outcome raises :class:`HandoffAlreadyFinishedError`
-    without a Temporal call.
+    without a Temporal call. Every error raised is a :class:`~handshake_obs.HandshakeError`
+    (Temporal's own, when there is one, is its ``__cause__``).
     """
 
     def __init__(self, client: Client, handshake: Handshake) -> None:
@@ -68,7 +69,11 @@ class Completer:
         """Report progress. With ``sequence``, a report older than the one kept is ignored
         (and not sent to Temporal); without, it is numbered after the one kept.
 
-        Returns how the ledger kept it (None for a token the ledger does not know).
+        Returns how the ledger kept it. Its ``cancel_requested`` says that Temporal answered
+        the heartbeat with "stop": the workflow requested the activity's cancellation (or it
+        was paused or reset); report it with :meth:`report_cancellation`. For a token the
+        ledger does not know the result is None, unless cancellation was requested: then
+        ``HeartbeatResult(accepted=False, sequence=0, cancel_requested=True)`` (nothing kept).
         """
         subject, handle = await self._resolve(handoff)
         result = await self._completion.heartbeat(
@@ -77,6 +82,8 @@ class Completer:
             progress=progress,
             sequence=sequence,
         )
+        if result.heartbeat is None and result.cancel_requested:
+            return HeartbeatResult(accepted=False, sequence=0, cancel_requested=True)
         return result.heartbeat
 
     async def report_cancellation(self, handoff: HandoffRef, *details: Any) -> CallResult:

@@ -11,6 +11,7 @@ whoever made it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class CallResult:
     #: True when Temporal accepted the call but the ledger has not taken its outcome yet:
     #: it is recorded in the background as soon as the ledger is writable.
     recording_delayed: bool = False
+    #: For heartbeats: Temporal answered that the activity should stop (its cancellation was
+    #: requested, or it was paused or reset).
+    cancel_requested: bool = False
 
 
 class CompletionPath:
@@ -137,13 +141,19 @@ class CompletionPath:
         self, subject: Subject, rpc: RpcCall, *, progress: Any, sequence: int | None
     ) -> CallResult:
         """Keep ``progress`` in the ledger, then send it to Temporal (a report older than the
-        one kept is ignored and not sent). Records no outcome; may extend the deadline."""
+        one kept is ignored and not sent). Records no outcome; may extend the deadline.
+
+        When Temporal answers that the activity should stop, the heartbeat was delivered all
+        the same: the result says ``cancel_requested`` (nothing is raised)."""
+        cancel_requested = False
         with open_call(self._parts, Operation.HEARTBEAT, subject) as call:
             kept = await call.keep_progress(progress, sequence)
             if kept is None or kept.accepted:
-                await call.send(rpc)
+                cancel_requested = await call.send_heartbeat(rpc)
                 await call.heartbeat_delivered()
-        return CallResult(Operation.HEARTBEAT, subject.record, kept)
+        if kept is not None and cancel_requested:
+            kept = dataclasses.replace(kept, cancel_requested=True)
+        return CallResult(Operation.HEARTBEAT, subject.record, kept, cancel_requested)
 
     async def _finishing(
         self,

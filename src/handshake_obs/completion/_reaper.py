@@ -33,6 +33,7 @@ from .._periodic import PeriodicTask
 from .._records import HandoffRecord
 from .._vocabulary import DEADLINE_EXCEEDED_TYPE, ReapStatus
 from ..telemetry._logging import handoff_fields
+from ._pruner import Pruner
 
 if TYPE_CHECKING:
     from .._handshake import Handshake
@@ -85,6 +86,7 @@ class Reaper:
         self._config = handshake.config
         self._clock = handshake._clock
         self.identity = identity or reaper_identity()
+        self._pruner = Pruner(self._ledger, self._config, clock=self._clock)
         self._loop = PeriodicTask(
             self._scan,
             interval=self._config.reaper_interval.total_seconds(),
@@ -122,6 +124,11 @@ class Reaper:
                 errors=sum(r.result is ReapStatus.ERROR for r in results),
             )
         return results
+
+    async def prune_once(self) -> int:
+        """Delete finished handoffs past their retention, in bounded batches (see
+        :mod:`._pruner`); how many went. Never raises for a ledger failure."""
+        return await self._pruner.prune_once()
 
     async def _reap(self, record: HandoffRecord) -> ReapResult:
         now = self._clock()
@@ -185,6 +192,7 @@ class Reaper:
     async def _scan(self) -> None:
         try:
             await self.reap_once()
+            await self.prune_once()
         except Exception as err:  # noqa: BLE001 - the loop must outlive any one scan
             self._metrics.observe_reaper_run(succeeded=False, at=self._clock())
             _log.error("reaper scan crashed", error=repr(err))

@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import Final
 
 import structlog
+from temporalio.client import AsyncActivityCancelledError
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
 
 from .._errors import CompletionError
@@ -22,7 +24,7 @@ from .._vocabulary import Operation
 from ..config import HandshakeConfig
 from ..telemetry._metrics import HandshakeMetrics
 from ..telemetry._tracing import HandshakeTracing
-from ._rpc_errors import completion_error, is_retryable, no_answer
+from ._rpc_errors import completion_error, is_retryable, no_answer, sdk_error
 
 #: The Temporal call; it receives the RPC timeout to pass on.
 RpcCall = Callable[[timedelta | None], Awaitable[None]]
@@ -87,6 +89,10 @@ class RetryingRpc:
                 await call(self._timeout)
         except RPCError as err:
             return completion_error(err)
+        except AsyncActivityCancelledError:
+            raise  # a delivered heartbeat whose answer is "stop": the path tells its caller
+        except TemporalError as err:
+            return sdk_error(err)
         except TimeoutError as err:
             return no_answer(self._timeout, err)
         finally:

@@ -9,7 +9,11 @@ INVALID_ARGUMENT, FAILED_PRECONDITION    :class:`CompletionRejectedError`
 UNAVAILABLE, DEADLINE_EXCEEDED           :class:`TemporalUnavailableError` (retried)
 no answer before the client-side guard   :class:`TemporalUnavailableError` (retried)
 anything else                            :class:`CompletionError`
+another temporalio error                 :class:`CompletionError`
 =======================================  =========================================
+
+A heartbeat that Temporal answered with "cancellation requested" is not an error here: the
+SDK's ``AsyncActivityCancelledError`` reaches the completion path, which tells its caller.
 
 Each error keeps Temporal's own as its ``__cause__``: a plain handle's caller gets that one
 back, as without handshake-obs.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .._errors import (
@@ -48,6 +53,14 @@ def completion_error(err: RPCError) -> CompletionError:
         error = TemporalUnavailableError(f"temporal unavailable ({err.status.name}): {err.message}")
     else:
         error = CompletionError(f"completion failed ({err.status.name}): {err.message}")
+    error.__cause__ = err
+    return error
+
+
+def sdk_error(err: TemporalError) -> CompletionError:
+    """Any other temporalio error of a completion call: a handshake-obs error, with the
+    SDK's own as its cause."""
+    error = CompletionError(f"completion failed ({type(err).__name__}): {err}")
     error.__cause__ = err
     return error
 

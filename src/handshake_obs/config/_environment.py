@@ -47,6 +47,7 @@ from pydantic_settings import (
 )
 
 from .._errors import ConfigurationError
+from .._token_keys import TokenKeys, parse_token_keys
 from ._handshake_config import HandshakeConfig, RetryPolicy, TargetPolicy
 from ._log_levels import DEFAULT_LOG_LEVEL, LOG_LEVELS
 from ._sidecar_endpoint import SidecarEndpoint
@@ -157,6 +158,10 @@ class _SettingValues(BaseSettings):
     reaper_batch_size: _Count | None = None  # HandshakeConfig.reaper_batch_size
     reaper_concurrency: _Count | None = None  # HandshakeConfig.reaper_concurrency
     reaper_lease_seconds: _Seconds | None = None  # HandshakeConfig.reaper_lease
+    ledger_retention_seconds: _Seconds | None = None  # HandshakeConfig.ledger_retention
+    ledger_prune_batch_size: _Count | None = None  # HandshakeConfig.ledger_prune_batch_size
+    token_keys: _Text | None = Field(default=None, repr=False)  # HandshakeConfig.token_keys
+    token_keys_file: _Text | None = None  # HandshakeConfig.token_keys
     completion_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings
     operator_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
     inventory_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
@@ -380,8 +385,33 @@ class Settings:
             "reaper_batch_size": v.reaper_batch_size,
             "reaper_concurrency": v.reaper_concurrency,
             "reaper_lease": _duration(v.reaper_lease_seconds),
+            "ledger_retention": _duration(v.ledger_retention_seconds),
+            "ledger_prune_batch_size": v.ledger_prune_batch_size,
+            "token_keys": self._token_keys(),
         }
         return _build(HandshakeConfig, given, overrides)
+
+    def _token_keys(self) -> TokenKeys | None:
+        """The token keys given inline or in a file (never both)."""
+        v = self._values
+        if v.token_keys is not None and v.token_keys_file is not None:
+            raise ConfigurationError(
+                f"{self._sources['token_keys']} and {self._sources['token_keys_file']}: "
+                "give the token keys one way, not both"
+            )
+        if v.token_keys is not None:
+            return parse_token_keys(v.token_keys, where=self._sources["token_keys"])
+        if v.token_keys_file is None:
+            return None
+        path = Path(v.token_keys_file)
+        where = f"token keys file {path} ({self._sources['token_keys_file']})"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigurationError(f"{where} does not exist") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigurationError(f"{where} cannot be read: {err}") from None
+        return parse_token_keys(text, where=where)
 
     def sidecar_settings(self, **overrides: Any) -> SidecarSettings:
         """The sidecar's settings; ``overrides`` (their fields) win over every setting."""

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._errors import ConfigurationError
+from .._token_keys import TokenKeys
 from .._vocabulary import OTHER_TARGET
 
 #: Upper bounds (seconds) of the pending-age buckets; the last bucket is open-ended.
@@ -108,6 +109,16 @@ class HandshakeConfig:
     reaper_lease: timedelta = timedelta(seconds=60)
     #: Temporal calls one reaper makes at once. Setting ``reaper_concurrency``.
     reaper_concurrency: int = 16
+    #: How long a finished handoff stays in the ledger before the reaper's loop deletes it
+    #: (None: kept forever). Setting ``ledger_retention_seconds``.
+    ledger_retention: timedelta | None = timedelta(days=7)
+    #: Most finished handoffs one pruning transaction deletes. Setting
+    #: ``ledger_prune_batch_size``.
+    ledger_prune_batch_size: int = 500
+    #: Keys that encrypt the task tokens the ledger stores (None: stored as given). The
+    #: first encrypts, all decrypt. Settings ``token_keys`` or ``token_keys_file``; needs
+    #: the ``encryption`` extra.
+    token_keys: TokenKeys | None = None
 
     def __post_init__(self) -> None:
         if not self.ledger_url:
@@ -133,6 +144,10 @@ class HandshakeConfig:
             raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
         if self.reaper_batch_size < 1 or self.reaper_concurrency < 1:
             raise ConfigurationError("reaper batch size and concurrency must be at least 1")
+        if self.ledger_retention is not None and self.ledger_retention <= timedelta(0):
+            raise ConfigurationError("ledger_retention must be positive (None: keep forever)")
+        if self.ledger_prune_batch_size < 1:
+            raise ConfigurationError("ledger_prune_batch_size must be at least 1")
         if self.reaper_lease <= self.rpc_timeout:
             raise ConfigurationError("reaper_lease must be longer than rpc_timeout")
 

@@ -46,6 +46,10 @@ class HeartbeatResult:
     accepted: bool
     #: Sequence number of the progress the record keeps now.
     sequence: int
+    #: Temporal answered the heartbeat that the activity should stop: its cancellation was
+    #: requested (or it was paused or reset). Report it with ``report_cancellation`` (HTTP:
+    #: ``POST /v1/handoffs/{id}/cancel``). Set by the completion path, never by the ledger.
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +208,14 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
         """Give a claim back early (the reaper could not reach Temporal; retry next scan)."""
+
+    # -- retention ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def prune_finished(self, before: float, *, limit: int) -> int:
+        """Delete up to ``limit`` handoffs finished before ``before``, oldest first (and the
+        early outcomes kept since before then), in one short transaction; how many handoffs
+        went. A caller prunes in batches, so no write waits long behind it."""
 
     # -- reading ------------------------------------------------------------------------
 

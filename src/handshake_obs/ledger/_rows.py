@@ -10,11 +10,13 @@ from typing import Any
 from .._records import HandoffRecord, PendingSummary
 from .._vocabulary import Outcome, State
 from ._age_buckets import age_bucket_labels
+from ._token_cipher import TokenCipher, no_key_for
 
-#: Columns of ``handoffs`` in the order :func:`record_params` gives them.
+#: Columns of ``handoffs`` in the order :meth:`RowCodec.params` gives them.
 HANDOFF_COLUMNS: tuple[str, ...] = (
     "handoff_id",
     "task_token",
+    "token_key_id",
     "token_digest",
     "token_fingerprint",
     "namespace",
@@ -44,62 +46,85 @@ _RECORD_COLUMN_NAMES = tuple(c for c in HANDOFF_COLUMNS if c != "token_digest")
 RECORD_COLUMNS = ", ".join(_RECORD_COLUMN_NAMES)
 
 
-def record_params(record: HandoffRecord, digest: bytes) -> tuple[Any, ...]:
-    """Insert parameters for ``record``, in :data:`HANDOFF_COLUMNS` order."""
-    return (
-        record.handoff_id,
-        record.task_token,
-        digest,
-        record.token_fingerprint,
-        record.namespace,
-        record.workflow_id,
-        record.run_id,
-        record.activity_id,
-        record.activity_type,
-        record.attempt,
-        record.target,
-        record.started_at,
-        record.deadline,
-        record.state.value,
-        record.outcome.value if record.outcome else None,
-        record.finished_at,
-        record.error_type,
-        record.error_message,
-        encode_progress(record.progress),
-        record.progress_sequence,
-        record.progress_at,
-        record.traceparent,
-        record.tracestate,
-    )
+class RowCodec:
+    """How a record becomes a row and back: the token encrypted at rest when the ledger has
+    a :class:`TokenCipher`, stored as given when not (see ``_token_cipher``)."""
+
+    __slots__ = ("_cipher",)
+
+    def __init__(self, cipher: TokenCipher | None = None) -> None:
+        self._cipher = cipher
+
+    def params(self, record: HandoffRecord, digest: bytes) -> tuple[Any, ...]:
+        """Insert parameters for ``record``, in :data:`HANDOFF_COLUMNS` order."""
+        token, key_id = record.task_token, None
+        if self._cipher is not None and token:
+            token, key_id = self._cipher.encrypt(token, record.handoff_id), self._cipher.current
+        return (
+            record.handoff_id,
+            token,
+            key_id,
+            digest,
+            record.token_fingerprint,
+            record.namespace,
+            record.workflow_id,
+            record.run_id,
+            record.activity_id,
+            record.activity_type,
+            record.attempt,
+            record.target,
+            record.started_at,
+            record.deadline,
+            record.state.value,
+            record.outcome.value if record.outcome else None,
+            record.finished_at,
+            record.error_type,
+            record.error_message,
+            encode_progress(record.progress),
+            record.progress_sequence,
+            record.progress_at,
+            record.traceparent,
+            record.tracestate,
+        )
+
+    def record(self, row: Sequence[Any]) -> HandoffRecord:
+        """A row of :data:`RECORD_COLUMNS` as a record (its token decrypted)."""
+        values: Mapping[str, Any] = dict(zip(_RECORD_COLUMN_NAMES, row, strict=True))
+        handoff_id: str = values["handoff_id"]
+        token = bytes(values["task_token"])
+        key_id: str | None = values["token_key_id"]
+        if key_id is not None and token:
+            if self._cipher is None:
+                raise no_key_for(key_id, handoff_id)
+            token = self._cipher.decrypt(token, key_id, handoff_id)
+        return HandoffRecord(
+            handoff_id=handoff_id,
+            task_token=token,
+            token_fingerprint=values["token_fingerprint"],
+            namespace=values["namespace"],
+            workflow_id=values["workflow_id"],
+            run_id=values["run_id"],
+            activity_id=values["activity_id"],
+            activity_type=values["activity_type"],
+            attempt=values["attempt"],
+            target=values["target"],
+            started_at=values["started_at"],
+            deadline=values["deadline"],
+            state=State(values["state"]),
+            outcome=Outcome(values["outcome"]) if values["outcome"] else None,
+            finished_at=values["finished_at"],
+            error_type=values["error_type"],
+            error_message=values["error_message"],
+            progress=decode_progress(values["progress"]),
+            progress_sequence=values["progress_sequence"],
+            progress_at=values["progress_at"],
+            traceparent=values["traceparent"],
+            tracestate=values["tracestate"],
+        )
 
 
-def row_to_record(row: Sequence[Any]) -> HandoffRecord:
-    """A row of :data:`RECORD_COLUMNS` as a record."""
-    values: Mapping[str, Any] = dict(zip(_RECORD_COLUMN_NAMES, row, strict=True))
-    return HandoffRecord(
-        handoff_id=values["handoff_id"],
-        task_token=bytes(values["task_token"]),
-        token_fingerprint=values["token_fingerprint"],
-        namespace=values["namespace"],
-        workflow_id=values["workflow_id"],
-        run_id=values["run_id"],
-        activity_id=values["activity_id"],
-        activity_type=values["activity_type"],
-        attempt=values["attempt"],
-        target=values["target"],
-        started_at=values["started_at"],
-        deadline=values["deadline"],
-        state=State(values["state"]),
-        outcome=Outcome(values["outcome"]) if values["outcome"] else None,
-        finished_at=values["finished_at"],
-        error_type=values["error_type"],
-        error_message=values["error_message"],
-        progress=decode_progress(values["progress"]),
-        progress_sequence=values["progress_sequence"],
-        progress_at=values["progress_at"],
-        traceparent=values["traceparent"],
-        tracestate=values["tracestate"],
-    )
+#: Tokens stored as given (a ledger without token keys).
+PLAIN = RowCodec()
 
 
 def as_read_back(record: HandoffRecord) -> HandoffRecord:

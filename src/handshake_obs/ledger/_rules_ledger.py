@@ -130,3 +130,8 @@ class RulesLedger(Ledger):
 
     async def check_writable(self) -> None:
         await self._take(ProbeWrite(time.time()))
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def prune_finished(self, before: float, *, limit: int) -> int:
+        return await self._run(programs.prune_finished(before, limit=limit))

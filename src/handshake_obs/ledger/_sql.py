@@ -48,6 +48,10 @@ class SharedStatements:
             f"error_type = {p}, error_message = {p} WHERE handoff_id = {p} AND state = 'pending' "
             f"{returning}"
         )
+        self.forget_token = (
+            f"UPDATE {h} SET task_token = {p}, token_key_id = {p} WHERE handoff_id = {p}"
+        )
+        self.prune_early = f"DELETE FROM {e} WHERE finished_at < {p}"
         self.progress_of = f"SELECT progress_sequence FROM {h} WHERE handoff_id = {p}"
         self.set_progress = (
             f"UPDATE {h} SET progress = {p}, progress_sequence = {p}, progress_at = {p} "

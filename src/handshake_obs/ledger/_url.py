@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .._errors import ConfigurationError
+from .._token_keys import TokenKeys
 from ._interface import Ledger
 from .memory import MemoryLedger
 from .sqlite import SqliteLedger
@@ -25,9 +26,13 @@ _MEMORY_SCHEME = "memory"
 _MEMORY_URL = f"{_MEMORY_SCHEME}://"
 
 
-def ledger_from_url(url: str, *, create: bool = True) -> Ledger:
+def ledger_from_url(
+    url: str, *, create: bool = True, token_keys: TokenKeys | None = None
+) -> Ledger:
     """The (unopened) ledger a URL names. ``create=False``: a SQLite file that does not
-    exist is refused when opened, never created empty (a command that expects a ledger)."""
+    exist is refused when opened, never created empty (a command that expects a ledger).
+    ``token_keys`` encrypt stored tokens (SQLite and PostgreSQL; the in-memory ledger keeps
+    nothing at rest)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         # Same convention as SQLAlchemy: three slashes for a relative path, four for absolute.
@@ -36,9 +41,9 @@ def ledger_from_url(url: str, *, create: bool = True) -> Ledger:
             raise ConfigurationError(
                 f"invalid SQLite ledger URL {url!r}: expected sqlite:///path/to/file.db"
             )
-        return SqliteLedger(path, create=create)
+        return SqliteLedger(path, create=create, token_keys=token_keys)
     if parts.scheme in _POSTGRES_SCHEMES:
-        return _postgres_ledger(url)
+        return _postgres_ledger(url, token_keys)
     if parts.scheme == _MEMORY_SCHEME:
         if url != _MEMORY_URL:
             raise ConfigurationError(
@@ -51,7 +56,7 @@ def ledger_from_url(url: str, *, create: bool = True) -> Ledger:
     )
 
 
-def _postgres_ledger(url: str) -> PostgresLedger:
+def _postgres_ledger(url: str, token_keys: TokenKeys | None) -> PostgresLedger:
     # Imported only for a PostgreSQL URL: psycopg is the 'postgres' extra's, not the core's.
     from .postgres import PostgresLedger  # noqa: PLC0415
 
@@ -73,7 +78,7 @@ def _postgres_ledger(url: str) -> PostgresLedger:
         )
     base = url.partition("?")[0]  # not geturl(): it would turn postgresql:///db into postgresql:/db
     conninfo = f"{base}?{'&'.join(kept)}" if kept else base
-    return PostgresLedger(conninfo, schema=schemas[0] if schemas else None)
+    return PostgresLedger(conninfo, schema=schemas[0] if schemas else None, token_keys=token_keys)
 
 
 def _redact(url: str) -> str:

@@ -30,6 +30,7 @@ from ._runtime import SidecarRuntime
 from ._schemas import (
     HANDOFF_ID_PATTERN,
     CallView,
+    CancelBody,
     CompleteBody,
     ErrorBody,
     ExtendBody,
@@ -40,6 +41,7 @@ from ._schemas import (
     HeartbeatBody,
     HeartbeatView,
     OperatorFailBody,
+    TokenCancelBody,
     TokenCompleteBody,
     TokenExtendBody,
     TokenFailBody,
@@ -94,6 +96,7 @@ class _Gateway:
             else None,
             outcome=result.outcome.value if result.outcome else None,
             recording_delayed=result.recording_delayed,
+            cancel_requested=result.cancel_requested,
         )
 
     async def refreshed(self, result: CallResult) -> CallView:
@@ -120,7 +123,12 @@ class _Gateway:
     async def heartbeat(self, ref: HandoffRef, body: HeartbeatBody) -> CallView:
         kept = await self.completer().heartbeat(ref, body.progress, sequence=body.sequence)
         record = await _find(self.runtime, ref)
-        return self.call_view(CallResult(Operation.HEARTBEAT, record, kept))
+        cancel_requested = kept is not None and kept.cancel_requested
+        return self.call_view(CallResult(Operation.HEARTBEAT, record, kept, cancel_requested))
+
+    async def cancel(self, ref: HandoffRef, body: CancelBody) -> CallView:
+        result = await self.completer().report_cancellation(ref, *body.details)
+        return await self.refreshed(result)
 
     async def extend(self, ref: HandoffRef, body: ExtendBody) -> HandoffView:
         until = (
@@ -217,6 +225,13 @@ def _completion_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
         """Report progress (keeps the activity alive; may extend the deadline)."""
         return await gateway.heartbeat(_handoff_id(handoff_id), body)
 
+    @router.post("/handoffs/{handoff_id}/cancel")
+    async def cancel_by_id(handoff_id: HandoffId, body: CancelBody) -> CallView:
+        """Report that the activity accepted its cancellation (after a heartbeat answered
+        ``cancel_requested``): the handoff ends ``canceled``, the workflow sees a
+        cancellation."""
+        return await gateway.cancel(_handoff_id(handoff_id), body)
+
     @router.post("/handoffs/{handoff_id}/extend")
     async def extend_by_id(handoff_id: HandoffId, body: ExtendBody) -> HandoffView:
         """Move the handoff's deadline ("still working, give me until T")."""
@@ -236,6 +251,11 @@ def _completion_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
     async def heartbeat_by_token(body: TokenHeartbeatBody) -> CallView:
         """Heartbeat by raw task token."""
         return await gateway.heartbeat(_token(body.task_token), body)
+
+    @router.post("/tokens/cancel")
+    async def cancel_by_token(body: TokenCancelBody) -> CallView:
+        """Report the cancellation by raw task token."""
+        return await gateway.cancel(_token(body.task_token), body)
 
     @router.post("/tokens/extend")
     async def extend_by_token(body: TokenExtendBody) -> HandoffView:

@@ -37,6 +37,13 @@ class HeartbeatBody(_Strict):
     sequence: int | None = Field(default=None, ge=0, le=2**62)
 
 
+class CancelBody(_Strict):
+    """Report that the activity accepted its cancellation (the workflow requested it: a
+    heartbeat answered ``cancel_requested``), with optional details (any JSON values)."""
+
+    details: list[Any] = Field(default_factory=list, max_length=32)
+
+
 class ExtendBody(_Strict):
     """Move the deadline: to ``deadline`` (with a timezone), or ``extend_by_seconds`` from now."""
 
@@ -84,6 +91,10 @@ class TokenFailBody(_WithToken, FailBody):
 
 class TokenHeartbeatBody(_WithToken, HeartbeatBody):
     """Heartbeat by raw task token."""
+
+
+class TokenCancelBody(_WithToken, CancelBody):
+    """Report the cancellation by raw task token."""
 
 
 class TokenExtendBody(_WithToken, ExtendBody):
@@ -143,6 +154,16 @@ class CallView(BaseModel):
     #: ``handoff`` still shows it pending; the outcome is recorded in the background once
     #: the ledger is writable (never as ``already_closed``). Nothing to retry.
     recording_delayed: bool = False
+    #: Heartbeats: Temporal answered that the activity should stop (the workflow requested
+    #: its cancellation, or the activity was paused or reset). Stop the work and report it
+    #: with ``POST /v1/handoffs/{id}/cancel``. Always false for other operations.
+    cancel_requested: bool = Field(
+        default=False,
+        description=(
+            "Heartbeats: the activity's cancellation was requested (or it was paused or "
+            "reset). Stop the work and report it with POST /v1/handoffs/{id}/cancel."
+        ),
+    )
 
 
 class HandoffPage(BaseModel):

@@ -124,6 +124,23 @@ class FinishRow(Returns[HandoffRecord | None]):
 
 
 @dataclass(frozen=True, slots=True)
+class ForgetToken(Returns[None]):
+    """Remove the raw task token of a finished handoff: the row keeps its digest, so the
+    token is still recognised, but no longer holds the credential."""
+
+    handoff_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PruneFinished(Returns[int]):
+    """Delete up to ``limit`` handoffs finished before ``before`` (oldest first), and the
+    early outcomes kept since before then; how many handoffs went."""
+
+    before: float
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProgressOf(Returns[KeptProgress | None]):
     """The progress sequence the handoff keeps, or None for an unknown handoff. A backend
     with concurrent writers locks the row until the transaction ends."""
@@ -259,6 +276,8 @@ Step: TypeAlias = (
     | HandoffIdByDigest
     | OlderPendingAttempts
     | FinishRow
+    | ForgetToken
+    | PruneFinished
     | ProgressOf
     | SetProgress
     | SetDeadline

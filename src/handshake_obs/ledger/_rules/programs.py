@@ -8,8 +8,9 @@ releasing a claim) need no program: :class:`~._rules_ledger.RulesLedger` takes t
 Two rules carry the others:
 
 * **Finishing** goes through :func:`_finish_pending` only: the handoff moves from pending to
-  finished at most once, and a finished handoff keeps no in-flight call marks (those of
-  callers that died go with it).
+  finished at most once, a finished handoff keeps no in-flight call marks (those of callers
+  that died go with it), and no raw task token: a credential is kept only as long as it can
+  still be used, while the token's digest stays so a late duplicate is still recognised.
 * **Messages** are cut to :data:`MAX_ERROR_MESSAGE` characters before they are stored.
 """
 
@@ -30,6 +31,7 @@ from ._steps import (
     EndAllCalls,
     EndCall,
     FinishRow,
+    ForgetToken,
     HandoffByDigest,
     HandoffById,
     HandoffIdByDigest,
@@ -41,6 +43,7 @@ from ._steps import (
     OlderPendingAttempts,
     Program,
     ProgressOf,
+    PruneFinished,
     SetDeadline,
     SetProgress,
     TakeEarlyOutcome,
@@ -133,15 +136,18 @@ def _finish_pending(
     error_type: str | None,
     error_message: str | None,
 ) -> Program[FinishedOutcome | None]:
-    """The one way a handoff finishes: only from pending, and with every in-flight mark
-    removed (a finished handoff needs none; those of callers that died go with it)."""
+    """The one way a handoff finishes: only from pending, with every in-flight mark removed
+    (a finished handoff needs none; those of callers that died go with it) and its raw
+    token forgotten (nothing may use it any more; its digest stays)."""
     finished = yield from ask(
         FinishRow(handoff_id, outcome, at, error_type, truncate_message(error_message))
     )
     if finished is None:
         return None
     yield from ask(EndAllCalls(handoff_id))
-    return FinishedOutcome(record=finished, outcome=outcome, finished_at=at)
+    yield from ask(ForgetToken(handoff_id))
+    forgotten = dataclasses.replace(finished, task_token=b"")
+    return FinishedOutcome(record=forgotten, outcome=outcome, finished_at=at)
 
 
 # -- the completion path ------------------------------------------------------------------------
@@ -255,3 +261,14 @@ def claim_expired(
     """Claim expired pending handoffs for ``lease_seconds``, oldest deadline first."""
     claimed = yield from ask(ClaimExpired(now, limit, claimant, now + lease_seconds))
     return sorted(claimed, key=lambda r: r.deadline or 0.0)
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+
+def prune_finished(before: float, *, limit: int) -> Program[int]:
+    """Delete one bounded batch of handoffs finished before ``before`` (and early outcomes
+    kept since then); how many handoffs went. Pending handoffs are never touched."""
+    if limit < 1:
+        raise ValueError("a prune batch must be at least one row")
+    return (yield from ask(PruneFinished(before, limit)))

@@ -22,6 +22,7 @@ from .._rules import (
     EndAllCalls,
     EndCall,
     FinishRow,
+    ForgetToken,
     HandoffByDigest,
     HandoffById,
     HandoffIdByDigest,
@@ -35,6 +36,7 @@ from .._rules import (
     OlderPendingAttempts,
     ProbeWrite,
     ProgressOf,
+    PruneFinished,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
@@ -54,6 +56,15 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
             return _insert(tables, changes, step.record, step.digest)
         case FinishRow():
             return _finish(tables, changes, step)
+        case ForgetToken():
+            current = tables.handoffs.get(step.handoff_id)
+            if current is not None:
+                changes.put(
+                    tables.handoffs, step.handoff_id, dataclasses.replace(current, task_token=b"")
+                )
+            return None
+        case PruneFinished():
+            return _prune(tables, changes, step)
         case EndAllCalls():
             changes.delete(tables.calls_in_flight, step.handoff_id)
             changes.delete(tables.intents, step.handoff_id)
@@ -213,6 +224,25 @@ def _claim(tables: MemoryTables, changes: Changes, step: ClaimExpired) -> list[H
     for record in picked:
         changes.put(tables.claims, record.handoff_id, Claim(step.claimant, step.until))
     return picked
+
+
+def _prune(tables: MemoryTables, changes: Changes, step: PruneFinished) -> int:
+    old = sorted(
+        (
+            r
+            for r in tables.handoffs.values()
+            if not r.is_pending and r.finished_at is not None and r.finished_at < step.before
+        ),
+        key=lambda r: r.finished_at or 0.0,
+    )[: step.limit]
+    digests = {h: d for d, h in tables.ids_by_digest.items()} if old else {}
+    for record in old:
+        changes.delete(tables.handoffs, record.handoff_id)
+        changes.delete(tables.claims, record.handoff_id)
+        changes.delete(tables.ids_by_digest, digests[record.handoff_id])
+    for digest in [d for d, e in tables.early_outcomes.items() if e.finished_at < step.before]:
+        changes.delete(tables.early_outcomes, digest)
+    return len(old)
 
 
 def _pending(tables: MemoryTables, handoff_id: str) -> HandoffRecord | None:

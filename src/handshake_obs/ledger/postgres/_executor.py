@@ -16,7 +16,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ..._vocabulary import Outcome
-from .._rows import encode_progress, record_params, row_to_record
+from .._rows import RowCodec, encode_progress
 from .._rules import (
     CallIntent,
     ClaimExpired,
@@ -25,6 +25,7 @@ from .._rules import (
     EndAllCalls,
     EndCall,
     FinishRow,
+    ForgetToken,
     HandoffByDigest,
     HandoffById,
     HandoffIdByDigest,
@@ -38,6 +39,7 @@ from .._rules import (
     OlderPendingAttempts,
     ProbeWrite,
     ProgressOf,
+    PruneFinished,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
@@ -50,8 +52,8 @@ from ._statements import Statements
 Connection = psycopg.AsyncConnection[TupleRow]
 
 
-async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
-    """Take ``step`` on ``conn``; its answer."""
+async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
+    """Take ``step`` on ``conn`` (rows read and written through ``codec``); its answer."""
     match step:
         case LockToken():
             await conn.execute(sql.lock_digest, (lock_key(step.digest),))
@@ -60,15 +62,22 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
             await conn.execute(sql.lock_handoff, (step.handoff_id,))
             return None
         case InsertHandoff():
-            row = await _one(conn, sql.insert, record_params(step.record, step.digest))
-            return None if row is None else row_to_record(row)
+            row = await _one(conn, sql.insert, codec.params(step.record, step.digest))
+            return None if row is None else codec.record(row)
         case FinishRow():
             row = await _one(
                 conn,
                 sql.finish,
                 (step.outcome.value, step.at, step.error_type, step.error_message, step.handoff_id),
             )
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
+        case ForgetToken():
+            await conn.execute(sql.forget_token, (b"", None, step.handoff_id))
+            return None
+        case PruneFinished():
+            pruned = (await conn.execute(sql.prune, (step.before, step.limit))).rowcount
+            await conn.execute(sql.prune_early, (step.before,))
+            return pruned
         case EndAllCalls():
             await conn.execute(sql.end_all_calls, (step.handoff_id,))
             return None
@@ -109,10 +118,10 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
             return None if row is None else row[0]
         case HandoffByDigest():
             row = await _one(conn, sql.by_digest, (step.digest,))
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
         case HandoffById():
             row = await _one(conn, sql.by_id, (step.handoff_id,))
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
         case EarlyOutcomeOf():
             return _early(await _one(conn, sql.early_of, (step.digest,)))
         case KeepEarlyOutcome():
@@ -130,12 +139,12 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
             return None
         case SetDeadline():
             row = await _one(conn, sql.set_deadline, (step.deadline, step.handoff_id))
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
         case ClaimExpired():
             cur = await conn.execute(
                 sql.claim, (step.now, step.now, step.limit, step.claimant, step.until)
             )
-            return [row_to_record(r) for r in await cur.fetchall()]
+            return [codec.record(r) for r in await cur.fetchall()]
         case ReleaseClaim():
             await conn.execute(sql.release, (step.handoff_id, step.claimant))
             return None

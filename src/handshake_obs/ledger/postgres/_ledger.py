@@ -21,11 +21,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..._errors import ConfigurationError, LedgerError
 from ..._records import HandoffRecord, PendingSummary
+from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
-from .._rows import record_params, row_to_record, summary_from_row
+from .._rows import RowCodec, summary_from_row
 from .._rules import Program, Returns, run_program_async, take_step_async
 from .._rules_ledger import RulesLedger
+from .._token_cipher import TokenCipher
 from ._executor import execute
 from ._schema import migrate
 from ._statements import Statements
@@ -47,6 +49,7 @@ class PostgresLedger(RulesLedger):
         schema: str | None = None,
         pool_size: int = 10,
         connect_timeout_seconds: float = 10.0,
+        token_keys: TokenKeys | None = None,
     ) -> None:
         if schema is not None and (
             not schema or "\x00" in schema or len(schema.encode()) > _MAX_IDENTIFIER_BYTES
@@ -57,6 +60,7 @@ class PostgresLedger(RulesLedger):
         self._pool_size = pool_size
         self._connect_timeout = connect_timeout_seconds
         self._sql = Statements(schema)
+        self._codec = RowCodec(TokenCipher(token_keys) if token_keys is not None else None)
         self._secrets = _secrets_of(url)
         self._pool: AsyncConnectionPool[_Conn] | None = None
 
@@ -154,17 +158,21 @@ class PostgresLedger(RulesLedger):
 
     async def _one_record(self, sql: str, params: Sequence[Any]) -> HandoffRecord | None:
         rows = await self._fetch(sql, params)
-        return row_to_record(rows[0]) if rows else None
+        return self._codec.record(rows[0]) if rows else None
 
     async def _run(self, program: Program[_T]) -> _T:
         async def body(conn: _Conn) -> _T:
-            return await run_program_async(program, functools.partial(execute, conn, self._sql))
+            return await run_program_async(
+                program, functools.partial(execute, conn, self._sql, self._codec)
+            )
 
         return await self._transaction(body)
 
     async def _take(self, step: Returns[_T]) -> _T:
         async def body(conn: _Conn) -> _T:  # autocommit: the one statement commits itself
-            return await take_step_async(step, functools.partial(execute, conn, self._sql))
+            return await take_step_async(
+                step, functools.partial(execute, conn, self._sql, self._codec)
+            )
 
         return await self._connection(body)
 
@@ -172,7 +180,7 @@ class PostgresLedger(RulesLedger):
         """Insert ``records`` as new rows with ``COPY``, in one transaction, without the
         record rule (see ``ledger/_bulk_insert.py``); a token or handoff id recorded already,
         or repeated in ``records``, fails the unique index and rolls all of them back."""
-        rows = [record_params(r, token_digest(r.task_token)) for r in records]
+        rows = [self._codec.params(r, token_digest(r.task_token)) for r in records]
 
         async def body(conn: _Conn) -> None:
             async with conn.cursor().copy(self._sql.copy_new) as copy:
@@ -207,7 +215,7 @@ class PostgresLedger(RulesLedger):
 
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         sql, params = self._sql.list_query(query)
-        return [row_to_record(row) for row in await self._fetch(sql, params)]
+        return [self._codec.record(row) for row in await self._fetch(sql, params)]
 
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:
         rows = await self._fetch(self._sql.outcomes_since, (since,))

@@ -97,6 +97,17 @@ MIGRATIONS: tuple[str, ...] = (
         at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 5: a finished handoff keeps no raw task token (its digest stays): clear the tokens
+    # of the handoffs finished before this rule.
+    """
+    UPDATE {s}handoffs SET task_token = ''::bytea
+        WHERE state = 'finished' AND task_token <> ''::bytea;
+    """,
+    # 6: tokens may be encrypted at rest; the id of the key that encrypted a row's token
+    # (NULL: stored as given).
+    """
+    ALTER TABLE {s}handoffs ADD COLUMN token_key_id TEXT;
+    """,
 )
 
 

@@ -53,6 +53,13 @@ class Statements(SharedStatements):
             f") UPDATE {h} AS h SET claimed_by = %s, claim_until = %s FROM picked "
             f"WHERE h.handoff_id = picked.handoff_id RETURNING {claimed}"
         )
+        # Parameters: before, limit. By physical row address, the cheapest way to delete a
+        # bounded batch; rows another transaction is locking are left for the next batch.
+        self.prune = (
+            f"DELETE FROM {h} WHERE ctid IN ("
+            f"  SELECT ctid FROM {h} WHERE state = 'finished' AND finished_at < %s"
+            "   ORDER BY finished_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        )
         # Byte order, as SQLite sorts, whatever the database's collation.
         self.summary_from = (
             f" FROM {h} WHERE state = 'pending' GROUP BY target ORDER BY target COLLATE \"C\""

@@ -11,7 +11,7 @@ import sqlite3
 from typing import assert_never
 
 from ..._vocabulary import Outcome
-from .._rows import as_read_back, encode_progress, record_params, row_to_record
+from .._rows import RowCodec, as_read_back, encode_progress
 from .._rules import (
     CallIntent,
     ClaimExpired,
@@ -20,6 +20,7 @@ from .._rules import (
     EndAllCalls,
     EndCall,
     FinishRow,
+    ForgetToken,
     HandoffByDigest,
     HandoffById,
     HandoffIdByDigest,
@@ -33,6 +34,7 @@ from .._rules import (
     OlderPendingAttempts,
     ProbeWrite,
     ProgressOf,
+    PruneFinished,
     ReleaseClaim,
     SetDeadline,
     SetProgress,
@@ -43,21 +45,28 @@ from .._rules import (
 from ._statements import SQL
 
 
-def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
-    """Take ``step`` on ``conn``; its answer."""
+def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
+    """Take ``step`` on ``conn`` (rows read and written through ``codec``); its answer."""
     match step:
         case LockToken() | LockHandoff():
             return None
         case InsertHandoff():
             # Without RETURNING, which costs SQLite more than the whole rest of the rule.
-            inserted = conn.execute(SQL.insert, record_params(step.record, step.digest)).rowcount
+            inserted = conn.execute(SQL.insert, codec.params(step.record, step.digest)).rowcount
             return as_read_back(step.record) if inserted else None
         case FinishRow():
             row = conn.execute(
                 SQL.finish,
                 (step.outcome.value, step.at, step.error_type, step.error_message, step.handoff_id),
             ).fetchone()
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
+        case ForgetToken():
+            conn.execute(SQL.forget_token, (b"", None, step.handoff_id))
+            return None
+        case PruneFinished():
+            pruned = conn.execute(SQL.prune, (step.before, step.limit)).rowcount
+            conn.execute(SQL.prune_early, (step.before,))
+            return pruned
         case EndAllCalls():
             conn.execute(SQL.end_all_calls, (step.handoff_id,))
             return None
@@ -100,10 +109,10 @@ def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, P
             return None if row is None else row[0]
         case HandoffByDigest():
             row = conn.execute(SQL.by_digest, (step.digest,)).fetchone()
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
         case HandoffById():
             row = conn.execute(SQL.by_id, (step.handoff_id,)).fetchone()
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
         case EarlyOutcomeOf():
             return _early(conn.execute(SQL.early_of, (step.digest,)).fetchone())
         case KeepEarlyOutcome():
@@ -121,12 +130,12 @@ def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, P
             return None
         case SetDeadline():
             row = conn.execute(SQL.set_deadline, (step.deadline, step.handoff_id)).fetchone()
-            return None if row is None else row_to_record(row)
+            return None if row is None else codec.record(row)
         case ClaimExpired():
             rows = conn.execute(
                 SQL.claim, (step.claimant, step.until, step.now, step.now, step.limit)
             ).fetchall()
-            return [row_to_record(r) for r in rows]
+            return [codec.record(r) for r in rows]
         case ReleaseClaim():
             conn.execute(SQL.release, (step.handoff_id, step.claimant))
             return None

@@ -7,6 +7,10 @@ scrape-time gauges use a second thread and connection, so a slow summary never d
 handoff. WAL with ``synchronous=NORMAL`` keeps every committed handoff across a kill -9 of the
 process (only an OS crash can lose the last commits). Several processes may share the file:
 writers take ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout``.
+
+The file holds task tokens, bearer credentials: a directory the ledger creates is 0700 and
+the file 0600, whatever the umask, and SQLite gives its ``-wal`` and ``-shm`` files the
+database file's mode.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import structlog
 
 from ..._errors import LedgerError
 from ..._records import HandoffRecord, PendingSummary
+from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
-from .._rows import record_params, row_to_record, summary_from_row
+from .._rows import RowCodec, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
+from .._token_cipher import TokenCipher
 from ._executor import execute
 from ._schema import migrate
 from ._statements import SQL
@@ -42,7 +48,12 @@ class SqliteLedger(RulesLedger):
     """Ledger in one SQLite file; see the module docstring for its concurrency."""
 
     def __init__(
-        self, path: str | Path, *, busy_timeout_seconds: float = 10.0, create: bool = True
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_seconds: float = 10.0,
+        create: bool = True,
+        token_keys: TokenKeys | None = None,
     ) -> None:
         self._path = Path(path)
         self._busy_timeout = busy_timeout_seconds
@@ -50,6 +61,7 @@ class SqliteLedger(RulesLedger):
         self._create = create
         #: (device, inode) of the file as opened: a deleted or replaced file is noticed.
         self._identity: tuple[int, int] | None = None
+        self._codec = RowCodec(TokenCipher(token_keys) if token_keys is not None else None)
         self._writer: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._write_conn: sqlite3.Connection | None = None
@@ -72,7 +84,7 @@ class SqliteLedger(RulesLedger):
                     "by `handshake-obs serve` or `dev`, or by a worker's Handshake)"
                 )
             _log.warning("creating a new, empty ledger", path=str(self._path))
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _create_owner_only(self._path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-read")
         try:
@@ -132,11 +144,13 @@ class SqliteLedger(RulesLedger):
 
     async def _take(self, step: Returns[_T]) -> _T:
         # One write statement in autocommit takes the write lock as it starts.
-        return await self._write(lambda: take_step(step, functools.partial(execute, self._wconn())))
+        return await self._write(
+            lambda: take_step(step, functools.partial(execute, self._wconn(), self._codec))
+        )
 
     def _run_in_transaction(self, program: Program[_T]) -> _T:
         return self._in_transaction(
-            lambda conn: run_program(program, functools.partial(execute, conn))
+            lambda conn: run_program(program, functools.partial(execute, conn, self._codec))
         )
 
     def _in_transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -154,7 +168,7 @@ class SqliteLedger(RulesLedger):
         """Insert ``records`` as new rows in one transaction, without the record rule (see
         ``ledger/_bulk_insert.py``); a token or handoff id recorded already, or repeated in
         ``records``, fails the unique index and rolls all of them back."""
-        params = [record_params(r, token_digest(r.task_token)) for r in records]
+        params = [self._codec.params(r, token_digest(r.task_token)) for r in records]
         await self._write(
             self._in_transaction, lambda conn: conn.executemany(SQL.insert_new, params)
         )
@@ -175,7 +189,7 @@ class SqliteLedger(RulesLedger):
 
     def _select_one(self, sql: str, params: tuple[Any, ...]) -> HandoffRecord | None:
         row = self._wconn().execute(sql, params).fetchone()
-        return None if row is None else row_to_record(row)
+        return None if row is None else self._codec.record(row)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -195,7 +209,7 @@ class SqliteLedger(RulesLedger):
         sql, params = SQL.list_query(query)
 
         def run() -> list[HandoffRecord]:
-            return [row_to_record(r) for r in self._rconn().execute(sql, params).fetchall()]
+            return [self._codec.record(r) for r in self._rconn().execute(sql, params).fetchall()]
 
         return await self._read(run)
 
@@ -223,6 +237,30 @@ class SqliteLedger(RulesLedger):
     def _file_identity(self) -> tuple[int, int]:
         stat = os.stat(self._path)
         return (stat.st_dev, stat.st_ino)
+
+
+#: Modes of what the ledger creates: its credentials are for its owner only.
+DIRECTORY_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the ledger's directory and empty file owner-only, unless they exist (an
+    operator's own directory or file keeps its mode)."""
+    try:
+        if not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, mode=DIRECTORY_MODE)
+            except FileExistsError:
+                pass  # another process made it meanwhile
+            else:
+                path.parent.chmod(DIRECTORY_MODE)  # a umask narrows mkdir's mode
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as err:
+        raise LedgerError(f"ledger (sqlite): cannot create {path}: {err.strerror}") from err
+    os.close(fd)
 
 
 async def _run_on(executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:

@@ -84,6 +84,16 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 5: a finished handoff keeps no raw task token (its digest stays): clear the tokens
+    # of the handoffs finished before this rule.
+    """
+    UPDATE handoffs SET task_token = X'' WHERE state = 'finished' AND task_token != X'';
+    """,
+    # 6: tokens may be encrypted at rest; the id of the key that encrypted a row's token
+    # (NULL: stored as given).
+    """
+    ALTER TABLE handoffs ADD COLUMN token_key_id TEXT;
+    """,
 )
 
 

@@ -23,6 +23,13 @@ class Statements(SharedStatements):
             f") RETURNING {RECORD_COLUMNS}"
         )
 
+        # Parameters: before, limit. The finished_at index gives the oldest rows first.
+        self.prune = (
+            f"DELETE FROM {h} WHERE handoff_id IN ("
+            f"  SELECT handoff_id FROM {h} WHERE state = 'finished' AND finished_at < ?"
+            "  ORDER BY finished_at LIMIT ?)"
+        )
+
     def pending_summary(self, buckets: int) -> str:
         """Count, oldest start and cumulative counts of ``buckets`` age bounds, per target."""
         cumulative = "".join(
