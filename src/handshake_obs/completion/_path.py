@@ -153,7 +153,9 @@ class CompletionPath:
                 await call.heartbeat_delivered()
         if kept is not None and cancel_requested:
             kept = dataclasses.replace(kept, cancel_requested=True)
-        return CallResult(Operation.HEARTBEAT, subject.record, kept, cancel_requested)
+        return CallResult(
+            Operation.HEARTBEAT, subject.record, kept, cancel_requested=cancel_requested
+        )
 
     async def _finishing(
         self,

@@ -132,10 +132,7 @@ class HandshakeConfig:
             raise ConfigurationError(
                 f"listen_address must be host:port, not {self.listen_address!r}"
             )
-        if self.rpc_timeout <= timedelta(0):
-            raise ConfigurationError("rpc_timeout must be positive")
-        if self.ledger_call_timeout <= timedelta(0):
-            raise ConfigurationError("ledger_call_timeout must be positive")
+        self._check_durations()
         if self.rpc_retry.max_attempts < 1:
             raise ConfigurationError("rpc_retry.max_attempts must be at least 1")
         if list(self.pending_age_bounds) != sorted(set(self.pending_age_bounds)):
@@ -144,12 +141,18 @@ class HandshakeConfig:
             raise ConfigurationError(f"{OTHER_TARGET!r} is reserved for unconfigured targets")
         if self.reaper_batch_size < 1 or self.reaper_concurrency < 1:
             raise ConfigurationError("reaper batch size and concurrency must be at least 1")
-        if self.ledger_retention is not None and self.ledger_retention <= timedelta(0):
-            raise ConfigurationError("ledger_retention must be positive (None: keep forever)")
         if self.ledger_prune_batch_size < 1:
             raise ConfigurationError("ledger_prune_batch_size must be at least 1")
         if self.reaper_lease <= self.rpc_timeout:
             raise ConfigurationError("reaper_lease must be longer than rpc_timeout")
+
+    def _check_durations(self) -> None:
+        if self.rpc_timeout <= timedelta(0):
+            raise ConfigurationError("rpc_timeout must be positive")
+        if self.ledger_call_timeout <= timedelta(0):
+            raise ConfigurationError("ledger_call_timeout must be positive")
+        if self.ledger_retention is not None and self.ledger_retention <= timedelta(0):
+            raise ConfigurationError("ledger_retention must be positive (None: keep forever)")
 
     @classmethod
     def from_env(

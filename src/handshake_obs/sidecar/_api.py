@@ -124,7 +124,9 @@ class _Gateway:
         kept = await self.completer().heartbeat(ref, body.progress, sequence=body.sequence)
         record = await _find(self.runtime, ref)
         cancel_requested = kept is not None and kept.cancel_requested
-        return self.call_view(CallResult(Operation.HEARTBEAT, record, kept, cancel_requested))
+        return self.call_view(
+            CallResult(Operation.HEARTBEAT, record, kept, cancel_requested=cancel_requested)
+        )
 
     async def cancel(self, ref: HandoffRef, body: CancelBody) -> CallView:
         result = await self.completer().report_cancellation(ref, *body.details)

@@ -47,7 +47,7 @@ from .._rules import (
 from ._tables import Changes, Claim, MemoryTables
 
 
-def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
+def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # noqa: PLR0911, PLR0912, PLR0915 - one case per step
     """Take ``step`` on ``tables``, noting its writes in ``changes``; its answer."""
     match step:
         case LockToken() | LockHandoff():
