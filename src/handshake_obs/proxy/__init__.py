@@ -1,0 +1,6 @@
+"""``handshake-obs proxy``: a transparent gRPC proxy in front of Temporal's frontend that
+records the handoffs of configured activity types from the wire."""
+
+from ._server import RunningProxy, run_proxy, running_proxy, start_proxy
+
+__all__ = ["RunningProxy", "run_proxy", "running_proxy", "start_proxy"]

@@ -1,0 +1,216 @@
+"""``handshake-obs proxy`` with real workers and completers: handoffs recorded from the wire.
+
+A Python worker and plain clients (no handshake-obs in them) dial the proxy; the proxy runs
+in this process against the real dev server, with its own ledger and registry, so the
+test reads exactly what the proxy recorded and exported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from handshake_obs import HandshakeConfig
+from handshake_obs.config import AsyncActivity, ProxySettings, TemporalConnection
+from handshake_obs.ledger import Ledger, ledger_from_url
+from handshake_obs.proxy import RunningProxy, running_proxy
+
+from .conftest import temporal_cli
+from .support.activities import ALL_ACTIVITIES, EXTERNAL
+from .support.ports import free_port
+from .support.waiting import assert_eventually
+from .support.workflows import HandoffRequest, HandoffWorkflow
+
+
+@dataclass
+class ProxyRig:
+    """A proxy in front of the dev server, its ledger and registry, a worker behind it."""
+
+    proxy: RunningProxy
+    ledger: Ledger
+    registry: CollectorRegistry
+    client: Client
+    task_queue: str
+    address: str
+
+    async def start(self, activity: str, **fields: Any) -> WorkflowHandle[Any, Any]:
+        return await self.client.start_workflow(
+            HandoffWorkflow.run,
+            HandoffRequest(activity=activity, **fields),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=self.task_queue,
+        )
+
+    def sample(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+async def rig(temporal_address: str, config: HandshakeConfig) -> AsyncIterator[ProxyRig]:
+    settings = ProxySettings(
+        listen_address=f"127.0.0.1:{free_port()}",
+        async_activities=(AsyncActivity("hand_off_plain", target="approval"),),
+    )
+    ledger = ledger_from_url(config.ledger_url)
+    registry = CollectorRegistry()
+    async with running_proxy(
+        config,
+        settings,
+        TemporalConnection(address=temporal_address),
+        registry=registry,
+        ledger=ledger,
+    ) as proxy:
+        address = f"127.0.0.1:{proxy.port}"
+        client = await Client.connect(address)  # no handshake-obs: only the proxy observes
+        task_queue = f"proxy-{uuid.uuid4()}"
+        async with Worker(
+            client, task_queue=task_queue, workflows=[HandoffWorkflow], activities=ALL_ACTIVITIES
+        ):
+            yield ProxyRig(proxy, ledger, registry, client, task_queue, address)
+
+
+async def test_a_poll_response_is_recorded_before_release_and_completed_by_token(
+    rig: ProxyRig,
+) -> None:
+    """The async activity's handoff is in the ledger when the activity runs (before the
+    worker got the token); the completion through the proxy finishes it once."""
+    handle = await rig.start("hand_off_plain", payload="p")
+    delivery = await EXTERNAL.receive(handle.id)
+    record = await rig.ledger.find_by_token(delivery.task_token)
+    assert record is not None
+    assert record.is_pending
+    assert (record.workflow_id, record.activity_type, record.target) == (
+        handle.id,
+        "hand_off_plain",
+        "approval",
+    )
+    assert record.deadline is not None  # derived from the start-to-close timeout
+    assert rig.sample("handshake_handoffs_started_total", target="approval") == 1
+
+    await rig.client.get_async_activity_handle(task_token=delivery.task_token).complete("done")
+    assert await handle.result() == {"result": "done"}
+    finished = await rig.ledger.get(record.handoff_id)
+    assert finished is not None
+    assert finished.outcome is not None
+    assert finished.outcome.value == "completed"
+    assert (
+        rig.sample("handshake_handoffs_finished_total", target="approval", outcome="completed") == 1
+    )
+    # A second completion: Temporal says NOT_FOUND, the caller gets it, nothing more counted.
+    with pytest.raises(RPCError) as raised:
+        await rig.client.get_async_activity_handle(task_token=delivery.task_token).complete("x")
+    assert raised.value.status == RPCStatusCode.NOT_FOUND
+    assert (
+        rig.sample("handshake_handoffs_finished_total", target="approval", outcome="completed") == 1
+    )
+
+
+async def test_an_ordinary_activity_through_the_proxy_is_not_recorded(rig: ProxyRig) -> None:
+    """A synchronous activity's poll and completion are forwarded untouched."""
+    handle = await rig.start("plain_result", payload=7)
+    assert await handle.result() == {"result": {"echo": 7}}
+    assert await rig.ledger.find_by_activity(None, handle.id, None, "1") is None
+    assert rig.sample("handshake_handoffs_started_total", target="approval") == 0
+    assert rig.sample("handshake_handoffs_started_total", target="default") == 0
+
+
+async def test_failure_heartbeat_and_cancellation_from_the_wire(rig: ProxyRig) -> None:
+    """A failure keeps its application error type, a heartbeat its progress, a reported
+    cancellation ends the handoff canceled."""
+    failing = await rig.start("hand_off_plain")
+    beating = await rig.start("hand_off_plain", heartbeat_timeout_seconds=30)
+    cancelled = await rig.start("hand_off_plain")
+    tokens = {
+        h.id: (await EXTERNAL.receive(h.id)).task_token for h in (failing, beating, cancelled)
+    }
+
+    fail_handle = rig.client.get_async_activity_handle(task_token=tokens[failing.id])
+    await fail_handle.fail(ApplicationError("card declined", type="PaymentDeclined"))
+    assert (await failing.result())["error_type"] == "PaymentDeclined"
+    record = await rig.ledger.find_by_token(tokens[failing.id])
+    assert record is not None
+    assert record.outcome is not None
+    assert (record.outcome.value, record.error_type) == ("failed", "PaymentDeclined")
+
+    beat_handle = rig.client.get_async_activity_handle(task_token=tokens[beating.id])
+    await beat_handle.heartbeat({"percent": 40})
+    record = await rig.ledger.find_by_token(tokens[beating.id])
+    assert record is not None
+    assert record.progress == {"percent": 40}
+    assert record.is_pending
+    await beat_handle.complete("ok")
+
+    await cancelled.cancel()
+
+    async def cancel_requested() -> None:
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - the SDK's own error type
+            await rig.client.get_async_activity_handle(task_token=tokens[cancelled.id]).heartbeat()
+        assert "cancel" in type(raised.value).__name__.lower()
+
+    await assert_eventually(cancel_requested, timeout=20)
+    await rig.client.get_async_activity_handle(
+        task_token=tokens[cancelled.id]
+    ).report_cancellation()
+    record = await rig.ledger.find_by_token(tokens[cancelled.id])
+    assert record is not None
+    assert record.outcome is not None
+    assert record.outcome.value == "canceled"
+    assert rig.sample("handshake_handoffs_finished_total", target="approval", outcome="failed") == 1
+    assert (
+        rig.sample("handshake_handoffs_finished_total", target="approval", outcome="canceled") == 1
+    )
+
+
+async def test_the_temporal_cli_completes_a_proxied_handoff_by_id(rig: ProxyRig) -> None:
+    """The Go ``temporal`` CLI, dialing the proxy, completes by workflow and activity id."""
+    handle = await rig.start("hand_off_plain")
+    delivery = await EXTERNAL.receive(handle.id)
+    record = await rig.ledger.find_by_token(delivery.task_token)
+    assert record is not None
+    completed = await asyncio.to_thread(
+        subprocess.run,
+        [
+            temporal_cli(),
+            "activity",
+            "complete",
+            "--address",
+            rig.address,
+            "--workflow-id",
+            handle.id,
+            "--activity-id",
+            record.activity_id,
+            "--result",
+            '"by id"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert await handle.result() == {"result": "by id"}
+    finished = await rig.ledger.get(record.handoff_id)
+    assert finished is not None
+    assert finished.outcome is not None
+    assert finished.outcome.value == "completed"
+
+
+async def test_errors_come_back_with_their_code_details_and_trailers(rig: ProxyRig) -> None:
+    """An upstream error crosses the proxy with its status code, message and typed details."""
+    with pytest.raises(RPCError) as raised:
+        await rig.client.get_workflow_handle(f"missing-{uuid.uuid4()}").describe()
+    assert raised.value.status == RPCStatusCode.NOT_FOUND
+    details = raised.value.grpc_status.details
+    assert details
+    assert details[0].type_url.endswith("temporal.api.errordetails.v1.NotFoundFailure")
