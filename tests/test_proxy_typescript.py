@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from handshake_obs import Handshake
-from handshake_obs.ledger import HandoffQuery, Ledger, ledger_from_url
+from handshake_obs.ledger import Ledger, ledger_from_url
 
 from .support.activities import EXTERNAL
 from .support.handoff_plans import PLANS, follow_plan, hand_off_to_plan
@@ -61,7 +61,7 @@ def series(exposition: str) -> Series:
 
 def scrape(port: int) -> Series:
     url = f"http://127.0.0.1:{port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+    with urllib.request.urlopen(url, timeout=5) as response:
         return series(response.read().decode())
 
 
@@ -128,7 +128,8 @@ async def run_typescript_workload(rig: TypeScriptRig) -> dict[str, Any]:
 
 
 async def _letter_for(outbox: Path, workflow_id: str) -> None:
-    assert any(p.name.startswith(workflow_id) for p in outbox.iterdir())
+    names = await asyncio.to_thread(lambda: [p.name for p in outbox.iterdir()])
+    assert any(name.startswith(workflow_id) for name in names)
 
 
 async def run_python_workload(client: Client, task_queue: str) -> dict[str, Any]:
