@@ -10,7 +10,6 @@ outcomes in its ledger.
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -31,7 +29,7 @@ from .support.activities import EXTERNAL
 from .support.handoff_plans import PLANS, follow_plan, hand_off_to_plan
 from .support.ledger_inspection import count_outcomes
 from .support.processes import ManagedProcess
-from .support.proxy import start_proxy_process
+from .support.proxy import Series, scrape, series, start_proxy_process
 from .support.typescript import start_completer, start_worker
 from .support.waiting import assert_eventually
 from .support.workflows import HandoffRequest, HandoffWorkflow
@@ -45,24 +43,6 @@ COMPARED = (
     "handshake_completion_latency_seconds_count",
     "handshake_handoffs_pending",
 )
-
-Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def series(exposition: str) -> Series:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(exposition)
-        for sample in family.samples
-        # The command line turns ``*_created`` off (cli/_main.py); this test process not.
-        if sample.name.startswith("handshake_") and not sample.name.endswith("_created")
-    }
-
-
-def scrape(port: int) -> Series:
-    url = f"http://127.0.0.1:{port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return series(response.read().decode())
 
 
 def shape(found: Series) -> set[tuple[str, tuple[str, ...]]]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from .ports import free_port
 from .processes import ManagedProcess, answers, wait_until
@@ -61,3 +64,22 @@ def start_proxy_process(
         what=lambda: f"{name} /metrics\n{process.log_tail()}",
     )
     return process, port, metrics_port
+
+
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def series(exposition: str) -> Series:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        # The command line turns ``*_created`` off (cli/_main.py); this test process not.
+        if sample.name.startswith("handshake_") and not sample.name.endswith("_created")
+    }
+
+
+def scrape(port: int) -> Series:
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+        return series(response.read().decode())
