@@ -6,6 +6,7 @@ installed by scripts/setup): either missing fails the test, never skips it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -34,13 +35,25 @@ def _started(process: ManagedProcess, event: str) -> None:
     wait_until(running, timeout=90, what=lambda: f"{process.name}: {event}\n{process.log_tail()}")
 
 
-def start_worker(address: str, task_queue: str, outbox: Path, log_dir: Path) -> ManagedProcess:
-    """A TypeScript worker dialing ``address``, running once it polls."""
+def start_worker(
+    address: str,
+    task_queue: str,
+    outbox: Path,
+    log_dir: Path,
+    *,
+    otlp_endpoint: str | None = None,
+) -> ManagedProcess:
+    """A TypeScript worker dialing ``address``, running once it polls; traced (the SDK's
+    OpenTelemetry plugin) when ``otlp_endpoint`` is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    if otlp_endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
     process = ManagedProcess(
         f"ts-worker-{task_queue[-8:]}",
         [node(), "worker.js", address, task_queue, str(outbox)],
         log_dir=log_dir,
         cwd=TYPESCRIPT_DIR,
+        env=env,
     )
     _started(process, "worker running")
     return process
