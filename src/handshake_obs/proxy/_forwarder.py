@@ -19,8 +19,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
+import structlog
 
 from ._upstream import HOP_METADATA
+
+_log = structlog.get_logger("handshake_obs.proxy")
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
@@ -144,9 +147,10 @@ class Forwarder(grpc.GenericRpcHandler):
                 self._channel, upstream, self._outgoing(context), context.time_remaining()
             )
             try:
-                response = (
-                    await send(request) if observer is None else await observer(request, send)
-                )
+                if observer is None:
+                    response = await send(request)
+                else:
+                    response = await _observed(observer, request, send, method)
             except UpstreamError as err:
                 await context.abort(err.code, err.details, trailing_metadata=err.trailers)
             if (call := send.call_made) is not None:
@@ -186,6 +190,20 @@ class Forwarder(grpc.GenericRpcHandler):
                 raise
 
         return forward
+
+
+async def _observed(observer: Observer, request: bytes, send: Upstream, method: str) -> bytes:
+    """The observer's answer; an observer that fails before forwarding still forwards (what
+    handshake-obs sees must never stop the call itself)."""
+    try:
+        return await observer(request, send)
+    except (UpstreamError, asyncio.CancelledError):
+        raise
+    except Exception as err:
+        _log.error("call not observed", method=method, error=repr(err))
+        if send.call_made is not None:
+            raise
+        return await send(request)
 
 
 def _returnable(metadata: Any) -> Metadata:
