@@ -5,12 +5,14 @@ SQLite ledger in a temporary directory), so its CPU is its own and the load gene
 not share its event loop.
 
 * **Latency**: sequential unary calls from one ``grpc.aio`` channel, each timed, direct to
-  the dev server and through the proxy, interleaved round by round (which goes first
-  alternates). ``GetSystemInfo`` is forwarded as bytes (never decoded);
-  ``RespondActivityTaskCompleted`` with a token no handoff has is decoded, looked up in the
-  ledger and forwarded (what every synchronous activity's completion costs). Reported:
-  p50 and p99 per path and the added latency (through - direct) per round; the result is
-  the median over rounds. Proxy CPU per call from ``/proc/<pid>/stat`` over its rounds.
+  the dev server, through a bare ``grpc.aio`` byte-forwarding proxy (``bench._bare_proxy``,
+  the floor of any Python gRPC proxy) and through ``handshake-obs proxy``, interleaved round
+  by round (the order reverses every other round). ``GetSystemInfo`` is forwarded as bytes
+  (never decoded); ``RespondActivityTaskCompleted`` with a token no handoff has is decoded,
+  looked up in the ledger and forwarded (what every synchronous activity's completion
+  costs). Reported: p50 and p99 per path and the added latency (through - direct) per
+  round; the result is the median over rounds. CPU per call of each proxy process from
+  ``/proc/<pid>/stat``.
 * **Handoff throughput**: N workflows whose activity hands its token to an in-process
   completer and completes asynchronously; the completer completes at once. A plain Python
   worker and client (no handshake-obs) dial the dev server directly or the proxy (which
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -69,15 +72,32 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _start_bare_proxy(upstream: str) -> tuple[Any, str]:
+    """The floor: a bare ``grpc.aio`` byte-forwarding proxy (``bench._bare_proxy``)."""
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench._bare_proxy", upstream, str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    address = f"127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            await _timed_calls(address, "GetSystemInfo", b"", 1)
+            break
+        except grpc.aio.AioRpcError:
+            await asyncio.sleep(0.1)
+    return process, address
+
+
 async def _start_proxy(upstream: str, workdir: Path) -> tuple[Any, str]:
-    import socket  # noqa: PLC0415
-
-    def free() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-    port, metrics = free(), free()
+    port, metrics = _free_port(), _free_port()
     cli = Path(sys.executable).parent / "handshake-obs"
     process = await asyncio.create_subprocess_exec(
         str(cli), "--log-level", "warning", "proxy",
@@ -131,41 +151,43 @@ async def _one(call: Any, body: bytes, metadata: Any) -> None:
             raise
 
 
-async def latency(direct: str, proxied: str, pid: int, calls: int, rounds: int) -> None:
+async def latency(paths: dict[str, tuple[str, int]], calls: int, rounds: int) -> None:
+    """``paths``: name -> (address, pid of the proxy process or 0)."""
     bodies = {
         "GetSystemInfo": GetSystemInfoRequest().SerializeToString(),
         "RespondActivityTaskCompleted": RespondActivityTaskCompletedRequest(
             namespace="default", task_token=b"\xff\xfe not a token"
         ).SerializeToString(),
     }
+    names = list(paths)
     for method, body in bodies.items():
         rows: list[list[object]] = []
-        added50, added99, cpu = [], [], []
+        added: dict[str, list[tuple[float, float]]] = {n: [] for n in names if n != "direct"}
+        cpu: dict[str, list[float]] = {n: [] for n in added}
         for number in range(1, rounds + 1):
-            order = ("direct", "proxy") if number % 2 else ("proxy", "direct")
-            found: dict[str, list[float]] = {}
-            for path in order:
-                before = _proxy_cpu_seconds(pid)
-                found[path] = await _timed_calls(
-                    direct if path == "direct" else proxied, method, body, calls
+            order = names if number % 2 else names[::-1]
+            found: dict[str, tuple[float, float]] = {}
+            for name in order:
+                address, pid = paths[name]
+                before = _proxy_cpu_seconds(pid) if pid else 0.0
+                seconds = await _timed_calls(address, method, body, calls)
+                found[name] = (_percentile(seconds, 0.5) * 1e3, _percentile(seconds, 0.99) * 1e3)
+                if pid:
+                    cpu[name].append((_proxy_cpu_seconds(pid) - before) / (calls + 20) * 1e6)
+            for name, values in added.items():
+                values.append(
+                    (found[name][0] - found["direct"][0], found[name][1] - found["direct"][1])
                 )
-                if path == "proxy":
-                    cpu.append((_proxy_cpu_seconds(pid) - before) / (calls + 20) * 1e6)
-            p = {
-                k: (_percentile(v, 0.5) * 1e3, _percentile(v, 0.99) * 1e3) for k, v in found.items()
-            }
-            added50.append(p["proxy"][0] - p["direct"][0])
-            added99.append(p["proxy"][1] - p["direct"][1])
-            rows.append([number, *p["direct"], *p["proxy"], added50[-1], added99[-1], cpu[-1]])
+            rows.append([number, *(v for n in names for v in found[n]), *(cpu[n][-1] for n in cpu)])
         print(f"\n{method}: {calls} sequential calls per path per round")
-        print(table(
-            ["round", "direct p50 ms", "direct p99 ms", "proxy p50 ms", "proxy p99 ms",
-             "added p50 ms", "added p99 ms", "proxy CPU us/call"], rows,
-        ))  # fmt: skip
-        print(
-            f"median over rounds: added p50 {median(added50):.3f} ms, "
-            f"added p99 {median(added99):.3f} ms, proxy CPU {median(cpu):.0f} us/call"
-        )
+        headers = ["round", *(f"{n} {q} ms" for n in names for q in ("p50", "p99"))]
+        print(table([*headers, *(f"{n} CPU us/call" for n in cpu)], rows))
+        for name, values in added.items():
+            print(
+                f"{name}: median added p50 {median([v[0] for v in values]):.3f} ms, "
+                f"added p99 {median([v[1] for v in values]):.3f} ms, "
+                f"CPU {median(cpu[name]):.0f} us/call"
+            )
 
 
 async def _handoff_round(address: str, workflows: int) -> float:
@@ -228,12 +250,21 @@ async def main(args: argparse.Namespace) -> None:
     direct = env.client.service_client.config.target_host
     with tempfile.TemporaryDirectory() as workdir:
         process, proxied = await _start_proxy(direct, Path(workdir))
+        bare, bare_address = await _start_bare_proxy(direct)
         try:
-            await latency(direct, proxied, process.pid, args.calls, args.rounds)
+            paths = {
+                "direct": (direct, 0),
+                "bare": (bare_address, bare.pid),
+                "proxy": (proxied, process.pid),
+            }
+            await latency(paths, args.calls, args.rounds)
+            bare.terminate()
             await throughput(direct, proxied, args.workflows, args.rounds)
         finally:
-            process.terminate()
-            await process.wait()
+            for child in (process, bare):
+                if child.returncode is None:
+                    child.terminate()
+                await child.wait()
             await env.shutdown()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
