@@ -32,14 +32,16 @@ def upstream_channel(connection: TemporalConnection, *, max_message_bytes: int) 
     """A channel to ``connection.address`` (not connected until the first call)."""
     options: list[tuple[str, str | int]] = [*channel_options(max_message_bytes)]
     tls = connection.tls
-    if tls is None and connection.api_key is None:
+    if tls is None:
+        # As ``client_connect_arguments``: no TLS settings is plaintext (the settings turn
+        # TLS on when an API key is given, as the SDKs do).
         return grpc.aio.insecure_channel(connection.address, options=options)
-    if tls is not None and tls.server_name:
+    if tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=tls.server_root_ca_cert if tls else None,
-        private_key=tls.client_private_key if tls else None,
-        certificate_chain=tls.client_cert if tls else None,
+        root_certificates=tls.server_root_ca_cert,
+        private_key=tls.client_private_key,
+        certificate_chain=tls.client_cert,
     )
     return grpc.aio.secure_channel(connection.address, credentials, options=options)
 
