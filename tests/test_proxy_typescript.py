@@ -10,6 +10,8 @@ outcomes in its ledger.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from handshake_obs import Handshake
+from handshake_obs._tokens import token_fingerprint
 from handshake_obs.ledger import Ledger, ledger_from_url
 
 from .support.activities import EXTERNAL
@@ -198,3 +201,12 @@ async def test_typescript_through_the_proxy_matches_python_with_the_library(
         assert compared(from_proxy) == compared(library)
 
     await assert_eventually(same_metrics, timeout=20)
+
+    # Token hygiene as in the library: the proxy's log names each handoff by fingerprint only.
+    log = proxy.log_path.read_text()
+    for letter_path in outbox.glob("*.json"):
+        letter = json.loads(letter_path.read_text())
+        token = base64.b64decode(letter["task_token"])
+        assert letter["task_token"] not in log
+        assert token.hex() not in log
+        assert token_fingerprint(token) in log
