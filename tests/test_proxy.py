@@ -244,3 +244,26 @@ async def test_the_reaper_fails_a_proxied_handoff_past_its_deadline(
     assert reaped is not None
     assert reaped.outcome is not None
     assert reaped.outcome.value == "reaped"
+
+
+async def test_heartbeat_and_failure_by_workflow_and_activity_id(rig: ProxyRig) -> None:
+    """The ``ById`` calls find the handoff by workflow and activity id: progress kept, the
+    failure's type recorded."""
+    handle = await rig.start("hand_off_plain")
+    delivery = await EXTERNAL.receive(handle.id)
+    record = await rig.ledger.find_by_token(delivery.task_token)
+    assert record is not None
+    by_id = rig.client.get_async_activity_handle(
+        workflow_id=handle.id, run_id=None, activity_id=record.activity_id
+    )
+    await by_id.heartbeat({"step": 2})
+    kept = await rig.ledger.get(record.handoff_id)
+    assert kept is not None
+    assert kept.progress == {"step": 2}
+    await by_id.fail(ApplicationError("no stock", type="OutOfStock"))
+    assert (await handle.result())["error_type"] == "OutOfStock"
+    failed = await rig.ledger.get(record.handoff_id)
+    assert failed is not None
+    assert failed.outcome is not None
+    assert (failed.outcome.value, failed.error_type) == ("failed", "OutOfStock")
+    assert rig.sample("handshake_handoffs_finished_total", target="approval", outcome="failed") == 1
