@@ -338,10 +338,13 @@ class WireHandoffs:
         if subject is None:
             return await send(request)
         sent: list[bytes | UpstreamError] = []
+        invoked = False
 
         async def rpc(timeout: timedelta | None) -> None:
             # The caller's deadline bounds the forwarded call (the Forwarder set it).
             del timeout
+            nonlocal invoked
+            invoked = True
             try:
                 sent.append(await send(request))
             except UpstreamError as err:
@@ -354,6 +357,8 @@ class WireHandoffs:
             pass  # counted and logged by the path; the caller gets Temporal's answer below
         except Exception as err:  # noqa: BLE001 - telemetry never breaks the call
             _log.error("completion not observed", error=repr(err))
+        if not invoked:
+            return await send(request)  # the path stopped before its RPC: forward as is
         if not sent:
             # The path gave up before an answer came (its guard): never send twice.
             raise UpstreamError(grpc.StatusCode.DEADLINE_EXCEEDED, _NO_ANSWER)
