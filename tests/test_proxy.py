@@ -267,3 +267,43 @@ async def test_heartbeat_and_failure_by_workflow_and_activity_id(rig: ProxyRig) 
     assert failed.outcome is not None
     assert (failed.outcome.value, failed.error_type) == ("failed", "OutOfStock")
     assert rig.sample("handshake_handoffs_finished_total", target="approval", outcome="failed") == 1
+
+
+async def test_the_library_behind_the_proxy_on_one_ledger_counts_each_handoff_once(
+    rig: ProxyRig, handshake: Handshake, registry: CollectorRegistry
+) -> None:
+    """A worker already instrumented by the library, moved behind the proxy (same ledger, its
+    activity type configured as asynchronous too): one record, one outcome, counted once
+    across the two."""
+    instrumented = await Client.connect(rig.address, interceptors=[handshake.interceptor])
+    task_queue = f"both-{uuid.uuid4()}"
+    async with Worker(
+        instrumented, task_queue=task_queue, workflows=[HandoffWorkflow], activities=ALL_ACTIVITIES
+    ):
+        handle = await instrumented.start_workflow(
+            HandoffWorkflow.run,
+            HandoffRequest(activity="hand_off_plain"),
+            id=f"both-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        delivery = await EXTERNAL.receive(handle.id)
+        await instrumented.get_async_activity_handle(task_token=delivery.task_token).complete("x")
+        assert await handle.result() == {"result": "x"}
+    counted = {"target": "approval"}
+
+    def total(name: str, **labels: str) -> float:
+        return sum(
+            r.get_sample_value(name, {**counted, **labels}) or 0.0 for r in (rig.registry, registry)
+        )
+
+    assert total("handshake_handoffs_started_total") == 1
+    assert total("handshake_handoffs_finished_total", outcome="completed") == 1
+    # The library found the token recorded already (by the proxy, under its target).
+    assert registry.get_sample_value("handshake_handoffs_started_total", {"target": "default"}) in (
+        None,
+        0.0,
+    )
+    record = await rig.ledger.find_by_token(delivery.task_token)
+    assert record is not None
+    assert record.outcome is not None
+    assert record.outcome.value == "completed"
