@@ -86,7 +86,8 @@ async def test_a_poll_response_is_recorded_before_release_and_completed_by_token
     rig: ProxyRig,
 ) -> None:
     """The async activity's handoff is in the ledger when the activity runs (before the
-    worker got the token); the completion through the proxy finishes it once."""
+    worker got the token); the completion through the proxy finishes it once. (The worker
+    starts the activity eagerly: the task comes back in ``RespondWorkflowTaskCompleted``.)"""
     handle = await rig.start("hand_off_plain", payload="p")
     delivery = await EXTERNAL.receive(handle.id)
     record = await rig.ledger.find_by_token(delivery.task_token)
@@ -307,3 +308,30 @@ async def test_the_library_behind_the_proxy_on_one_ledger_counts_each_handoff_on
     assert record is not None
     assert record.outcome is not None
     assert record.outcome.value == "completed"
+
+
+async def test_a_task_from_a_poll_is_recorded_before_release_without_eager_execution(
+    rig: ProxyRig,
+) -> None:
+    """With eager activity execution off, the task comes from ``PollActivityTaskQueue``
+    (not back in ``RespondWorkflowTaskCompleted``): recorded before the worker gets it."""
+    task_queue = f"polled-{uuid.uuid4()}"
+    async with Worker(
+        rig.client,
+        task_queue=task_queue,
+        workflows=[HandoffWorkflow],
+        activities=ALL_ACTIVITIES,
+        disable_eager_activity_execution=True,
+    ):
+        handle = await rig.client.start_workflow(
+            HandoffWorkflow.run,
+            HandoffRequest(activity="hand_off_plain"),
+            id=f"polled-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        delivery = await EXTERNAL.receive(handle.id)
+        record = await rig.ledger.find_by_token(delivery.task_token)
+        assert record is not None
+        assert record.is_pending
+        await rig.client.get_async_activity_handle(task_token=delivery.task_token).complete("p")
+        assert await handle.result() == {"result": "p"}
