@@ -22,9 +22,11 @@ from prometheus_client import CollectorRegistry
 from handshake_obs import HandshakeConfig
 from handshake_obs.config import ProxySettings, TemporalConnection
 from handshake_obs.proxy import running_proxy
+from handshake_obs.proxy._forwarder import Forwarder
 
 from .support.ports import free_port
 
+STREAMING_METHOD = "/test.Echo/Stream"
 STATUS_DETAILS = b"\x08\x05\x12\x04gone"  # a serialized google.rpc.Status, as bytes
 
 
@@ -42,7 +44,17 @@ class _Handler(grpc.GenericRpcHandler):
         self._seen = seen
 
     def service(self, details: grpc.HandlerCallDetails) -> Any:
+        if details.method == STREAMING_METHOD:
+            return grpc.unary_stream_rpc_method_handler(self._stream)
         return grpc.unary_unary_rpc_method_handler(self._unary)
+
+    async def _stream(
+        self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[bytes]:
+        self._seen.metadata.append(dict(context.invocation_metadata() or ()))
+        for n in range(3):
+            yield request + str(n).encode()
+        context.set_trailing_metadata((("x-trailer", "streamed"),))
 
     async def _unary(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         self._seen.metadata.append(dict(context.invocation_metadata() or ()))
@@ -165,3 +177,30 @@ async def test_a_large_message_passes_both_ways(channel: grpc.aio.Channel) -> No
 
 async def test_an_unknown_method_is_forwarded_as_unary(channel: grpc.aio.Channel) -> None:
     assert await unary(channel, "/some.Other/Thing")(json.dumps({"a": 1}).encode()) == b'{"a": 1}'
+
+
+async def test_a_streaming_method_is_forwarded_as_a_stream(
+    upstream: tuple[Upstream, str],
+) -> None:
+    """A method the service descriptors say streams gets a streaming handler (none of
+    Temporal's does today; the forwarder is ready for one)."""
+    seen, address = upstream
+    async with grpc.aio.insecure_channel(address) as to_upstream:
+        forwarder = Forwarder(
+            to_upstream, metadata={}, observers={}, streaming=frozenset({STREAMING_METHOD})
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((forwarder,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                method: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+                    STREAMING_METHOD
+                )
+                call = method(b"s", metadata=(("x-a", "1"),))
+                assert [bytes(m) async for m in call] == [b"s0", b"s1", b"s2"]
+                assert ("x-trailer", "streamed") in tuple(await call.trailing_metadata())
+        finally:
+            await server.stop(0)
+    assert seen.metadata[-1]["x-a"] == "1"
