@@ -19,7 +19,7 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from handshake_obs import HandshakeConfig
+from handshake_obs import ConfigurationError, HandshakeConfig
 from handshake_obs.config import ProxySettings, TemporalConnection
 from handshake_obs.proxy import running_proxy
 from handshake_obs.proxy._forwarder import Forwarder
@@ -204,3 +204,13 @@ async def test_a_streaming_method_is_forwarded_as_a_stream(
         finally:
             await server.stop(0)
     assert seen.metadata[-1]["x-a"] == "1"
+
+
+async def test_an_address_it_cannot_listen_on_is_one_clear_error(tmp_path: Path) -> None:
+    config = HandshakeConfig(ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}")
+    settings = ProxySettings(listen_address="192.0.2.1:7234")  # TEST-NET-1: not this machine's
+    with pytest.raises(ConfigurationError, match=r"cannot listen on 192\.0\.2\.1:7234"):
+        async with running_proxy(
+            config, settings, TemporalConnection(), registry=CollectorRegistry()
+        ):
+            pass

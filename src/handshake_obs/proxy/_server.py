@@ -21,6 +21,7 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
+from .._errors import ConfigurationError
 from ..completion._path import CompletionPath
 from ..config import HandshakeConfig, ProxySettings, RetryPolicy, TemporalConnection
 from ..ledger import Ledger, ledger_from_url
@@ -134,9 +135,18 @@ async def start_proxy(
     )
     server = grpc.aio.server(options=channel_options(settings.max_message_bytes))
     server.add_generic_rpc_handlers((forwarder,))
-    port = server.add_insecure_port(settings.listen_address)
+    try:
+        port = server.add_insecure_port(settings.listen_address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"proxy cannot listen on {settings.listen_address}")
+        await channel.close()
+        await refresher.stop()
+        await ledger.close()
+        raise ConfigurationError(
+            f"the proxy cannot listen on {settings.listen_address} (proxy_listen_address): "
+            "the address is in use or not this machine's"
+        )
     await server.start()
     _log.info(
         "proxy started",
