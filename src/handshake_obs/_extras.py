@@ -1,8 +1,8 @@
 """The optional parts of handshake-obs, and the extra that installs what each one imports.
 
 The core install is what runs inside a user's worker and completer: the library, SQLite
-ledger, metrics, spans and logs. The sidecar, the PostgreSQL ledger, OTLP export and the
-local stack are extras (``pyproject.toml``). A part imported without its extra fails at
+ledger, metrics, spans and logs. The sidecar, the PostgreSQL ledger, OTLP export, the proxy and
+the local stack are extras (``pyproject.toml``). A part imported without its extra fails at
 once, naming the extra and the command that installs it, instead of deep inside with a
 bare ``ModuleNotFoundError``.
 """
@@ -22,6 +22,7 @@ EXTRA_MODULES: Final[Mapping[str, tuple[str, ...]]] = {
     "otlp": ("opentelemetry.exporter.otlp",),
     "export": ("yaml",),
     "encryption": ("cryptography",),
+    "proxy": ("grpc",),
 }
 
 

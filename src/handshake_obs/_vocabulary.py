@@ -120,6 +120,12 @@ class Component(enum.StrEnum):
 DEADLINE_EXCEEDED_TYPE: Final = "HandoffDeadlineExceeded"
 #: ``ApplicationError`` type a workflow sees for a handoff an operator failed by hand.
 OPERATOR_FAILURE_TYPE: Final = "HandoffFailedByOperator"
+#: ``ApplicationError`` type of an attempt the proxy failed because its handoff could not be
+#: recorded (the ledger was unavailable): retryable, so Temporal tries it again.
+NOT_RECORDED_TYPE: Final = "HandoffNotRecorded"
+#: Header key of the trace context that the SDKs' OpenTelemetry interceptors put on an
+#: activity task (Python ``TracingInterceptor``, TypeScript interceptors-opentelemetry).
+TRACER_HEADER: Final = "_tracer-data"
 
 #: Label value of any target that is not configured: keeps cardinality bounded.
 OTHER_TARGET: Final = "other"

@@ -14,10 +14,16 @@ import pytest
 import handshake_obs
 from handshake_obs.cli import main
 from handshake_obs.cli._inventory import format_table
-from handshake_obs.cli._parser import COMMANDS, SETTING_OPTIONS, build_parser, command
+from handshake_obs.cli._parser import (
+    COMMANDS,
+    SETTING_OPTIONS,
+    build_parser,
+    command,
+    setting_arguments,
+)
 from handshake_obs.cli._table import render_table
 from handshake_obs.cli._time import format_duration, parse_duration, parse_instant
-from handshake_obs.config import setting_names
+from handshake_obs.config import AsyncActivity, read_settings, setting_names
 
 #: What building the parser must not import: each takes a noticeable part of a second.
 HEAVY = frozenset(
@@ -87,6 +93,20 @@ def test_serve_and_reap_take_the_same_ledger_and_temporal_options() -> None:
             [*argv, "--ledger-url", "sqlite:///x.db", "--temporal-address", "t:1"]
         )
         assert (args.ledger_url, args.temporal_address) == ("sqlite:///x.db", "t:1")
+
+
+def test_proxy_options_are_the_proxy_settings() -> None:
+    args = build_parser().parse_args(
+        ["proxy", "--listen-address", "0.0.0.0:7299", "--metrics-address", "127.0.0.1:9",
+         "--async-activity", "A=approval", "--async-activity", "q/B", "--ledger-url", "x"]
+    )  # fmt: skip
+    settings = read_settings({}, **setting_arguments(args)).proxy_settings()
+    assert settings.listen_address == "0.0.0.0:7299"
+    assert settings.metrics_address == "127.0.0.1:9"
+    assert settings.async_activities == (
+        AsyncActivity("A", "approval"),
+        AsyncActivity("B", None, "q"),
+    )
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--version", "pending"]])

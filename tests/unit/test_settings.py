@@ -15,7 +15,9 @@ from handshake_obs import ConfigurationError
 from handshake_obs.cli._parser import build_parser, setting_arguments
 from handshake_obs.config import (
     CONFIG_FILE_VARIABLE,
+    AsyncActivity,
     HandshakeConfig,
+    ProxySettings,
     Settings,
     SidecarSettings,
     TargetPolicy,
@@ -132,6 +134,19 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
         "http://hs:9464/", '"http://hs:9464/"', lambda s: s.sidecar_endpoint().url,
         "http://hs:9464",
     ),
+    "proxy_listen_address": (
+        "0.0.0.0:7299", '"0.0.0.0:7299"',
+        lambda s: s.proxy_settings().listen_address, "0.0.0.0:7299",
+    ),
+    "proxy_metrics_address": (
+        "127.0.0.1:9499", '"127.0.0.1:9499"',
+        lambda s: s.proxy_settings().metrics_address, "127.0.0.1:9499",
+    ),
+    "proxy_async_activities": (
+        "Approve=approval, orders/Run", '["Approve=approval", "orders/Run"]',
+        lambda s: s.proxy_settings().async_activities,
+        (AsyncActivity("Approve", "approval"), AsyncActivity("Run", None, "orders")),
+    ),
     "log_level": ("WARNING", '"warning"', lambda s: s.log_level, "warning"),
     "log_json": ("false", "false", lambda s: s.log_json, False),
 }  # fmt: skip
@@ -170,6 +185,7 @@ def test_nothing_given_leaves_every_default_of_the_configuration_classes() -> No
     assert settings.handshake_config() == HandshakeConfig()
     assert settings.sidecar_settings() == SidecarSettings()
     assert settings.tracing_config() == TracingConfig()
+    assert settings.proxy_settings() == ProxySettings()
     assert settings.log_level == "info"
     assert settings.log_json is None
 

@@ -31,6 +31,7 @@ Command = Callable[[argparse.Namespace, "Settings"], int]
 #: Subcommand -> the ``"module:function"`` that runs it.
 COMMANDS: Final[Mapping[str, str]] = {
     "serve": "handshake_obs.cli._serve:serve_command",
+    "proxy": "handshake_obs.cli._proxy:proxy_command",
     "reap": "handshake_obs.cli._reap:reap_command",
     "dev": "handshake_obs.cli._dev:dev_command",
     "demo": "handshake_obs.cli._demo:demo_command",
@@ -55,6 +56,9 @@ SETTING_OPTIONS: Final = (
     "url",
     "inventory_token",
     "operator_token",
+    "proxy_listen_address",
+    "proxy_metrics_address",
+    "proxy_async_activities",
 )
 
 #: Handoffs ``pending`` lists unless ``--limit`` says otherwise.
@@ -106,6 +110,31 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         "run the sidecar: API, status page, worker, reaper, /metrics",
         parents=[temporal],
+    )
+    proxy = subcommand(
+        "proxy",
+        "run the gRPC proxy before Temporal that records handoffs from the wire",
+        parents=[temporal],
+    )
+    proxy.add_argument(
+        "--listen-address",
+        dest="proxy_listen_address",
+        metavar="HOST:PORT",
+        help="where workers and completers dial (setting proxy_listen_address)",
+    )
+    proxy.add_argument(
+        "--metrics-address",
+        dest="proxy_metrics_address",
+        metavar="HOST:PORT",
+        help="where /metrics is served (setting proxy_metrics_address)",
+    )
+    proxy.add_argument(
+        "--async-activity",
+        dest="proxy_async_activities",
+        action="append",
+        metavar="[QUEUE/]TYPE[=TARGET]",
+        help="an activity type that completes asynchronously; repeat for more "
+        "(setting proxy_async_activities)",
     )
     reap = subcommand("reap", "fail handoffs past their deadline", parents=[temporal])
     reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")

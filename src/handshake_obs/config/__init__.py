@@ -19,6 +19,7 @@ from ._handshake_config import (
     TargetPolicy,
 )
 from ._log_levels import DEFAULT_LOG_LEVEL, LOG_LEVELS
+from ._proxy_settings import AsyncActivity, ProxySettings
 from ._sidecar_endpoint import SidecarEndpoint
 from ._sidecar_settings import SidecarSettings
 from ._temporal_connect import connect_temporal, connection_error
@@ -52,7 +53,9 @@ __all__ = [
     "DEFAULT_LOG_LEVEL",
     "DEFAULT_PENDING_AGE_BOUNDS",
     "LOG_LEVELS",
+    "AsyncActivity",
     "HandshakeConfig",
+    "ProxySettings",
     "RetryPolicy",
     "Settings",
     "SidecarEndpoint",

@@ -50,6 +50,7 @@ from .._errors import ConfigurationError
 from .._token_keys import TokenKeys, parse_token_keys
 from ._handshake_config import HandshakeConfig, RetryPolicy, TargetPolicy
 from ._log_levels import DEFAULT_LOG_LEVEL, LOG_LEVELS
+from ._proxy_settings import AsyncActivity, ProxySettings
 from ._sidecar_endpoint import SidecarEndpoint
 from ._sidecar_settings import SidecarSettings
 from ._temporal_connection import TemporalConnection, TemporalTLS
@@ -171,6 +172,9 @@ class _SettingValues(BaseSettings):
     temporal_ui_url: _Text | None = None  # SidecarSettings.temporal_ui_url
     trace_url_template: _Text | None = None  # SidecarSettings.trace_url_template
     url: _Text | None = None  # SidecarEndpoint.url (the inventory commands)
+    proxy_listen_address: _Text | None = None  # ProxySettings.listen_address
+    proxy_metrics_address: _Text | None = None  # ProxySettings.metrics_address
+    proxy_async_activities: _Names | None = None  # ProxySettings.async_activities
     log_level: _LogLevel | None = None  # every command's logging
     log_json: bool | None = None  # every command's logging (None: JSON unless a terminal)
 
@@ -429,6 +433,17 @@ class Settings:
         }
         return _build(SidecarSettings, given, overrides)
 
+    def proxy_settings(self, **overrides: Any) -> ProxySettings:
+        """The proxy's settings; ``overrides`` (their fields) win over every setting."""
+        v = self._values
+        rules = v.proxy_async_activities
+        given = {
+            "listen_address": v.proxy_listen_address,
+            "metrics_address": v.proxy_metrics_address,
+            "async_activities": None if rules is None else tuple(map(AsyncActivity.parse, rules)),
+        }
+        return _build(ProxySettings, given, overrides)
+
     def sidecar_endpoint(self) -> SidecarEndpoint:
         """Where the inventory commands find the sidecar, and the tokens they send."""
         v = self._values
@@ -653,7 +668,7 @@ _SECRET_SETTINGS = frozenset(
     name for name, field in _SettingValues.model_fields.items() if not field.repr
 )
 
-_Config = TypeVar("_Config", HandshakeConfig, SidecarSettings, TracingConfig)
+_Config = TypeVar("_Config", HandshakeConfig, SidecarSettings, TracingConfig, ProxySettings)
 
 
 def _build(cls: type[_Config], given: Mapping[str, Any], overrides: Mapping[str, Any]) -> _Config:

@@ -33,16 +33,39 @@ def derive_deadline(
         if explicit.tzinfo is None:
             raise ValueError("an explicit deadline must be timezone-aware")
         return explicit.timestamp()
+    return timeout_deadline(
+        config,
+        started=info.started_time,
+        scheduled=info.scheduled_time,
+        start_to_close=info.start_to_close_timeout,
+        schedule_to_close=info.schedule_to_close_timeout,
+        target_deadline=target_deadline,
+        now=now,
+    )
+
+
+def timeout_deadline(
+    config: HandshakeConfig,
+    *,
+    started: datetime,
+    scheduled: datetime,
+    start_to_close: timedelta | None,
+    schedule_to_close: timedelta | None,
+    target_deadline: timedelta | None,
+    now: float,
+) -> float | None:
+    """The earliest of the target's default deadline and the activity's timeouts (minus
+    the margin); what the worker and the proxy (which sees the timeouts on the wire) use."""
     candidates: list[float] = []
     if target_deadline is not None:
         candidates.append(now + target_deadline.total_seconds())
-    if info.start_to_close_timeout:
-        window = info.start_to_close_timeout
-        candidates.append((info.started_time + window - config.deadline_margin(window)).timestamp())
-    if info.schedule_to_close_timeout:
-        window = info.schedule_to_close_timeout
+    if start_to_close:
+        candidates.append(
+            (started + start_to_close - config.deadline_margin(start_to_close)).timestamp()
+        )
+    if schedule_to_close:
         # Schedule-to-close counts from the first attempt's scheduling.
         candidates.append(
-            (info.scheduled_time + window - config.deadline_margin(window)).timestamp()
+            (scheduled + schedule_to_close - config.deadline_margin(schedule_to_close)).timestamp()
         )
     return min(candidates) if candidates else None
