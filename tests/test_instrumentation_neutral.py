@@ -188,8 +188,12 @@ async def test_a_heartbeat_answered_with_cancellation_ends_its_mark(
 
             await assert_eventually(cancelled, timeout=15, interval=0.2)
 
-            tables = await side_tables(handshake.ledger)
-            assert tables.marks_of(delivery.explicit.handoff_id) == set()
+            async def mark_ended() -> None:
+                # The mark ends in the background: the heartbeat never waits on the ledger.
+                tables = await side_tables(handshake.ledger)
+                assert tables.marks_of(delivery.explicit.handoff_id) == set()
+
+            await assert_eventually(mark_ended, timeout=5, interval=0.1)
             await activity.report_cancellation()
             record = await handshake.ledger.get(delivery.explicit.handoff_id)
             assert record is not None
