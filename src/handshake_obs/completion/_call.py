@@ -376,7 +376,8 @@ class Call:
         finished = None
         if (pending := self._pending) is not None:
             finished = await self._guard(
-                self._ledger.finish_closed(pending.handoff_id, now, call_id=self._call_id)
+                self._ledger.finish_closed(pending.handoff_id, now, call_id=self._call_id),
+                self._report_late_close,
             )
         elif record is None and token is not None:
             finished = await self._guard(
@@ -399,6 +400,13 @@ class Call:
                 return self._finished_by_another(latest.handoff_id, latest.outcome)
         return error
 
+    def _report_late_close(self, finished: FinishedOutcome | None) -> None:
+        """A NOT_FOUND's outcome that the ledger took after the bound: counted all the same."""
+        if finished is not None:
+            self._parts.reporter.report(
+                finished, "activity already closed in temporal", log=self._log, recorded=True
+            )
+
     def _finished_by_another(self, handoff_id: str, outcome: Outcome) -> HandshakeError:
         """Another call (here or in another process) gave the handoff its outcome."""
         self._log.info("handoff finished by another call", outcome=outcome.value)
@@ -418,15 +426,19 @@ class Call:
             return  # finished meanwhile: nothing left to extend
         self._log.info("deadline extended by heartbeat", deadline=deadline)
 
-    async def _guard(self, write: Coroutine[object, object, _T]) -> _T | None:
+    async def _guard(
+        self,
+        write: Coroutine[object, object, _T],
+        late: Callable[[_T], None] = lambda _: None,
+    ) -> _T | None:
         """Run a ledger write around the RPC, within the bound: a ledger failure there is
         logged and counted, never allowed to undo, hide or delay what Temporal did (None:
-        the write failed, or goes on in the background)."""
+        the write failed, or goes on in the background, its result handed to ``late``)."""
         task = asyncio.ensure_future(write)
         try:
             return await bounded(task, self._bound)
         except TimeoutError:
-            self._parts.delayed.follow(task, None, lambda _: None, what="write", log=self._log)
+            self._parts.delayed.follow(task, None, late, what="write", log=self._log)
             problem = f"no answer within {self._bound:g} s"
         except LedgerError as err:
             problem = str(err)
