@@ -62,6 +62,10 @@ def start(sdk: Path, tests: list[str], work: Path, *, intercept: bool) -> subpro
         [
             sys.executable, "-m", "pytest", *tests, "-p", "handshake_sdk_plugin",
             "-p", "no:cacheprovider", "-q", "--junitxml", str(work / f"{label}.xml"),
+            # The suite's session fixtures (its dev server, its client) and its tests must
+            # share one event loop, which this pytest-asyncio only does when told.
+            "-o", "asyncio_default_fixture_loop_scope=session",
+            "-o", "asyncio_default_test_loop_scope=session",
         ],
         cwd=sdk, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
