@@ -121,6 +121,9 @@ def main() -> None:
     differ = sorted(
         t for t in plain.keys() | instrumented.keys() if plain.get(t) != instrumented.get(t)
     )
+    for name, run in (("plain", plain), ("instrumented", instrumented)):
+        failing = sorted(t for t, r in run.items() if r in ("failed", "error"))
+        print(f"\n{name}: {len(failing)} failing: {', '.join(failing) or '-'}")
     print(f"\n{len(differ)} test(s) with a different result:")
     for test in differ:
         print(f"  {test}: plain {plain.get(test)}, instrumented {instrumented.get(test)}")
