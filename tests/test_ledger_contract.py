@@ -1148,3 +1148,39 @@ async def test_an_intent_ended_with_its_call_is_forgotten(ledger: Ledger) -> Non
 async def test_check_writable_commits_a_write(ledger: Ledger) -> None:
     await ledger.check_writable()
     await ledger.check_writable()
+
+
+async def test_a_finishing_call_is_held_back_while_another_is_live(ledger: Ledger) -> None:
+    """One finishing call per handoff across processes: the second gets no mark while the
+    first's is live, and gets one once that mark ended or lapsed."""
+    record = make_record()
+    await ledger.record(record)
+    intent = CallIntent(Outcome.COMPLETED)
+    heartbeat = await ledger.begin_call(record.handoff_id, until=T0 + 30)  # not finishing
+    first = await ledger.begin_finishing_call(record.handoff_id, T0 + 30, intent, T0)
+    assert first is not None
+
+    held = await asyncio.gather(
+        *(ledger.begin_finishing_call(record.handoff_id, T0 + 30, intent, T0 + 1) for _ in range(5))
+    )
+    assert held == [None] * 5
+    lapsed = await ledger.begin_finishing_call(record.handoff_id, T0 + 90, intent, T0 + 31)
+    assert lapsed is not None
+    await ledger.end_call(record.handoff_id, lapsed)
+    again = await ledger.begin_finishing_call(record.handoff_id, T0 + 90, intent, T0 + 32)
+    assert again is not None
+    assert (await side_tables(ledger)).marks_of(record.handoff_id) == {heartbeat, first, again}
+
+
+async def test_a_finishing_call_on_a_handoff_finished_meanwhile_is_refused(
+    ledger: Ledger,
+) -> None:
+    record = make_record()
+    await ledger.record(record)
+    await ledger.finish(record.handoff_id, Outcome.COMPLETED, T0 + 1)
+
+    with pytest.raises(HandoffAlreadyFinishedError):
+        await ledger.begin_finishing_call(
+            record.handoff_id, T0 + 30, CallIntent(Outcome.FAILED), T0 + 2
+        )
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()

@@ -191,3 +191,48 @@ async def test_fifty_concurrent_completes_make_one_temporal_call(
             assert grew(finished, target="billing", outcome="already_closed") == 0
 
         await assert_eventually(counted, timeout=10)
+
+
+async def test_concurrent_completes_through_two_sidecars_make_one_temporal_call(
+    tmp_path: Path, temporal_address: str, receiver: ExternalReceiver
+) -> None:
+    """Across processes the ledger's marks do what one process's wait does: the call in
+    flight is the only one sent, the others get its answer."""
+    client = await Client.connect(temporal_address)
+    task_queue = f"wf-{uuid.uuid4()}"
+    targets = {"billing": receiver.url}
+    async with (
+        running_sidecar(tmp_path, temporal_address, targets=targets) as one,
+        running_sidecar(
+            tmp_path, temporal_address, targets=targets, ledger_url=one.ledger_url
+        ) as two,
+        Worker(client, task_queue=task_queue, workflows=[SidecarWorkflow]),
+        one.client() as first,
+        two.client() as second,
+    ):
+        handle, handoff_id = await handed_off(client, one, receiver, task_queue)
+        before = [await scrape(first), await scrape(second)]
+
+        answers = await asyncio.gather(
+            *(
+                http.post(f"/v1/handoffs/{handoff_id}/complete", json={"result": n})
+                for n, http in enumerate([first, second] * 10)
+            )
+        )
+
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [200] + [409] * 19, [a.text for a in answers if a.status_code != 409]
+        assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {
+            "already_finished"
+        }
+        (winner,) = (a for a in answers if a.status_code == 200)
+        assert await handle.result() == {"result": json.loads(winner.request.content)["result"]}
+        after = [await scrape(first), await scrape(second)]
+        rpcs = "handshake_completion_rpc_duration_seconds_count"
+        sent = sum(
+            value(a, rpcs, operation="complete") - value(b, rpcs, operation="complete")
+            for a, b in zip(after, before, strict=True)
+        )
+        assert sent == 1
+        closed = "handshake_handoffs_finished_total"
+        assert all(value(a, closed, target="billing", outcome="already_closed") == 0 for a in after)

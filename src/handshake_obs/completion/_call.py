@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import structlog
 from opentelemetry.trace import Span
@@ -53,6 +53,9 @@ from ._rpc import RetryingRpc, RpcCall
 _log = structlog.get_logger("handshake_obs.completion")
 
 _T = TypeVar("_T")
+
+#: How often a call held back by another process's call in flight looks at the ledger.
+WAIT_POLL_SECONDS: Final = 0.2
 
 Log = structlog.typing.FilteringBoundLogger
 
@@ -150,7 +153,7 @@ class Call:
         #: The ledger's id of this call's in-flight mark (None: none was set).
         self._call_id: str | None = None
         #: A mark still being written after its bound (a plain handle's call went ahead).
-        self._late_mark: asyncio.Future[str] | None = None
+        self._late_mark: asyncio.Future[str | None] | None = None
         self._bound = parts.config.ledger_call_timeout.total_seconds()
 
     @property
@@ -184,17 +187,31 @@ class Call:
     async def _mark(self, record: HandoffRecord, intent: CallIntent | None) -> None:
         """Write the call's mark and intent, within the bound. Refused (``LedgerError``, no
         RPC) when it cannot be written in time, unless the subject goes ahead anyway."""
-        until = self._parts.clock() + self._parts.rpc.worst_case_seconds()
-        write = asyncio.ensure_future(
-            self._ledger.begin_call(record.handoff_id, until, intent=intent)
-        )
+        now = self._parts.clock()
+        until = now + self._parts.rpc.worst_case_seconds()
+        write: asyncio.Future[str | None]
+        if intent is not None and self._subject.refuse_finished:
+            # One finishing call per handoff across processes: wait for one in flight.
+            first = self._ledger.begin_finishing_call(record.handoff_id, until, intent, now)
+            write = asyncio.ensure_future(first)
+        else:
+            write = asyncio.ensure_future(
+                self._ledger.begin_call(record.handoff_id, until, intent=intent)
+            )
         try:
-            self._call_id = await bounded(write, self._bound)
+            call_id = await bounded(write, self._bound)
+            if call_id is None:
+                assert intent is not None  # noqa: S101 - only a finishing call is held back
+                call_id = await self._after_the_call_in_flight(record, intent)
+            self._call_id = call_id
         except TimeoutError:
             problem = f"no answer within {self._bound:g} s"
             self._late_mark = write
         except LedgerError as err:
             problem = str(err)
+        except HandoffAlreadyFinishedError:
+            with refusals(self._parts.metrics, record.target, self._log):
+                raise  # another call finished it since it was looked up: nothing to send
         else:
             return
         self._parts.metrics.observe_instrumentation_error(Component.LEDGER)
@@ -205,6 +222,29 @@ class Call:
         self._end_mark()
         with refusals(self._parts.metrics, self._subject.target, self._log):
             raise LedgerError(f"call intent not written, nothing sent to Temporal: {problem}")
+
+    async def _after_the_call_in_flight(self, record: HandoffRecord, intent: CallIntent) -> str:
+        """Another finishing call of this handoff is in flight (another process's): its
+        answer is this call's. Refused as ``already_finished`` once it finished the handoff;
+        marked (and sent) once its mark ended or lapsed without an outcome."""
+        self._log.info("waiting for the finishing call in flight")
+        while True:
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            latest = await bounded(
+                asyncio.ensure_future(self._ledger.get(record.handoff_id)), self._bound
+            )
+            if latest is not None and latest.outcome is not None:
+                raise HandoffAlreadyFinishedError(latest.handoff_id, latest.outcome.value)
+            now = self._parts.clock()
+            until = now + self._parts.rpc.worst_case_seconds()
+            call_id = await bounded(
+                asyncio.ensure_future(
+                    self._ledger.begin_finishing_call(record.handoff_id, until, intent, now)
+                ),
+                self._bound,
+            )
+            if call_id is not None:
+                return call_id
 
     def _end_mark(self) -> None:
         """The call ended without an outcome: its mark goes, now or once it is written."""
@@ -220,7 +260,9 @@ class Call:
             return
 
         async def end() -> None:
-            await self._ledger.end_call(handoff_id, await mark)
+            call_id = await mark
+            if call_id is not None:
+                await self._ledger.end_call(handoff_id, call_id)
 
         self._parts.delayed.follow(
             asyncio.ensure_future(end()), end, lambda _: None, what="end call", log=self._log
@@ -352,7 +394,8 @@ class Call:
         finished = None
         if (pending := self._pending) is not None:
             finished = await self._guard(
-                self._ledger.finish_closed(pending.handoff_id, now, call_id=self._call_id)
+                self._ledger.finish_closed(pending.handoff_id, now, call_id=self._call_id),
+                self._report_late_close,
             )
         elif record is None and token is not None:
             finished = await self._guard(
@@ -375,6 +418,13 @@ class Call:
                 return self._finished_by_another(latest.handoff_id, latest.outcome)
         return error
 
+    def _report_late_close(self, finished: FinishedOutcome | None) -> None:
+        """A NOT_FOUND's outcome that the ledger took after the bound: counted all the same."""
+        if finished is not None:
+            self._parts.reporter.report(
+                finished, "activity already closed in temporal", log=self._log, recorded=True
+            )
+
     def _finished_by_another(self, handoff_id: str, outcome: Outcome) -> HandshakeError:
         """Another call (here or in another process) gave the handoff its outcome."""
         self._log.info("handoff finished by another call", outcome=outcome.value)
@@ -394,15 +444,19 @@ class Call:
             return  # finished meanwhile: nothing left to extend
         self._log.info("deadline extended by heartbeat", deadline=deadline)
 
-    async def _guard(self, write: Coroutine[object, object, _T]) -> _T | None:
+    async def _guard(
+        self,
+        write: Coroutine[object, object, _T],
+        late: Callable[[_T], None] = lambda _: None,
+    ) -> _T | None:
         """Run a ledger write around the RPC, within the bound: a ledger failure there is
         logged and counted, never allowed to undo, hide or delay what Temporal did (None:
-        the write failed, or goes on in the background)."""
+        the write failed, or goes on in the background, its result handed to ``late``)."""
         task = asyncio.ensure_future(write)
         try:
             return await bounded(task, self._bound)
         except TimeoutError:
-            self._parts.delayed.follow(task, None, lambda _: None, what="write", log=self._log)
+            self._parts.delayed.follow(task, None, late, what="write", log=self._log)
             problem = f"no answer within {self._bound:g} s"
         except LedgerError as err:
             problem = str(err)

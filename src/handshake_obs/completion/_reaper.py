@@ -157,8 +157,9 @@ class Reaper:
             )
             return ReapResult(record, result, age)
         except (CompletionError, LedgerError) as err:
-            if isinstance(err, TemporalUnavailableError):
-                # Let the next scan (this reaper's or another's) try again at once.
+            if isinstance(err, TemporalUnavailableError | LedgerError):
+                # Nothing was done (Temporal unreachable, or the intent not written and the
+                # call never sent): the next scan (this reaper's or another's) tries again.
                 await self._release(record)
             _log.warning("handoff not reaped", error=str(err), **handoff_fields(record))
             return ReapResult(record, ReapStatus.ERROR, age)

@@ -132,6 +132,14 @@ class Ledger(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def begin_finishing_call(
+        self, handoff_id: str, until: float, intent: CallIntent, at: float
+    ) -> str | None:
+        """:meth:`begin_call` for a finishing call, unless another finishing call's mark on
+        the handoff is live at ``at``: then nothing is written and None is returned (that
+        call's answer is this one's; wait for it rather than call Temporal again)."""
+
+    @abc.abstractmethod
     async def end_call(self, handoff_id: str, call_id: str) -> None:
         """The call ended without an outcome (an error that leaves the handoff pending)."""
 

@@ -62,6 +62,15 @@ class RulesLedger(Ledger):
         await self._take(MarkCall(handoff_id, call_id, until, intent))
         return call_id
 
+    async def begin_finishing_call(
+        self, handoff_id: str, until: float, intent: CallIntent, at: float
+    ) -> str | None:
+        call_id = uuid.uuid4().hex
+        begun = await self._run(
+            programs.begin_finishing_call(handoff_id, call_id, until, intent, at)
+        )
+        return call_id if begun else None
+
     async def end_call(self, handoff_id: str, call_id: str) -> None:
         await self._take(EndCall(handoff_id, call_id))
 

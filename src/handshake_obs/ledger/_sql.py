@@ -83,6 +83,10 @@ class SharedStatements:
         self.end_call = f"DELETE FROM {c} WHERE handoff_id = {p} AND call_id = {p}"
         self.end_all_calls = f"DELETE FROM {c} WHERE handoff_id = {p}"
         self.live_call = f"SELECT 1 FROM {c} WHERE handoff_id = {p} AND until > {p} LIMIT 1"
+        self.live_finishing_call = (
+            f"SELECT 1 FROM {c} WHERE handoff_id = {p} AND until > {p} "
+            "AND outcome IS NOT NULL LIMIT 1"
+        )
 
         early_columns = "outcome, finished_at, error_type, error_message"
         self.early_of = f"SELECT {early_columns} FROM {e} WHERE token_digest = {p}"

@@ -222,10 +222,12 @@ class EndAllCalls(Returns[None]):
 
 @dataclass(frozen=True, slots=True)
 class LiveCallExists(Returns[bool]):
-    """Whether a mark of the handoff is still live at ``at`` (its ``until`` is later)."""
+    """Whether a mark of the handoff is still live at ``at`` (its ``until`` is later);
+    with ``finishing``, only a mark that carries an intent counts."""
 
     handoff_id: str
     at: float
+    finishing: bool = False
 
 
 @dataclass(frozen=True, slots=True)

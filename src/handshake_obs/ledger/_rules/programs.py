@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any
 
 from ..._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
-from ..._records import FinishedOutcome, HandoffRecord
+from ..._records import CallIntent, FinishedOutcome, HandoffRecord
 from ..._tokens import token_digest
 from ..._vocabulary import CloseReason, Outcome
 from .._interface import HeartbeatResult, RecordResult
@@ -40,6 +40,7 @@ from ._steps import (
     LiveCallExists,
     LockHandoff,
     LockToken,
+    MarkCall,
     OlderPendingAttempts,
     Program,
     ProgressOf,
@@ -168,6 +169,24 @@ def finish(
     if done is None and ends_call is not None:
         yield from ask(EndCall(handoff_id, ends_call))
     return done
+
+
+def begin_finishing_call(
+    handoff_id: str, call_id: str, until: float, intent: CallIntent, at: float
+) -> Program[bool]:
+    """Mark a finishing call with its intent, unless another finishing call of the handoff
+    is live at ``at`` (in this process or another): then nothing is written (False), and
+    the caller waits for that call's answer instead of calling Temporal too. A handoff that
+    finished meanwhile is refused (:class:`HandoffAlreadyFinishedError`)."""
+    # The handoff's lock orders concurrent callers: the second sees the first's mark.
+    yield from ask(LockHandoff(handoff_id))
+    current = yield from ask(HandoffById(handoff_id))
+    if current is not None and current.outcome is not None:
+        raise HandoffAlreadyFinishedError(handoff_id, current.outcome.value)
+    if (yield from ask(LiveCallExists(handoff_id, at, finishing=True))):
+        return False
+    yield from ask(MarkCall(handoff_id, call_id, until, intent))
+    return True
 
 
 def finish_closed(

@@ -104,8 +104,7 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
             _end_call(tables, changes, step)
             return None
         case LiveCallExists():
-            marks = tables.calls_in_flight.get(step.handoff_id, {})
-            return any(until > step.at for until in marks.values())
+            return _live_call(tables, step)
         case ProgressOf():
             current = tables.handoffs.get(step.handoff_id)
             return None if current is None else KeptProgress(current.progress_sequence)
@@ -169,6 +168,12 @@ def _finish(tables: MemoryTables, changes: Changes, step: FinishRow) -> HandoffR
     )
     changes.put(tables.handoffs, step.handoff_id, finished)
     return finished
+
+
+def _live_call(tables: MemoryTables, step: LiveCallExists) -> bool:
+    marks = tables.calls_in_flight.get(step.handoff_id, {})
+    counted = tables.intents.get(step.handoff_id, {}) if step.finishing else marks
+    return any(marks[call] > step.at for call in counted if call in marks)
 
 
 def _written_intent(tables: MemoryTables, handoff_id: str) -> CallIntent | None:

@@ -103,7 +103,8 @@ async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step
             await conn.execute(sql.end_call, (step.handoff_id, step.call_id))
             return None
         case LiveCallExists():
-            return await _one(conn, sql.live_call, (step.handoff_id, step.at)) is not None
+            live = sql.live_finishing_call if step.finishing else sql.live_call
+            return await _one(conn, live, (step.handoff_id, step.at)) is not None
         case ProgressOf():
             row = await _one(conn, sql.progress_of, (step.handoff_id,))
             return None if row is None else KeptProgress(row[0])

@@ -94,7 +94,8 @@ def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  #
             conn.execute(SQL.end_call, (step.handoff_id, step.call_id))
             return None
         case LiveCallExists():
-            return conn.execute(SQL.live_call, (step.handoff_id, step.at)).fetchone() is not None
+            live = SQL.live_finishing_call if step.finishing else SQL.live_call
+            return conn.execute(live, (step.handoff_id, step.at)).fetchone() is not None
         case ProgressOf():
             row = conn.execute(SQL.progress_of, (step.handoff_id,)).fetchone()
             return None if row is None else KeptProgress(row[0])
