@@ -27,9 +27,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Our own deprecations (a renamed variable) reach the operator as a log line once.
         warnings.filterwarnings("default", category=DeprecationWarning, module="handshake_obs")
         logging.captureWarnings(True)
-        # temporalio's DEBUG records carry raw task tokens (the formatted message holds
-        # them, out of reach of the redaction): its loggers stay at INFO at most.
-        logging.getLogger("temporalio").setLevel(max(level, logging.INFO))
         # ``*_created`` series double the exposition and no rule or dashboard reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         return command(args.command)(args, settings)
