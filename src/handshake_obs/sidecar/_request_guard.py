@@ -4,7 +4,7 @@
    ``Authorization`` header does not open is answered 401 at once (:mod:`._auth`).
 2. **The body, bounded in size and time.** A declared or streamed body over
    ``max_body_bytes`` gets 413; a body that has not fully arrived within ``body_timeout``
-   (a stalled or slow upload) gets 408. Either way the connection is closed.
+   (a stalled or slow upload) gets 408 and the connection is closed.
 3. **The JSON, checked** (:mod:`._json_checks`): depth, NaN/Infinity, huge numbers,
    non-object bodies, each with its code.
 
@@ -26,6 +26,12 @@ from ._json_checks import RefusedJsonError, check_json_body
 
 #: Methods whose body the API reads (the others have none).
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def keep_alive_timeout(settings: SidecarSettings) -> int:
+    """Whole seconds an idle connection stays open (1 to 5): at most the body timeout, so a
+    connection refused early (its body unread) is closed about when a stalled one would be."""
+    return max(1, min(5, int(settings.body_timeout.total_seconds())))
 
 
 class _RefusedBodyError(Exception):
@@ -56,7 +62,12 @@ class RequestGuard:
                 )
             except ApiError as err:
                 await _answer(
-                    send, err.status, err.code, err.message, {b"www-authenticate": b"Bearer"}
+                    send,
+                    err.status,
+                    err.code,
+                    err.message,
+                    {b"www-authenticate": b"Bearer"},
+                    close=False,
                 )
                 return
         if scope["method"] not in _WITH_BODY:
@@ -70,7 +81,9 @@ class RequestGuard:
             if body or headers.get(b"content-type", b"").startswith(b"application/json"):
                 check_json_body(body)
         except _RefusedBodyError as refused:
-            await _answer(send, refused.status, refused.code, refused.message)
+            await _answer(
+                send, refused.status, refused.code, refused.message, close=refused.status == 408
+            )
             return
         except RefusedJsonError as refused:
             status = 422 if refused.code == "body_not_an_object" else 400
@@ -124,8 +137,14 @@ async def _answer(
     *,
     close: bool = True,
 ) -> None:
-    """The JSON error body; ``close``: the rest of the request is not read, so the
-    connection cannot carry another one."""
+    """The JSON error body.
+
+    ``close`` (a stalled upload): the connection is closed after the answer. Otherwise (an
+    early 401 or 413) the client still gets to read the answer while it sends; the server
+    discards the rest and closes the connection once it is idle for the keep-alive timeout
+    (:func:`keep_alive_timeout`): closing at once could reset the connection under a client
+    still writing, before it read why.
+    """
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [
         (b"content-type", b"application/json"),

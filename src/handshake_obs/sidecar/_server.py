@@ -31,6 +31,8 @@ from .._handshake import Handshake
 from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, connect_temporal
 from ._activities import SidecarActivities
 from ._api import create_app
+from ._exposure import check_exposure
+from ._request_guard import keep_alive_timeout
 from ._runtime import SidecarRuntime
 
 _log = structlog.get_logger("handshake_obs.serve")
@@ -99,6 +101,7 @@ async def run_sidecar(
     Temporal (``Settings.temporal_connection()``); default: plaintext to the config's
     ``temporal_address`` and ``temporal_namespace``.
     """
+    check_exposure(config, settings)  # before anything is bound or opened
     stop = stop or _stop_on_signals()
     if connection is None:
         connection = TemporalConnection(
@@ -115,6 +118,10 @@ async def run_sidecar(
                 log_config=None,
                 access_log=False,
                 lifespan="off",
+                # Past it, a new request gets 503 at once; the guard closes stalled uploads.
+                limit_concurrency=settings.max_connections,
+                # An idle connection (one refused early included) is closed after this long.
+                timeout_keep_alive=keep_alive_timeout(settings),
             )
         )
         serving = asyncio.create_task(server.serve(), name="handshake-http")
