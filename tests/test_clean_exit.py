@@ -45,13 +45,14 @@ def stop_and_wait(process: subprocess.Popen[bytes], sig: int, log: Path) -> int:
         raise AssertionError(f"ignored {sig!r}:\n{log.read_text()}") from None
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_serve_exits_0_on_sigterm_and_sigint_over_20_cycles(
     tmp_path: Path, temporal_address: str
 ) -> None:
     """Each cycle starts a real ``serve`` connected to Temporal (worker and reaper running),
-    waits for ``/readyz``, signals it (SIGTERM and SIGINT alternately) and expects exit 0 and
-    no fatal error in its output."""
+    waits for ``/readyz`` (every fourth cycle: does not, the signal lands during start-up),
+    signals it (SIGTERM and SIGINT alternately) and expects exit 0 and no fatal error or
+    traceback in its output."""
     failures = []
     for cycle in range(SERVE_CYCLES):
         port = free_port()
@@ -72,7 +73,10 @@ def test_serve_exits_0_on_sigterm_and_sigint_over_20_cycles(
                 [sys.executable, "-m", "handshake_obs", "--log-json", "serve"],
                 cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        wait_ready(process, f"http://127.0.0.1:{port}/readyz", log, timeout=60)
+        if cycle % 4 == 3:
+            time.sleep(0.3)  # still importing or connecting: the signal comes during start-up
+        else:
+            wait_ready(process, f"http://127.0.0.1:{port}/readyz", log, timeout=120)
         sig = signal.SIGTERM if cycle % 2 == 0 else signal.SIGINT
         code = stop_and_wait(process, sig, log)
         text = log.read_text(errors="replace")
@@ -101,11 +105,14 @@ def test_dev_exits_0_on_sigint_and_sigterm(tmp_path: Path) -> None:
         log = tmp_path / f"dev-{cycle}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
-        wait_ready(process, f"http://127.0.0.1:{metrics_port}/readyz", log, timeout=90)
-        time.sleep(2)  # demo traffic flowing: handoffs in flight when the signal lands
+        if cycle == DEV_CYCLES - 1:
+            time.sleep(1)  # during start-up: the dev server or the sidecar still starting
+        else:
+            wait_ready(process, f"http://127.0.0.1:{metrics_port}/readyz", log, timeout=180)
+            time.sleep(2)  # demo traffic flowing: handoffs in flight when the signal lands
         sig = signal.SIGINT if cycle % 2 == 0 else signal.SIGTERM
         code = stop_and_wait(process, sig, log)
         text = log.read_text(errors="replace")
-        if code != 0 or "Fatal Python error" in text:
+        if code != 0 or "Fatal Python error" in text or "Traceback" in text:
             failures.append(f"cycle {cycle} ({sig.name}): exit {code}\n{text[-3000:]}")
     assert not failures, f"{len(failures)}/{DEV_CYCLES} unclean exits:\n" + "\n".join(failures)

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import warnings
 from collections.abc import Sequence
 
 from .._errors import HandshakeError
-from ._parser import build_parser, command, setting_arguments
+from .._stop_signals import catch_stop_signals
+from ._exit import exit_now
+from ._parser import LONG_RUNNING_COMMANDS, build_parser, command, setting_arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    long_running = args.command in LONG_RUNNING_COMMANDS and not getattr(args, "once", False)
+    if long_running:
+        # As early as the command is known: a signal during start-up is a clean stop too.
+        catch_stop_signals()
+    try:
+        code = _run(args)
+    finally:
+        if long_running:
+            catch_stop_signals()  # the loop's handlers are gone: a late signal is a no-op
+    if long_running:
+        exit_now(code)  # not through interpreter finalization: see cli/_exit.py
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     # Imported once the command line is parsed: --help and --version need none of these.
     from prometheus_client import disable_created_metrics  # noqa: PLC0415
 

@@ -41,6 +41,10 @@ COMMANDS: Final[Mapping[str, str]] = {
     "export": "handshake_obs.cli._export:export_command",
 }
 
+#: Commands that run until SIGTERM/SIGINT (``reap`` unless ``--once``): a signal stops them
+#: cleanly from the moment the command line is parsed.
+LONG_RUNNING_COMMANDS: Final = ("serve", "dev", "demo", "reap")
+
 #: What ``export`` writes (``handshake_obs.artifacts.ARTIFACTS``, and ``all``), and the rule
 #: file formats (``RULE_FORMATS``): repeated here so that ``--help`` imports nothing.
 EXPORT_ARTIFACTS: Final = ("rules", "dashboards", "runbook", "all")

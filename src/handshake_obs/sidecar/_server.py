@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Generator
 from datetime import timedelta
 
@@ -28,6 +27,7 @@ from temporalio.worker import Worker
 
 from .._errors import TemporalConnectionError
 from .._handshake import Handshake
+from .._stop_signals import stop_event
 from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, connect_temporal
 from ._activities import SidecarActivities
 from ._api import create_app
@@ -102,7 +102,7 @@ async def run_sidecar(
     ``temporal_address`` and ``temporal_namespace``.
     """
     check_exposure(config, settings)  # before anything is bound or opened
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_event()
     if connection is None:
         connection = TemporalConnection(
             address=config.temporal_address, namespace=config.temporal_namespace
@@ -157,11 +157,3 @@ async def _work(
             await stop.wait()
         finally:
             await reaper.stop()
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
