@@ -75,6 +75,40 @@ async def test_100_stalled_uploads_are_closed_in_time_and_healthz_keeps_answerin
     assert max(latencies) < 1.0, sorted(latencies)[-5:]
 
 
+async def stall_in_headers(port: int) -> tuple[bytes, float]:
+    """Send part of a request's headers, then nothing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: sidecar\r\nX-Slow: ")
+    await writer.drain()
+    try:
+        answer = await asyncio.wait_for(reader.read(-1), BODY_TIMEOUT_SECONDS + SLACK_SECONDS + 5)
+    except TimeoutError:
+        answer = b"(still open)"
+    writer.close()
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.timeout(180)
+async def test_connections_stalled_in_their_headers_are_closed_and_keep_alive_still_works(
+    tmp_path: Path, temporal_address: str
+) -> None:
+    async with running_sidecar(
+        tmp_path, temporal_address,
+        extra_env={"HANDSHAKE_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT_SECONDS)},
+    ) as sidecar:  # fmt: skip
+        port = int(sidecar.url.rsplit(":", 1)[1])
+        results = await asyncio.gather(*(stall_in_headers(port) for _ in range(20)))
+        # Several requests on one kept-alive connection, each within the timeout: served.
+        async with httpx.AsyncClient(base_url=sidecar.url, timeout=10) as http:
+            for _ in range(3):
+                assert (await http.get("/healthz")).status_code == 200
+                await asyncio.sleep(BODY_TIMEOUT_SECONDS / 4)
+    for answer, closed_after in results:
+        assert answer == b"", answer  # cut off: no request, no answer
+        assert BODY_TIMEOUT_SECONDS - 0.5 < closed_after < BODY_TIMEOUT_SECONDS + SLACK_SECONDS
+
+
 def serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "handshake_obs", "--log-json", "serve"],

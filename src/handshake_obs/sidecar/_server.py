@@ -32,6 +32,7 @@ from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, conne
 from ._activities import SidecarActivities
 from ._api import create_app
 from ._exposure import check_exposure
+from ._http_protocol import protocol_with_header_timeout
 from ._request_guard import keep_alive_timeout
 from ._runtime import SidecarRuntime
 
@@ -120,6 +121,8 @@ async def run_sidecar(
                 lifespan="off",
                 # Past it, a new request gets 503 at once; the guard closes stalled uploads.
                 limit_concurrency=settings.max_connections,
+                # Headers that never complete are cut off too (uvicorn has no such timeout).
+                http=protocol_with_header_timeout(settings.body_timeout.total_seconds()),
                 # An idle connection (one refused early included) is closed after this long.
                 timeout_keep_alive=keep_alive_timeout(settings),
             )
