@@ -64,3 +64,33 @@ def test_token_arguments_of_a_foreign_record_are_redacted_before_formatting() ->
     for form in encodings(TOKEN):
         assert form not in message
     assert completion.task_token == TOKEN  # the SDK's own message is left as it was
+
+
+def test_an_exception_recorded_on_a_span_is_scrubbed_of_known_tokens() -> None:
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: PLC0415
+        InMemorySpanExporter,
+    )
+
+    from handshake_obs._tokens import token_digest  # noqa: PLC0415
+    from handshake_obs.telemetry._tracing import _mark_error  # noqa: PLC0415
+
+    token = TOKEN + b"-span"
+    token_digest(token)  # handled by the product: from now on a known token
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("t").start_as_current_span("call") as span:
+        try:
+            raise RuntimeError(f"the server said: {token!r}")  # noqa: TRY301
+        except RuntimeError as err:
+            _mark_error(span, err)
+    (finished,) = exporter.get_finished_spans()
+    texts = [finished.status.description or ""] + [
+        str(value) for event in finished.events for value in (event.attributes or {}).values()
+    ]
+    assert any(REDACTED in text for text in texts)
+    for text in texts:
+        for form in encodings(token):
+            assert form not in text
