@@ -9,8 +9,8 @@ those JSON-escaped as a JSON log line writes them.
 
 Every token the product handles passes through :mod:`._tokens` (digest or fingerprint), which
 :func:`remember_token` s it here; the most recent :data:`REMEMBERED_TOKENS` are kept. A line is
-scanned once with a window index over the forms' last characters, so the cost grows with the
-line's length, not with the number of tokens.
+probed every few characters against a window index of the forms' ends, so the cost grows with
+the line's length, not with the number of tokens.
 """
 
 from __future__ import annotations
@@ -20,45 +20,38 @@ import json
 import threading
 from collections import OrderedDict
 
-#: How many of the most recent tokens are scrubbed (each keeps ~35 strings, ~9 KiB).
-REMEMBERED_TOKENS = 1024
+#: How many of the most recent tokens are scrubbed (each costs ~30 KiB of index).
+REMEMBERED_TOKENS = 512
 #: What a scrubbed token is replaced with.
 REDACTED = "[redacted]"
-#: Characters of a form used as its index key (its last ones: tokens of one namespace share
-#: a long prefix, their ends differ).
-_WINDOW = 12
+#: Characters of a form used as an index key, and the distance between two probes of a line.
+_WINDOW = 16
+_STRIDE = 4
 #: Tokens shorter than this are not scrubbed: their forms would match ordinary text.
 _MIN_TOKEN_BYTES = 8
 
 
-def _protobuf_text(token: bytes, *, as_utf8: bool) -> str:
-    """``bytes`` as protobuf's text format writes it (C escapes, octal for the rest)."""
-    out: list[str] = []
+def _c_escape(code: int) -> str:
     specials = {10: r"\n", 13: r"\r", 9: r"\t", 34: r"\"", 39: r"\'", 92: r"\\"}
-    text: str | None = None
-    if as_utf8:
-        try:
-            text = token.decode()
-        except UnicodeDecodeError:
-            return ""
-    if text is not None:
-        for char in text:
-            code = ord(char)
-            if code in specials:
-                out.append(specials[code])
-            elif code < 32 or code == 127:
-                out.append(f"\\{code:03o}")
-            else:
-                out.append(char)
-        return "".join(out)
-    for byte in token:
-        if byte in specials:
-            out.append(specials[byte])
-        elif byte < 32 or byte >= 127:
-            out.append(f"\\{byte:03o}")
-        else:
-            out.append(chr(byte))
-    return "".join(out)
+    if code in specials:
+        return specials[code]
+    return chr(code) if 32 <= code < 127 else f"\\{code:03o}"
+
+
+#: How protobuf's text format writes each byte of a bytes field (C escapes, octal).
+_PROTOBUF_ESCAPES = tuple(_c_escape(code) for code in range(256))
+
+
+def _protobuf_text(token: bytes, *, as_utf8: bool) -> str:
+    """``bytes`` as protobuf's text format writes it; ``as_utf8``: valid UTF-8 beyond ASCII
+    is kept as characters (its ``as_utf8`` mode)."""
+    if not as_utf8:
+        return "".join(map(_PROTOBUF_ESCAPES.__getitem__, token))
+    try:
+        text = token.decode()
+    except UnicodeDecodeError:
+        return ""
+    return "".join(_PROTOBUF_ESCAPES[ord(c)] if ord(c) < 128 else c for c in text)
 
 
 def token_forms(token: bytes) -> frozenset[str]:
@@ -91,15 +84,27 @@ def token_forms(token: bytes) -> frozenset[str]:
 
 
 class KnownTokens:
-    """The recent tokens of this process and a scrubber for every form of them."""
+    """The recent tokens of this process and a scrubber for every form of them.
+
+    Each form is indexed by its last :data:`_STRIDE` windows of :data:`_WINDOW` characters;
+    a line is then probed only every :data:`_STRIDE` characters: any occurrence of a form
+    puts one probe on one of those windows.
+    """
 
     def __init__(self, capacity: int = REMEMBERED_TOKENS) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
         self._tokens: OrderedDict[bytes, frozenset[str]] = OrderedDict()
-        #: last _WINDOW characters of a form -> the forms ending so (with a reference count
-        #: per form: two tokens can share no form, but keep removal exact anyway).
-        self._index: dict[str, dict[str, int]] = {}
+        #: window -> {(form, offset of the window in the form): how many tokens have it}
+        self._index: dict[str, dict[tuple[str, int], int]] = {}
+        #: forms too short to be indexed (a short token's raw bytes): looked for directly
+        self._short: dict[str, int] = {}
+
+    def _entries(self, form: str) -> list[tuple[str, tuple[str, int]]]:
+        # Windows near the form's end: tokens of one namespace share a long prefix, their
+        # ends differ. One probe of any occurrence lands on one of these _STRIDE offsets.
+        last = len(form) - _WINDOW
+        return [(form[o : o + _WINDOW], (form, o)) for o in range(last - _STRIDE + 1, last + 1)]
 
     def remember(self, token: bytes) -> None:
         """Scrub ``token`` from now on (until :data:`REMEMBERED_TOKENS` newer ones push it out)."""
@@ -112,34 +117,50 @@ class KnownTokens:
             forms = token_forms(token)
             self._tokens[token] = forms
             for form in forms:
-                bucket = self._index.setdefault(form[-_WINDOW:], {})
-                bucket[form] = bucket.get(form, 0) + 1
+                self._count(form, +1)
             while len(self._tokens) > self._capacity:
                 _, old = self._tokens.popitem(last=False)
                 for form in old:
-                    key = form[-_WINDOW:]
-                    bucket = self._index[key]
-                    bucket[form] -= 1
-                    if not bucket[form]:
-                        del bucket[form]
-                    if not bucket:
-                        del self._index[key]
+                    self._count(form, -1)
+
+    def _count(self, form: str, change: int) -> None:
+        if len(form) < _WINDOW + _STRIDE - 1:
+            left = self._short.get(form, 0) + change
+            if left:
+                self._short[form] = left
+            else:
+                del self._short[form]
+            return
+        for key, entry in self._entries(form):
+            bucket = self._index.setdefault(key, {})
+            left = bucket.get(entry, 0) + change
+            if left:
+                bucket[entry] = left
+            else:
+                del bucket[entry]
+                if not bucket:
+                    del self._index[key]
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of every remembered token replaced by :data:`REDACTED`."""
-        index = self._index
-        if not index or len(text) < _WINDOW:
+        if not self._tokens or len(text) < _MIN_TOKEN_BYTES:
             return text
         spans: list[tuple[int, int]] = []
         with self._lock:
-            for end in range(_WINDOW, len(text) + 1):
-                bucket = index.get(text[end - _WINDOW : end])
+            index = self._index
+            for probe in range(0, len(text) - _WINDOW + 1, _STRIDE):
+                bucket = index.get(text[probe : probe + _WINDOW])
                 if bucket is None:
                     continue
-                for form in bucket:
-                    start = end - len(form)
+                for form, offset in bucket:
+                    start = probe - offset
                     if start >= 0 and text.startswith(form, start):
-                        spans.append((start, end))
+                        spans.append((start, start + len(form)))
+            for form in self._short:
+                start = text.find(form)
+                while start != -1:
+                    spans.append((start, start + len(form)))
+                    start = text.find(form, start + 1)
         if not spans:
             return text
         spans.sort()
