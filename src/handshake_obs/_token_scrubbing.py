@@ -99,6 +99,8 @@ class KnownTokens:
         self._index: dict[str, dict[tuple[str, int], int]] = {}
         #: forms too short to be indexed (a short token's raw bytes): looked for directly
         self._short: dict[str, int] = {}
+        #: remembered, not indexed yet (a dict: ordered, and a token repeated is queued once)
+        self._pending: dict[bytes, None] = {}
 
     def _entries(self, form: str) -> list[tuple[str, tuple[str, int]]]:
         # Windows near the form's end: tokens of one namespace share a long prefix, their
@@ -107,21 +109,35 @@ class KnownTokens:
         return [(form[o : o + _WINDOW], (form, o)) for o in range(last - _STRIDE + 1, last + 1)]
 
     def remember(self, token: bytes) -> None:
-        """Scrub ``token`` from now on (until :data:`REMEMBERED_TOKENS` newer ones push it out)."""
-        if len(token) < _MIN_TOKEN_BYTES:
+        """Scrub ``token`` from now on (until :data:`REMEMBERED_TOKENS` newer ones push it out).
+
+        Cheap: the token is queued; its forms are indexed by the next :meth:`scrub` (on the
+        thread that renders log lines, not the caller's event loop).
+        """
+        if len(token) >= _MIN_TOKEN_BYTES:
+            with self._lock:
+                self._pending[token] = None
+                if len(self._pending) > self._capacity:  # nothing logged for a long while
+                    del self._pending[next(iter(self._pending))]
+
+    def _index_pending(self) -> None:
+        # Called with the lock held.
+        pending, self._pending = self._pending, {}
+        for token in pending:
+            self._add(token)
+
+    def _add(self, token: bytes) -> None:
+        if token in self._tokens:
+            self._tokens.move_to_end(token)
             return
-        with self._lock:
-            if token in self._tokens:
-                self._tokens.move_to_end(token)
-                return
-            forms = token_forms(token)
-            self._tokens[token] = forms
-            for form in forms:
-                self._count(form, +1)
-            while len(self._tokens) > self._capacity:
-                _, old = self._tokens.popitem(last=False)
-                for form in old:
-                    self._count(form, -1)
+        forms = token_forms(token)
+        self._tokens[token] = forms
+        for form in forms:
+            self._count(form, +1)
+        while len(self._tokens) > self._capacity:
+            _, old = self._tokens.popitem(last=False)
+            for form in old:
+                self._count(form, -1)
 
     def _count(self, form: str, change: int) -> None:
         if len(form) < _WINDOW + _STRIDE - 1:
@@ -143,10 +159,14 @@ class KnownTokens:
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of every remembered token replaced by :data:`REDACTED`."""
-        if not self._tokens or len(text) < _MIN_TOKEN_BYTES:
+        if len(text) < _MIN_TOKEN_BYTES:
             return text
         spans: list[tuple[int, int]] = []
         with self._lock:
+            if self._pending:
+                self._index_pending()
+            if not self._tokens:
+                return text
             index = self._index
             for probe in range(0, len(text) - _WINDOW + 1, _STRIDE):
                 bucket = index.get(text[probe : probe + _WINDOW])
@@ -161,20 +181,23 @@ class KnownTokens:
                 while start != -1:
                     spans.append((start, start + len(form)))
                     start = text.find(form, start + 1)
-        if not spans:
-            return text
-        spans.sort()
-        pieces: list[str] = []
-        position = 0
-        for start, end in spans:
-            if end <= position:
-                continue  # inside a longer form already replaced
-            if start >= position:  # else it overlaps the one just replaced: extend that
-                pieces.append(text[position:start])
-                pieces.append(REDACTED)
-            position = end
-        pieces.append(text[position:])
-        return "".join(pieces)
+        return _replaced(text, spans) if spans else text
+
+
+def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of ``spans`` (overlapping ones merged) replaced by REDACTED."""
+    spans.sort()
+    pieces: list[str] = []
+    position = 0
+    for start, end in spans:
+        if end <= position:
+            continue  # inside a longer form already replaced
+        if start >= position:  # else it overlaps the one just replaced: extend that
+            pieces.append(text[position:start])
+            pieces.append(REDACTED)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 #: The process's tokens (every component of one process shares them).
