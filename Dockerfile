@@ -34,6 +34,10 @@ RUN groupadd --system --gid 10001 handshake \
       --shell /usr/sbin/nologin handshake \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/handshake-obs
 WORKDIR /var/lib/handshake-obs
+# Bound to 0.0.0.0, `serve` refuses to start until HANDSHAKE_COMPLETION_TOKEN,
+# HANDSHAKE_OPERATOR_TOKEN and HANDSHAKE_INVENTORY_TOKEN are given (or, on purpose,
+# HANDSHAKE_ALLOW_UNAUTHENTICATED=true): the image has no default that serves the inventory to
+# the network. docs/security.md.
 EXPOSE 9464
 ENTRYPOINT ["handshake-obs", "--log-json"]
 

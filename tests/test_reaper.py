@@ -174,7 +174,9 @@ async def test_extending_the_deadline_holds_the_reaper_off_until_then(
     await asyncio.sleep(1.2)
     assert await reaper.reap_once() == []
 
-    await completer.extend(delivery.explicit.handoff_id, timedelta(seconds=-1))
+    # A deadline in the past is refused (DeadlineInPastError); a short one, once passed, reaps.
+    await completer.extend(delivery.explicit.handoff_id, timedelta(seconds=0.5))
+    await asyncio.sleep(0.7)
     assert [r.result for r in await reaper.reap_once()] == ["reaped"]
     assert (await handle.result())["error_type"] == "HandoffDeadlineExceeded"
     with pytest.raises(HandoffAlreadyFinishedError) as refused:

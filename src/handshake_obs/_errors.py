@@ -10,6 +10,7 @@
     ├── LedgerError               the ledger could not be read or written
     ├── UnknownHandoffError       no handoff with that id (or for that activity)
     ├── HandoffAlreadyFinishedError  the handoff already has its one outcome
+    ├── DeadlineInPastError       extend() asked for a deadline that has passed
     └── CompletionError           a completion RPC did not go through
         ├── ActivityAlreadyClosedError  Temporal: NOT_FOUND (completed elsewhere,
         │                               timed out, retried)
@@ -96,6 +97,19 @@ class HandoffAlreadyFinishedError(HandshakeError):
         super().__init__(f"handoff {handoff_id!r} already finished with outcome {outcome!r}")
         self.handoff_id = handoff_id
         self.outcome = outcome
+
+
+class DeadlineInPastError(HandshakeError, ValueError):
+    """``extend`` was given a deadline that is not in the future; nothing was changed."""
+
+    error_type = ErrorType.DEADLINE_IN_PAST
+
+    def __init__(self, handoff_id: str, seconds_ago: float) -> None:
+        super().__init__(
+            f"the deadline asked for handoff {handoff_id!r} passed {seconds_ago:.3f} s ago: "
+            "a deadline must be in the future"
+        )
+        self.handoff_id = handoff_id
 
 
 class CompletionError(HandshakeError):

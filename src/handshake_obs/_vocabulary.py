@@ -87,6 +87,7 @@ class ErrorType(enum.StrEnum):
     UNKNOWN_HANDOFF = "unknown_handoff"
     ALREADY_FINISHED = "already_finished"
     LEDGER_UNAVAILABLE = "ledger_unavailable"
+    DEADLINE_IN_PAST = "deadline_in_past"
     OTHER = "other"
 
 

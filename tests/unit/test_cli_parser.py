@@ -231,3 +231,11 @@ def test_the_pending_table_writes_ages_and_deadlines_in_the_one_duration_format(
     assert cells == [
         "ho_1", "wf 1", "billing", "12m05s", "2026-11-23 10:12:00Z (overdue 5s)", "pending"
     ]  # fmt: skip
+
+
+def test_serve_reap_and_dev_take_the_log_level_after_their_name_too() -> None:
+    for argv in (["serve"], ["reap", "--once"], ["dev"]):
+        after = build_parser().parse_args([*argv, "--log-level", "debug"])
+        assert after.log_level == "debug"
+        # Given before the name and not after, the earlier one is kept.
+        assert build_parser().parse_args(["--log-level", "error", *argv]).log_level == "error"

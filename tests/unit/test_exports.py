@@ -21,6 +21,7 @@ PUBLIC_NAMES = [
     "CompletionError",
     "CompletionRejectedError",
     "ConfigurationError",
+    "DeadlineInPastError",
     "ErrorType",
     "Handoff",
     "HandoffAlreadyFinishedError",

@@ -18,6 +18,7 @@ from handshake_obs import (
     ActivityAlreadyClosedError,
     CompletionError,
     CompletionRejectedError,
+    DeadlineInPastError,
     ErrorType,
     HandoffAlreadyFinishedError,
     Handshake,
@@ -148,6 +149,7 @@ PROMISED: list[tuple[HandshakeError, int, str]] = [
     (InvalidTaskTokenError("not a token"), 400, "invalid_token"),
     (TemporalUnavailableError("down"), 503, "temporal_unavailable"),
     (LedgerError("gone"), 503, "ledger_unavailable"),
+    (DeadlineInPastError("ho_x", 3.0), 422, "deadline_in_past"),
     (CompletionError("odd"), 502, "temporal_error"),
 ]
 

@@ -147,6 +147,13 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
         lambda s: s.proxy_settings().async_activities,
         (AsyncActivity("Approve", "approval"), AsyncActivity("Run", None, "orders")),
     ),
+    "body_timeout_seconds": (
+        "2.5", "2.5", lambda s: s.sidecar_settings().body_timeout, timedelta(seconds=2.5),
+    ),
+    "max_connections": ("64", "64", lambda s: s.sidecar_settings().max_connections, 64),
+    "allow_unauthenticated": (
+        "true", "true", lambda s: s.sidecar_settings().allow_unauthenticated, True,
+    ),
     "log_level": ("WARNING", '"warning"', lambda s: s.log_level, "warning"),
     "log_json": ("false", "false", lambda s: s.log_json, False),
 }  # fmt: skip

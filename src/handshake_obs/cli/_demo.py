@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 
 import structlog
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from .._errors import ConfigurationError, TemporalConnectionError
+from .._stop_signals import stop_event
 from ..config import Settings, TemporalConnection, connect_temporal
 from ..dev.demo import DemoOptions, run_demo
 from ._tracing import exporting_spans
@@ -53,10 +53,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(connection: TemporalConnection, options: DemoOptions) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     client = None
     while client is None and not stop.is_set():
         try:

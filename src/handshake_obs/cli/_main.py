@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import warnings
 from collections.abc import Sequence
 
 from .._errors import HandshakeError
-from ._parser import build_parser, command, setting_arguments
+from .._stop_signals import catch_stop_signals
+from ._exit import exit_now
+from ._parser import LONG_RUNNING_COMMANDS, build_parser, command, setting_arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    long_running = args.command in LONG_RUNNING_COMMANDS and not getattr(args, "once", False)
+    if long_running:
+        # As early as the command is known: a signal during start-up is a clean stop too.
+        catch_stop_signals()
+    try:
+        code = _run(args)
+    finally:
+        if long_running:
+            catch_stop_signals()  # the loop's handlers are gone: a late signal is a no-op
+    if long_running:
+        exit_now(code)  # not through interpreter finalization: see cli/_exit.py
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     # Imported once the command line is parsed: --help and --version need none of these.
     from prometheus_client import disable_created_metrics  # noqa: PLC0415
 
@@ -27,9 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Our own deprecations (a renamed variable) reach the operator as a log line once.
         warnings.filterwarnings("default", category=DeprecationWarning, module="handshake_obs")
         logging.captureWarnings(True)
-        # temporalio's DEBUG records carry raw task tokens (the formatted message holds
-        # them, out of reach of the redaction): its loggers stay at INFO at most.
-        logging.getLogger("temporalio").setLevel(max(level, logging.INFO))
         # ``*_created`` series double the exposition and no rule or dashboard reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         return command(args.command)(args, settings)

@@ -42,6 +42,10 @@ COMMANDS: Final[Mapping[str, str]] = {
     "export": "handshake_obs.cli._export:export_command",
 }
 
+#: Commands that run until SIGTERM/SIGINT (``reap`` unless ``--once``): a signal stops them
+#: cleanly from the moment the command line is parsed.
+LONG_RUNNING_COMMANDS: Final = ("serve", "dev", "demo", "reap")
+
 #: What ``export`` writes (``handshake_obs.artifacts.ARTIFACTS``, and ``all``), and the rule
 #: file formats (``RULE_FORMATS``): repeated here so that ``--help`` imports nothing.
 EXPORT_ARTIFACTS: Final = ("rules", "dashboards", "runbook", "all")
@@ -92,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON logs (setting log_json; default: JSON unless stderr is a terminal)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # The long-running commands also take --log-level after their name; left out, it keeps
+    # what was given before the name (SUPPRESS: a subparser default would overwrite it).
+    logging_level = argparse.ArgumentParser(add_help=False)
+    logging_level.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        help="least severe level logged (setting log_level; also before the command)",
+    )
 
     def subcommand(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help_text, epilog=_SETTINGS_NOTE, **kwargs)
@@ -109,12 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     subcommand(
         "serve",
         "run the sidecar: API, status page, worker, reaper, /metrics",
-        parents=[temporal],
+        parents=[temporal, logging_level],
+    )
+    reap = subcommand(
+        "reap", "fail handoffs past their deadline", parents=[temporal, logging_level]
     )
     proxy = subcommand(
         "proxy",
         "run the gRPC proxy before Temporal that records handoffs from the wire",
-        parents=[temporal],
+        parents=[temporal, logging_level],
     )
     proxy.add_argument(
         "--listen-address",
@@ -136,9 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="an activity type that completes asynchronously; repeat for more "
         "(setting proxy_async_activities)",
     )
-    reap = subcommand("reap", "fail handoffs past their deadline", parents=[temporal])
     reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")
-    _add_dev(subcommand("dev", "run the local stack with demo traffic (Ctrl-C stops it)"))
+    _add_dev(
+        subcommand(
+            "dev",
+            "run the local stack with demo traffic (Ctrl-C stops it)",
+            parents=[logging_level],
+        )
+    )
     _add_demo(
         subcommand(
             "demo",

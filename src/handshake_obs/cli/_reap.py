@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -13,6 +12,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry
 
 from .._handshake import Handshake
+from .._stop_signals import stop_event
 from .._vocabulary import ReapStatus
 from ..completion._reaper import ReapResult
 from ..config import HandshakeConfig, Settings, TemporalConnection, connect_temporal
@@ -75,10 +75,7 @@ async def reap(
             out.write(f"{sum(r.result is ReapStatus.REAPED for r in results)} handoff(s) reaped\n")
             out.flush()
             return 1 if any(r.result is ReapStatus.ERROR for r in results) else 0
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_event()
         interval = config.reaper_interval.total_seconds()
         while not stop.is_set():
             results = await reaper.reap_once()

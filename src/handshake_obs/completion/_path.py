@@ -24,6 +24,7 @@ from temporalio.client import AsyncActivityIDReference
 from .._delayed_writes import DelayedWrites, bounded
 from .._errors import (
     ActivityAlreadyClosedError,
+    DeadlineInPastError,
     HandoffAlreadyFinishedError,
     LedgerError,
     UnknownHandoffError,
@@ -280,6 +281,8 @@ class CompletionPath:
         else:
             deadline = until.timestamp()
         with refusals(self._metrics, record.target):
+            if (late := self._clock() - deadline) >= 0:
+                raise DeadlineInPastError(record.handoff_id, late)
             updated = await self._ledger.extend_deadline(record.handoff_id, deadline)
         _log.info("deadline extended", deadline=deadline, **handoff_fields(updated))
         return updated

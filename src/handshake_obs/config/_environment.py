@@ -169,6 +169,9 @@ class _SettingValues(BaseSettings):
     task_queue: _Text | None = None  # SidecarSettings.task_queue
     public_url: _Text | None = None  # SidecarSettings.public_url
     max_body_bytes: _Count | None = None  # SidecarSettings.max_body_bytes
+    body_timeout_seconds: _Seconds | None = None  # SidecarSettings.body_timeout
+    max_connections: _Count | None = None  # SidecarSettings.max_connections
+    allow_unauthenticated: bool | None = None  # SidecarSettings.allow_unauthenticated
     temporal_ui_url: _Text | None = None  # SidecarSettings.temporal_ui_url
     trace_url_template: _Text | None = None  # SidecarSettings.trace_url_template
     url: _Text | None = None  # SidecarEndpoint.url (the inventory commands)
@@ -427,6 +430,9 @@ class Settings:
             "task_queue": v.task_queue,
             "public_url": v.public_url,
             "max_body_bytes": v.max_body_bytes,
+            "body_timeout": _duration(v.body_timeout_seconds),
+            "max_connections": v.max_connections,
+            "allow_unauthenticated": v.allow_unauthenticated,
             "temporal_ui_url": v.temporal_ui_url,
             "trace_url_template": v.trace_url_template,
             "target_urls": {t.name: t.url for t in self._targets if t.url} or None,

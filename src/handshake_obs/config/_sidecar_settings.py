@@ -17,6 +17,10 @@ from ._handshake_config import HandshakeConfig
 
 #: Largest request body the API reads (a result or an error with details).
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+#: Longest a request body may take to arrive.
+DEFAULT_BODY_TIMEOUT = timedelta(seconds=10)
+#: Connections served at once.
+DEFAULT_MAX_CONNECTIONS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,15 @@ class SidecarSettings:
     public_url: str | None = None
     #: Largest request body accepted. Setting ``max_body_bytes``.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Longest a client may take to send a request body; a stalled or slow upload is
+    #: answered 408 and its connection closed. Setting ``body_timeout_seconds``.
+    body_timeout: timedelta = DEFAULT_BODY_TIMEOUT
+    #: Most connections (and requests) served at once; past it a request gets 503.
+    #: Setting ``max_connections``.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: Serve on an address other than loopback with an endpoint group that has no token.
+    #: Off: ``serve`` refuses to start so. Setting ``allow_unauthenticated``.
+    allow_unauthenticated: bool = False
     #: Temporal UI base URL for links. Setting ``temporal_ui_url``.
     temporal_ui_url: str = "http://localhost:8233"
     #: Trace link with ``{trace_id}``. Setting ``trace_url_template``.
@@ -55,6 +68,10 @@ class SidecarSettings:
                 raise ConfigurationError(f"target {name!r}: url must be http(s), not {url!r}")
         if self.max_body_bytes < 1024:
             raise ConfigurationError("max_body_bytes must be at least 1024")
+        if self.body_timeout <= timedelta(0):
+            raise ConfigurationError("body_timeout_seconds must be positive")
+        if self.max_connections < 8:
+            raise ConfigurationError("max_connections must be at least 8")
         if "{trace_id}" not in self.trace_url_template:
             raise ConfigurationError("trace_url_template must contain {trace_id}")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import signal
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from .._stop_signals import STOP_SIGNALS, stop_event
 from ..config import Settings, TemporalConnection, connect_temporal, read_settings
 from ..sidecar import run_sidecar
 from ..telemetry._otlp import configure_tracing, shutdown_tracing
@@ -68,10 +68,8 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
     """
     settings = read_settings() if settings is None else settings
     options.state_dir.mkdir(parents=True, exist_ok=True)
-    stop = asyncio.Event()
+    stop = stop_event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     completion_token = secrets.token_urlsafe(24)
     operator_token = secrets.token_urlsafe(24)
     sdk_runtime = Runtime(
@@ -171,7 +169,7 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
                 if observability is not None:
                     await observability.stop()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         if tracer_provider is not None:
             shutdown_tracing(tracer_provider)

@@ -23,9 +23,9 @@ from ..completion._call import refusals
 from ..completion._completer import Completer
 from ..completion._path import CallResult, HandoffRef
 from ..ledger import HandoffQuery
-from ._auth import bearer_scheme, require_bearer
-from ._body_limit import BodyLimitMiddleware
+from ._auth import EndpointGroup, bearer_scheme, expected_token, require_bearer
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
+from ._request_guard import RequestGuard
 from ._runtime import SidecarRuntime
 from ._schemas import (
     HANDOFF_ID_PATTERN,
@@ -48,6 +48,7 @@ from ._schemas import (
     TokenHeartbeatBody,
 )
 from ._status_page import render_status_page
+from ._unexpected_errors import UnexpectedErrors
 from ._views import view_of
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -57,8 +58,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "Missing or wrong bearer token",
         404: "Unknown handoff",
         409: "The handoff already has its outcome, or Temporal refused the call",
+        408: "The body did not arrive within the body timeout",
         413: "Body over the size limit",
-        422: "Invalid request",
+        422: "Invalid request, or a body that is not a JSON object",
+        500: "An unexpected error; its correlation id is in the log",
         503: "Temporal or the ledger unavailable; retry after Retry-After seconds",
     }.items()
 }
@@ -187,21 +190,28 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     install_error_handlers(app)
     gateway = _Gateway(runtime)
 
+    # The request guard has authenticated already (before the body was read); the routes
+    # check again, and declare the scheme in the OpenAPI document.
     def completion_auth(credentials: Credentials) -> None:
-        require_bearer(credentials, settings.completion_token, what="completion")
+        group = EndpointGroup.COMPLETION
+        require_bearer(credentials, expected_token(settings, group), what=group.value)
 
     def operator_auth(credentials: Credentials) -> None:
-        require_bearer(credentials, settings.operator_token, what="operator")
+        group = EndpointGroup.OPERATOR
+        require_bearer(credentials, expected_token(settings, group), what=group.value)
 
     def inventory_auth(credentials: Credentials) -> None:
-        if settings.inventory_token is not None:
-            require_bearer(credentials, settings.inventory_token, what="inventory")
+        group = EndpointGroup.INVENTORY
+        if (token := expected_token(settings, group)) is not None:
+            require_bearer(credentials, token, what=group.value)
 
     app.include_router(_completion_routes(gateway, completion_auth))
     app.include_router(_inventory_routes(gateway, inventory_auth))
     app.include_router(_operator_routes(gateway, operator_auth))
     _health_and_page_routes(app, runtime, inventory_auth)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, settings=settings)
+    # Added last, so outermost: what escapes everything else is still a JSON answer.
+    app.add_middleware(UnexpectedErrors)
     return app
 
 

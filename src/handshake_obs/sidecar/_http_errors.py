@@ -4,12 +4,16 @@ handshake-obs's own errors are answered by their ``error_type``, from one table
 (:data:`HTTP_ANSWERS`); the others (validation, authentication, routing) below.
 
 ===  =====================================================================
-400  malformed JSON, a malformed handoff id or task token
-401  missing or wrong bearer token
+400  malformed JSON, a malformed handoff id or task token, JSON nested too deep
+     (``json_too_deep``), NaN, Infinity or a huge number (``number_out_of_range``)
+401  missing or wrong bearer token (answered before the body is read)
 404  unknown handoff
+408  the body did not arrive within the body timeout (``body_timeout``)
 409  the handoff already has its outcome, or Temporal refused the call
 413  request body over the configured limit
-422  a well-formed body that fails validation
+422  a well-formed body that fails validation, or is not a JSON object
+     (``body_not_an_object``), or a deadline in the past (``deadline_in_past``)
+500  an unexpected error (``internal_error``, with a correlation id that is in the log)
 502  Temporal answered the call with an unexpected error
 503  Temporal or the ledger unavailable (with Retry-After): nothing was lost
 ===  =====================================================================
@@ -58,6 +62,7 @@ HTTP_ANSWERS: dict[ErrorType, HttpAnswer] = {
     ErrorType.LEDGER_UNAVAILABLE: HttpAnswer(
         503, "ledger_unavailable", prefix="the ledger is unavailable: "
     ),
+    ErrorType.DEADLINE_IN_PAST: HttpAnswer(422, "deadline_in_past"),
     ErrorType.OTHER: HttpAnswer(502, "temporal_error"),
 }
 

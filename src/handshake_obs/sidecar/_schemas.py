@@ -179,6 +179,8 @@ class ErrorDetail(BaseModel):
 
     code: str
     message: str
+    #: Only for ``internal_error``: the id of the log line that says what happened.
+    correlation_id: str | None = None
 
 
 class ErrorBody(BaseModel):

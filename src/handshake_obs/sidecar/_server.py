@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Generator
 from datetime import timedelta
 
@@ -28,9 +27,13 @@ from temporalio.worker import Worker
 
 from .._errors import TemporalConnectionError
 from .._handshake import Handshake
+from .._stop_signals import stop_event
 from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, connect_temporal
 from ._activities import SidecarActivities
 from ._api import create_app
+from ._exposure import check_exposure
+from ._http_protocol import protocol_with_header_timeout
+from ._request_guard import keep_alive_timeout
 from ._runtime import SidecarRuntime
 
 _log = structlog.get_logger("handshake_obs.serve")
@@ -99,7 +102,8 @@ async def run_sidecar(
     Temporal (``Settings.temporal_connection()``); default: plaintext to the config's
     ``temporal_address`` and ``temporal_namespace``.
     """
-    stop = stop or _stop_on_signals()
+    check_exposure(config, settings)  # before anything is bound or opened
+    stop = stop or stop_event()
     if connection is None:
         connection = TemporalConnection(
             address=config.temporal_address, namespace=config.temporal_namespace
@@ -115,6 +119,12 @@ async def run_sidecar(
                 log_config=None,
                 access_log=False,
                 lifespan="off",
+                # Past it, a new request gets 503 at once; the guard closes stalled uploads.
+                limit_concurrency=settings.max_connections,
+                # Headers that never complete are cut off too (uvicorn has no such timeout).
+                http=protocol_with_header_timeout(settings.body_timeout.total_seconds()),
+                # An idle connection (one refused early included) is closed after this long.
+                timeout_keep_alive=keep_alive_timeout(settings),
             )
         )
         serving = asyncio.create_task(server.serve(), name="handshake-http")
@@ -150,11 +160,3 @@ async def _work(
             await stop.wait()
         finally:
             await reaper.stop()
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop

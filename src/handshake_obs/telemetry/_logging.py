@@ -1,9 +1,11 @@
 """Structured logs: JSON when not on a terminal, console otherwise, stdlib routed through.
 
 Every handoff and completion line carries the handoff's identity (:func:`handoff_fields`) and
-never its task token: :func:`redact_secrets` drops any bytes value and any ``*token`` field
-before rendering, as a last line of defence. Lines logged inside a traced operation carry
-its ``trace_id`` and ``span_id`` (:func:`add_trace_context`).
+never its task token, at any level and whichever library logs: secret fields and bytes values
+are redacted, foreign records' arguments are redacted before their message is formatted, and
+the rendered line is scrubbed of every encoding of a known token (:mod:`._redaction`). Lines
+logged inside a traced operation carry its ``trace_id`` and ``span_id``
+(:func:`add_trace_context`).
 
 Rendering and writing happen on a background thread (a queue between the two), so a log line
 costs the event loop only the cheap part: what depends on the caller's context (bound
@@ -25,9 +27,7 @@ from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .._records import HandoffRecord
-
-#: Field names that can never be logged, whatever their value.
-_SECRET_KEYS = frozenset({"task_token", "token", "raw_token", "authorization"})
+from ._redaction import RedactTokenArguments, redact_secrets, scrub_rendered
 
 
 def handoff_fields(record: HandoffRecord) -> dict[str, Any]:
@@ -43,14 +43,6 @@ def handoff_fields(record: HandoffRecord) -> dict[str, Any]:
     }
 
 
-def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """Replace secret fields and raw bytes (a task token is bytes) with a marker."""
-    for key, value in list(event_dict.items()):
-        if key in _SECRET_KEYS or isinstance(value, bytes | bytearray | memoryview):
-            event_dict[key] = "[redacted]"
-    return event_dict
-
-
 def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Add ``trace_id`` and ``span_id`` of the current span, when there is a valid one."""
     span_context = trace.get_current_span().get_span_context()
@@ -58,6 +50,13 @@ def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> Event
         event_dict.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
         event_dict.setdefault("span_id", trace.format_span_id(span_context.span_id))
     return event_dict
+
+
+class _ScrubbingFormatter(structlog.stdlib.ProcessorFormatter):
+    """Renders a record, then scrubs any known token from the final text (tracebacks too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub_rendered(super().format(record))
 
 
 class _RecordQueueHandler(QueueHandler):
@@ -138,9 +137,15 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _ScrubbingFormatter(
         # Runs on the rendering thread: the caller's context was captured by _CallerContext.
-        foreign_pre_chain=[_caller_context, *shared[1:4], redact_secrets],
+        foreign_pre_chain=[
+            _caller_context,
+            *shared[1:4],
+            redact_secrets,
+            # A foreign record's traceback as text (scrubbed with the line), not a tuple repr.
+            structlog.processors.format_exc_info,
+        ],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     writer = logging.StreamHandler(stream)
@@ -149,6 +154,8 @@ def configure_logging(
     _stop_listener()
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _RecordQueueHandler(lines)
+    # Before the record is queued: its arguments are formatted on the rendering thread.
+    handler.addFilter(RedactTokenArguments())
     handler.addFilter(_CallerContext())
     _listener = QueueListener(lines, writer)
     _listener.start()

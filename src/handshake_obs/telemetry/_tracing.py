@@ -16,6 +16,7 @@ API is no-op safe, and export happens off the event loop in the SDK's batch proc
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from opentelemetry.util.types import AttributeValue
 
 from .._errors import HandshakeError
 from .._records import FinishedOutcome, HandoffRecord
+from .._token_scrubbing import scrub_tokens
 from .._tokens import token_fingerprint
 from .._vocabulary import Operation
 from ..config import HandshakeConfig
@@ -247,9 +249,17 @@ class HandshakeTracing:
 def _mark_error(span: Span, error: Exception) -> None:
     """Record ``error`` on ``span``: ``error.type`` is our vocabulary's error type for our own
     errors (``error.error_type``), the class name for anything else."""
-    span.record_exception(error)
+    # The texts are scrubbed of any known token: a foreign exception may quote one.
+    stacktrace = "".join(traceback.format_exception(error))
+    span.record_exception(
+        error,
+        attributes={
+            "exception.message": scrub_tokens(str(error)),
+            "exception.stacktrace": scrub_tokens(stacktrace),
+        },
+    )
     error_type = (
         error.error_type.value if isinstance(error, HandshakeError) else type(error).__name__
     )
     span.set_attribute(sc.ERROR_TYPE, error_type)
-    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    span.set_status(Status(StatusCode.ERROR, scrub_tokens(f"{type(error).__name__}: {error}")))
