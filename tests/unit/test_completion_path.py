@@ -704,6 +704,8 @@ async def test_a_heartbeat_answered_cancel_requested_says_so_and_leaves_no_mark(
     assert stored is not None
     assert stored.is_pending
     assert stored.progress == {"n": 1}
+    # The mark ends in the background (a heartbeat never waits on the ledger for it).
+    assert await path.delayed.drain(5.0) == 0
     assert (await side_tables(ledger)).calls_in_flight == frozenset()
     assert all_finished(registry) == 0
     plain_beat = await path.heartbeat(of(record), FakeRpc(), progress={"n": 2}, sequence=4)

@@ -52,7 +52,7 @@ from ._statements import Statements
 Connection = psycopg.AsyncConnection[TupleRow]
 
 
-async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
+async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step) -> object:  # noqa: PLR0911, PLR0912, PLR0915 - one case per step
     """Take ``step`` on ``conn`` (rows read and written through ``codec``); its answer."""
     match step:
         case LockToken():

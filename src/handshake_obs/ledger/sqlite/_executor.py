@@ -45,7 +45,7 @@ from .._rules import (
 from ._statements import SQL
 
 
-def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  # noqa: PLR0911, PLR0912 - one case per step
+def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  # noqa: PLR0911, PLR0912, PLR0915 - one case per step
     """Take ``step`` on ``conn`` (rows read and written through ``codec``); its answer."""
     match step:
         case LockToken() | LockHandoff():
