@@ -127,6 +127,8 @@ _Seconds = Annotated[
     AfterValidator(_within_a_timedelta),
 ]
 _Count = Annotated[int, BeforeValidator(_not_a_flag), Field(gt=0)]
+#: A positive, finite rate (per second).
+_Rate = Annotated[float, BeforeValidator(_not_a_flag), Field(gt=0, allow_inf_nan=False)]
 _Names = Annotated[tuple[_Text, ...], NoDecode, BeforeValidator(_names)]
 _LogLevel = Annotated[str, BeforeValidator(_lower), AfterValidator(_log_level)]
 _OtelText = Annotated[str | None, BeforeValidator(_stripped)]
@@ -156,6 +158,12 @@ class _SettingValues(BaseSettings):
     reaper_batch_size: _Count | None = None  # HandshakeConfig.reaper_batch_size
     reaper_concurrency: _Count | None = None  # HandshakeConfig.reaper_concurrency
     reaper_lease_seconds: _Seconds | None = None  # HandshakeConfig.reaper_lease
+    reconcile_enabled: bool | None = None  # HandshakeConfig.reconcile_enabled
+    reconcile_calls_per_second: _Rate | None = None  # HandshakeConfig.reconcile_calls_per_second
+    reconcile_interval_seconds: _Seconds | None = None  # HandshakeConfig.reconcile_interval
+    reconcile_first_check_seconds: _Seconds | None = None  # HandshakeConfig.reconcile_first_check
+    # HandshakeConfig.reconcile_max_check_interval
+    reconcile_max_check_interval_seconds: _Seconds | None = None
     completion_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings
     operator_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
     inventory_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
@@ -378,6 +386,11 @@ class Settings:
             "reaper_batch_size": v.reaper_batch_size,
             "reaper_concurrency": v.reaper_concurrency,
             "reaper_lease": _duration(v.reaper_lease_seconds),
+            "reconcile_enabled": v.reconcile_enabled,
+            "reconcile_calls_per_second": v.reconcile_calls_per_second,
+            "reconcile_interval": _duration(v.reconcile_interval_seconds),
+            "reconcile_first_check": _duration(v.reconcile_first_check_seconds),
+            "reconcile_max_check_interval": _duration(v.reconcile_max_check_interval_seconds),
         }
         return _build(HandshakeConfig, given, overrides)
 

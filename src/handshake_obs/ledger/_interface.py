@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._records import FinishedOutcome, HandoffRecord, PendingSummary
-from .._vocabulary import Outcome, State
+from .._vocabulary import CloseReason, Outcome, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +200,40 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
         """Give a claim back early (the reaper could not reach Temporal; retry next scan)."""
+
+    # -- reconciling with Temporal ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim_due_checks(
+        self,
+        now: float,
+        *,
+        first_check_before: float,
+        limit: int,
+        claimant: str,
+        lease_seconds: float,
+    ) -> list[HandoffRecord]:
+        """Claim up to ``limit`` pending handoffs whose reconciler check is due, most overdue
+        first: those whose next check time has come, and those never checked that started at
+        or before ``first_check_before``.
+
+        The claim is the reaper's (same lease, same columns): while it lasts, no reaper and
+        no other reconciler takes the handoff, so replicas never check one at the same time.
+        """
+
+    @abc.abstractmethod
+    async def schedule_check(self, handoff_id: str, next_check_at: float, claimant: str) -> None:
+        """The handoff is still open in Temporal: check it again at ``next_check_at``, and
+        give ``claimant``'s claim back."""
+
+    @abc.abstractmethod
+    async def finish_reconciled(
+        self, handoff_id: str, at: float, *, reason: CloseReason, detail: str | None = None
+    ) -> FinishedOutcome | None:
+        """Temporal shows the attempt closed: finish ``already_closed`` with ``reason`` as the
+        error type and ``detail`` as the message; None (nothing changes) if it finished
+        already or a completion call is in flight on it (that call records the true
+        outcome)."""
 
     # -- reading ------------------------------------------------------------------------
 

@@ -62,6 +62,22 @@ class SharedStatements:
             f"WHERE handoff_id = {p} AND claimed_by = {p}"
         )
 
+        # Parameters: next check at, claimant, claimant, handoff id.
+        self.schedule_check = (
+            f"UPDATE {h} SET next_check_at = {p}, "
+            f"claimed_by = CASE WHEN claimed_by = {p} THEN NULL ELSE claimed_by END, "
+            f"claim_until = CASE WHEN claimed_by = {p} THEN NULL ELSE claim_until END "
+            f"WHERE handoff_id = {p}"
+        )
+        #: When a pending handoff's check is due: never checked ones count from their start.
+        self.check_due = "COALESCE(next_check_at, started_at)"
+        # Parameters: now, first check before, now (the claim ran out).
+        self.check_due_where = (
+            f"state = 'pending' AND ((next_check_at IS NOT NULL AND next_check_at <= {p}) "
+            f"OR (next_check_at IS NULL AND started_at <= {p})) "
+            f"AND (claim_until IS NULL OR claim_until < {p})"
+        )
+
         # Parameters: call id, until, handoff id.
         self.mark_call = (
             f"INSERT INTO {c} (handoff_id, call_id, until) SELECT handoff_id, {p}, {p} "

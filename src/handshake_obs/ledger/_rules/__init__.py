@@ -4,6 +4,7 @@ from . import programs
 from ._running import run_program, run_program_async, take_step, take_step_async
 from ._schema_version import check_schema_version
 from ._steps import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -25,6 +26,7 @@ from ._steps import (
     ProgressOf,
     ReleaseClaim,
     Returns,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -35,6 +37,7 @@ from .programs import MAX_ERROR_MESSAGE, truncate_message
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
+    "ClaimDueChecks",
     "ClaimExpired",
     "EarlyOutcome",
     "EarlyOutcomeOf",
@@ -56,6 +59,7 @@ __all__ = [
     "ProgressOf",
     "ReleaseClaim",
     "Returns",
+    "ScheduleCheck",
     "SetDeadline",
     "SetProgress",
     "Step",

@@ -24,6 +24,7 @@ from ..._tokens import token_digest
 from ..._vocabulary import CloseReason, Outcome
 from .._interface import HeartbeatResult, RecordResult
 from ._steps import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -244,3 +245,33 @@ def claim_expired(
     """Claim expired pending handoffs for ``lease_seconds``, oldest deadline first."""
     claimed = yield from ask(ClaimExpired(now, limit, claimant, now + lease_seconds))
     return sorted(claimed, key=lambda r: r.deadline or 0.0)
+
+
+# -- reconciling with Temporal ------------------------------------------------------------------
+
+
+def claim_due_checks(
+    now: float, *, first_check_before: float, limit: int, claimant: str, lease_seconds: float
+) -> Program[list[HandoffRecord]]:
+    """Claim pending handoffs whose reconciler check is due, most overdue first, for
+    ``lease_seconds`` (the reaper's claims: neither a reaper nor another reconciler takes
+    them meanwhile)."""
+    return (
+        yield from ask(
+            ClaimDueChecks(now, first_check_before, limit, claimant, now + lease_seconds)
+        )
+    )
+
+
+def finish_reconciled(
+    handoff_id: str, at: float, *, reason: CloseReason, detail: str | None
+) -> Program[FinishedOutcome | None]:
+    """Temporal shows the attempt closed: finish the handoff ``already_closed`` with the
+    reason seen, unless a completion call is in flight on it (that call may be the one that
+    closed it, and records the true outcome) or it finished already."""
+    yield from ask(LockHandoff(handoff_id))
+    if (yield from ask(LiveCallExists(handoff_id, at))):
+        return None
+    return (
+        yield from _finish_pending(handoff_id, Outcome.ALREADY_CLOSED, at, reason.value, detail)
+    )

@@ -18,6 +18,7 @@ from psycopg.rows import TupleRow
 from ..._vocabulary import Outcome
 from .._rows import encode_progress, record_params, row_to_record
 from .._rules import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -37,6 +38,7 @@ from .._rules import (
     OlderPendingAttempts,
     ProgressOf,
     ReleaseClaim,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -128,6 +130,26 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
             return [row_to_record(r) for r in await cur.fetchall()]
         case ReleaseClaim():
             await conn.execute(sql.release, (step.handoff_id, step.claimant))
+            return None
+        case ClaimDueChecks():
+            cur = await conn.execute(
+                sql.claim_checks,
+                (
+                    step.now,
+                    step.first_check_before,
+                    step.now,
+                    step.now - step.first_check_before,
+                    step.limit,
+                    step.claimant,
+                    step.until,
+                ),
+            )
+            return [row_to_record(r) for r in await cur.fetchall()]
+        case ScheduleCheck():
+            await conn.execute(
+                sql.schedule_check,
+                (step.next_check_at, step.claimant, step.claimant, step.handoff_id),
+            )
             return None
         case _:
             assert_never(step)

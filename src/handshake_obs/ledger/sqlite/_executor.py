@@ -13,6 +13,7 @@ from typing import assert_never
 from ..._vocabulary import Outcome
 from .._rows import as_read_back, encode_progress, record_params, row_to_record
 from .._rules import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -32,6 +33,7 @@ from .._rules import (
     OlderPendingAttempts,
     ProgressOf,
     ReleaseClaim,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -121,6 +123,27 @@ def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, P
             return [row_to_record(r) for r in rows]
         case ReleaseClaim():
             conn.execute(SQL.release, (step.handoff_id, step.claimant))
+            return None
+        case ClaimDueChecks():
+            delay = step.now - step.first_check_before
+            rows = conn.execute(
+                SQL.claim_checks,
+                (
+                    step.claimant,
+                    step.until,
+                    step.now,
+                    step.first_check_before,
+                    step.now,
+                    delay,
+                    step.limit,
+                ),
+            ).fetchall()
+            return [row_to_record(r) for r in rows]
+        case ScheduleCheck():
+            conn.execute(
+                SQL.schedule_check,
+                (step.next_check_at, step.claimant, step.claimant, step.handoff_id),
+            )
             return None
         case _:
             assert_never(step)
