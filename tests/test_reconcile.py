@@ -5,19 +5,30 @@ their deadlines, with the default budget; /metrics conserves throughout."""
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 import json
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from handshake_obs import Handshake, Outcome
-from handshake_obs.reconcile import CheckResult
+from handshake_obs import Handshake, HandshakeConfig, Outcome
+from handshake_obs.reconcile import Check, CheckResult
 
 from .conftest import StartWorkflow, temporal_cli
-from .support.activities import EXTERNAL, Delivery
+from .support.activities import ALL_ACTIVITIES, EXTERNAL, Delivery
+from .support.postgres import ledger_url as postgres_ledger_url
+from .support.postgres import throwaway_schema
+from .support.workflows import HandoffRequest, HandoffWorkflow
 
 #: Every bypass is closed in the ledger within this long.
 WITHIN_SECONDS = 60.0
@@ -151,3 +162,146 @@ async def test_handoffs_closed_outside_handshake_obs_are_reconciled_with_their_r
     # Nothing more to check: every handoff is finished.
     assert await reconciler.reconcile_once() == []
     await assert_conserved(handshake, registry)
+
+
+@asynccontextmanager
+async def handshake_on(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The ledger URL of a fresh store of ``backend`` (sqlite or postgres)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'ledger-{uuid.uuid4().hex}.db'}"
+        return
+    async with throwaway_schema() as schema:
+        yield postgres_ledger_url(schema)
+
+
+def replica_config(ledger_url: str, **fields: Any) -> HandshakeConfig:
+    return HandshakeConfig(
+        ledger_url=ledger_url,
+        targets=("agent", "approval"),
+        rpc_timeout=timedelta(seconds=5),
+        **fields,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_reconcile_racing_a_real_completion_records_exactly_one_outcome(
+    backend: str, tmp_path: Path, temporal_address: str
+) -> None:
+    races = 12
+    async with handshake_on(backend, tmp_path) as url:
+        config = replica_config(
+            url,
+            reconcile_first_check=timedelta(milliseconds=1),
+            reconcile_max_check_interval=timedelta(milliseconds=1),
+            reconcile_calls_per_second=1000.0,
+        )
+        registry = CollectorRegistry()
+        async with Handshake(config, registry=registry) as handshake:
+            client = await Client.connect(temporal_address, interceptors=[handshake.interceptor])
+            task_queue = f"tq-{uuid.uuid4()}"
+            async with Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[HandoffWorkflow],
+                activities=ALL_ACTIVITIES,
+            ):
+                handles = [
+                    await client.start_workflow(
+                        HandoffWorkflow.run,
+                        HandoffRequest(activity="hand_off_explicit", target="agent"),
+                        id=f"wf-{uuid.uuid4()}",
+                        task_queue=task_queue,
+                    )
+                    for _ in range(races)
+                ]
+                deliveries = [await EXTERNAL.receive(h.id) for h in handles]
+                completer = handshake.completer(client)
+                reconcilers = [handshake.reconciler(client) for _ in range(2)]
+                completing = asyncio.gather(
+                    *(completer.complete(d.explicit.handoff_id, "answer") for d in deliveries)
+                )
+                checks: list[Check] = []
+                while not completing.done():
+                    for found in await asyncio.gather(*(r.reconcile_once() for r in reconcilers)):
+                        checks.extend(found)
+                await completing
+                for _ in range(3):  # and after: the finished handoffs are never closed again
+                    for r in reconcilers:
+                        checks.extend(await r.reconcile_once())
+                for handle in handles:
+                    assert await handle.result() == {"result": "answer"}
+            for delivery in deliveries:
+                record = await handshake.ledger.get(delivery.explicit.handoff_id)
+                assert record is not None
+                assert record.outcome is Outcome.COMPLETED
+            assert not [c for c in checks if c.result is CheckResult.RECONCILED]
+            assert total(registry, "handshake_handoffs_finished_total") == races
+            assert (
+                total(registry, "handshake_handoffs_finished_total", outcome="completed") == races
+            )
+            assert total(registry, "handshake_reconciled_total") == 0
+            await assert_conserved(handshake, registry)
+
+
+async def test_two_replicas_on_postgres_never_check_one_handoff_at_the_same_time(
+    temporal_address: str, log_stream: io.StringIO
+) -> None:
+    waiting = 16
+    async with throwaway_schema() as schema:
+        config = replica_config(
+            postgres_ledger_url(schema),
+            reconcile_first_check=timedelta(milliseconds=100),
+            reconcile_max_check_interval=timedelta(milliseconds=300),
+            reconcile_calls_per_second=200.0,
+            reconcile_interval=timedelta(milliseconds=100),
+        )
+        async with (
+            Handshake(config, registry=CollectorRegistry()) as first,
+            Handshake(config, registry=CollectorRegistry()) as second,
+        ):
+            client = await Client.connect(temporal_address, interceptors=[first.interceptor])
+            task_queue = f"tq-{uuid.uuid4()}"
+            async with Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[HandoffWorkflow],
+                activities=ALL_ACTIVITIES,
+            ):
+                handles = [
+                    await client.start_workflow(
+                        HandoffWorkflow.run,
+                        HandoffRequest(activity="hand_off_explicit", target="agent"),
+                        id=f"wf-{uuid.uuid4()}",
+                        task_queue=task_queue,
+                    )
+                    for _ in range(waiting)
+                ]
+                for h in handles:
+                    await EXTERNAL.receive(h.id)
+                replicas = [
+                    first.reconciler(client, identity="replica-a"),
+                    second.reconciler(client, identity="replica-b"),
+                ]
+                for r in replicas:
+                    r.start()
+                await asyncio.sleep(8)
+                for r in replicas:
+                    await r.stop()
+                for h in handles:
+                    await h.terminate("test over")
+
+    checks: dict[str, list[tuple[float, float, str]]] = {}
+    for line in log_stream.getvalue().splitlines():
+        entry = json.loads(line)
+        if entry.get("event") == "handoff checked":
+            checks.setdefault(entry["handoff_id"], []).append(
+                (entry["began"], entry["ended"], entry["checker"])
+            )
+    assert len(checks) == waiting
+    checkers = {checker for spans in checks.values() for _, _, checker in spans}
+    assert checkers == {"replica-a", "replica-b"}
+    for spans in checks.values():
+        assert len(spans) >= 3  # checked again and again while open
+        spans.sort()
+        for (_, ended, _), (began, _, _) in itertools.pairwise(spans):
+            assert ended <= began, spans
