@@ -8,6 +8,8 @@ import asyncio
 import io
 import itertools
 import json
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -305,3 +307,40 @@ async def test_two_replicas_on_postgres_never_check_one_handoff_at_the_same_time
         spans.sort()
         for (_, ended, _), (began, _, _) in itertools.pairwise(spans):
             assert ended <= began, spans
+
+
+async def test_reconcile_once_closes_what_temporal_closed_and_prints_a_table(
+    handshake: Handshake,
+    client: Client,
+    plain_client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
+    temporal_address: str,
+) -> None:
+    handle, delivery = await started_handoff(start_workflow)
+    waiting, _ = await started_handoff(start_workflow)
+    await plain_client.get_async_activity_handle(task_token=delivery.task_token).complete("x")
+    assert await handle.result() == {"result": "x"}
+    env = {
+        **os.environ,
+        "HANDSHAKE_LEDGER_URL": handshake.config.ledger_url,
+        "HANDSHAKE_TEMPORAL_ADDRESS": temporal_address,
+        "HANDSHAKE_RECONCILE_FIRST_CHECK_SECONDS": "0.001",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handshake_obs", "--log-json", "reconcile", "--once",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0].split() == ["RESULT", "REASON", "HANDOFF", "WORKFLOW", "TARGET", "DETAIL"]
+    rows = {line.split()[2]: line.split() for line in lines[1:-1]}
+    assert rows[delivery.explicit.handoff_id][:2] == ["reconciled", "completed_elsewhere"]
+    assert rows[delivery.explicit.handoff_id][3] == handle.id
+    assert lines[-1] == "2 handoff(s) checked, 1 reconciled"
+    record = await handshake.ledger.get(delivery.explicit.handoff_id)
+    assert record is not None
+    assert record.error_type == "completed_elsewhere"
+    await waiting.terminate("test over")

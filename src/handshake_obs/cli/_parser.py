@@ -32,6 +32,7 @@ Command = Callable[[argparse.Namespace, "Settings"], int]
 COMMANDS: Final[Mapping[str, str]] = {
     "serve": "handshake_obs.cli._serve:serve_command",
     "reap": "handshake_obs.cli._reap:reap_command",
+    "reconcile": "handshake_obs.cli._reconcile:reconcile_command",
     "dev": "handshake_obs.cli._dev:dev_command",
     "demo": "handshake_obs.cli._demo:demo_command",
     "pending": "handshake_obs.cli._inventory:pending_command",
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reap = subcommand("reap", "fail handoffs past their deadline", parents=[temporal])
     reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")
+    reconcile = subcommand(
+        "reconcile",
+        "close pending handoffs that Temporal closed without handshake-obs",
+        parents=[temporal],
+    )
+    reconcile.add_argument("--once", action="store_true", help="one pass, print a table, exit")
     _add_dev(subcommand("dev", "run the local stack with demo traffic (Ctrl-C stops it)"))
     _add_demo(
         subcommand(
