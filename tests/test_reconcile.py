@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from handshake_obs import Handshake, HandshakeConfig, Outcome
+from handshake_obs import DeadlinePastTemporalTimeoutError, Handshake, HandshakeConfig, Outcome
 from handshake_obs.reconcile import Check, CheckResult
 
 from .conftest import StartWorkflow, temporal_cli
@@ -344,3 +344,37 @@ async def test_reconcile_once_closes_what_temporal_closed_and_prints_a_table(
     assert record is not None
     assert record.error_type == "completed_elsewhere"
     await waiting.terminate("test over")
+
+
+async def test_extend_refuses_a_deadline_past_temporals_own_timeout_and_says_so(
+    handshake: Handshake,
+    client: Client,
+    worker: Worker,
+    start_workflow: StartWorkflow,
+    registry: CollectorRegistry,
+) -> None:
+    handle, delivery = await started_handoff(start_workflow, start_to_close_seconds=120.0)
+    record = await handshake.ledger.get(delivery.explicit.handoff_id)
+    assert record is not None
+    assert record.start_to_close_timeout == 120.0
+    closes = record.temporal_closes_at
+    assert closes is not None
+    assert abs(closes - (record.started_at + 120.0)) < 5
+    completer = handshake.completer(client)
+
+    with pytest.raises(DeadlinePastTemporalTimeoutError, match="Temporal's own timeout") as err:
+        await completer.extend(delivery.explicit.handoff_id, timedelta(minutes=10))
+    assert err.value.temporal_closes_at == closes
+    unchanged = await handshake.ledger.get(delivery.explicit.handoff_id)
+    assert unchanged is not None
+    assert unchanged.deadline == record.deadline
+    errors = total(
+        registry, "handshake_completion_errors_total", error_type="deadline_past_temporal_timeout"
+    )
+    assert errors == 1
+
+    moved = await completer.extend(
+        delivery.explicit.handoff_id, datetime.fromtimestamp(closes, UTC)
+    )
+    assert moved.deadline == closes
+    await handle.terminate("test over")

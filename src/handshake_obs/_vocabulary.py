@@ -125,6 +125,8 @@ class ErrorType(enum.StrEnum):
     UNKNOWN_HANDOFF = "unknown_handoff"
     ALREADY_FINISHED = "already_finished"
     LEDGER_UNAVAILABLE = "ledger_unavailable"
+    #: A deadline asked for past the moment Temporal itself closes the activity attempt.
+    DEADLINE_PAST_TEMPORAL_TIMEOUT = "deadline_past_temporal_timeout"
     OTHER = "other"
 
 

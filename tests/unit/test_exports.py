@@ -23,6 +23,7 @@ PUBLIC_NAMES = [
     "ConfigurationError",
     "ErrorType",
     "Handoff",
+    "DeadlinePastTemporalTimeoutError",
     "HandoffAlreadyFinishedError",
     "HandoffRecord",
     "Handshake",

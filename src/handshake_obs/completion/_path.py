@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from temporalio.client import AsyncActivityIDReference
 
-from .._errors import LedgerError, UnknownHandoffError
+from .._errors import DeadlinePastTemporalTimeoutError, LedgerError, UnknownHandoffError
 from .._records import HandoffRecord
 from .._vocabulary import DEADLINE_EXCEEDED_TYPE, OUTCOME_OF_OPERATION, Operation
 from ..config import HandshakeConfig
@@ -202,6 +202,9 @@ class CompletionPath:
         else:
             deadline = until.timestamp()
         with refusals(self._metrics, record.target):
+            closes = record.temporal_closes_at
+            if closes is not None and deadline > closes:
+                raise DeadlinePastTemporalTimeoutError(record.handoff_id, deadline, closes)
             updated = await self._ledger.extend_deadline(record.handoff_id, deadline)
         _log.info("deadline extended", deadline=deadline, **handoff_fields(updated))
         return updated
