@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from handshake_obs import Outcome, State
+from handshake_obs import HandoffRecord, Outcome, State
 from handshake_obs._vocabulary import CloseReason
 from handshake_obs.ledger import Ledger
 
@@ -149,3 +149,33 @@ async def test_replicas_claiming_together_split_the_due_checks(store: Store) -> 
         assert not claimed & seen
         seen |= claimed
     assert seen == {r.handoff_id for r in records}
+
+
+async def test_a_standalone_activity_is_found_by_its_activity_id_and_run_id(
+    ledger: Ledger,
+) -> None:
+    def standalone(run: str, attempt: int, started_at: float) -> HandoffRecord:
+        return dataclasses.replace(
+            make_record(activity_id="sa-1", attempt=attempt, started_at=started_at, run_id=run),
+            workflow_id="",
+            activity_run_id=run,
+        )
+
+    first, retried, other_run = (
+        standalone("r1", 1, T0),
+        standalone("r1", 2, T0 + 5),
+        standalone("r2", 1, T0 + 10),
+    )
+    for r in (first, retried, other_run):
+        await ledger.record(r)
+    of_workflow = make_record(activity_id="sa-1")
+    await ledger.record(of_workflow)
+
+    found = await ledger.find_standalone("default", "sa-1", "r1")
+    assert found is not None
+    assert found.handoff_id == retried.handoff_id
+    newest = await ledger.find_standalone(None, "sa-1", None)
+    assert newest is not None
+    assert newest.handoff_id == other_run.handoff_id
+    assert await ledger.find_standalone(None, "sa-2", None) is None
+    assert await ledger.find_standalone("elsewhere", "sa-1", "r1") is None

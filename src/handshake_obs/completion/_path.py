@@ -178,7 +178,10 @@ class CompletionPath:
         if isinstance(id_or_token, bytes):
             return await self._ledger.find_by_token(id_or_token)
         if id_or_token.workflow_id is None:
-            return None
+            # A standalone activity: its run id is the activity's own.
+            return await self._ledger.find_standalone(
+                None, id_or_token.activity_id, id_or_token.run_id
+            )
         return await self._ledger.find_by_activity(
             None, id_or_token.workflow_id, id_or_token.run_id, id_or_token.activity_id
         )

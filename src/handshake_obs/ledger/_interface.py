@@ -110,6 +110,14 @@ class Ledger(abc.ABC):
     ) -> HandoffRecord | None:
         """The newest attempt's handoff for this activity (None: any namespace, newest run)."""
 
+    @abc.abstractmethod
+    async def find_standalone(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> HandoffRecord | None:
+        """The newest attempt's handoff of a standalone activity (one without a workflow,
+        started by ``Client.start_activity``): by its activity id and, if given, run id
+        (None namespace: any)."""
+
     # -- the completion path ------------------------------------------------------------
 
     @abc.abstractmethod

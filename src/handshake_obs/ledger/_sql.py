@@ -38,6 +38,8 @@ class SharedStatements:
         self.by_activity_namespace = f" AND namespace = {p}"
         self.by_activity_run = f" AND run_id = {p}"
         self.by_activity_order = " ORDER BY started_at DESC, attempt DESC LIMIT 1"
+        self.by_standalone = f"{select} WHERE workflow_id = '' AND activity_id = {p}"
+        self.by_standalone_run = f" AND activity_run_id = {p}"
         self.older_pending_attempts = (
             f"SELECT handoff_id FROM {h} WHERE namespace = {p} AND workflow_id = {p} "
             f"AND run_id = {p} AND activity_id = {p} AND attempt < {p} AND state = 'pending' "
@@ -117,6 +119,20 @@ class SharedStatements:
         if run_id:
             sql += self.by_activity_run
             params += (run_id,)
+        return sql + self.by_activity_order, params
+
+    def standalone_query(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The newest attempt's handoff of a standalone activity (None: any namespace, run)."""
+        sql = self.by_standalone
+        params: tuple[Any, ...] = (activity_id,)
+        if namespace:
+            sql += self.by_activity_namespace
+            params += (namespace,)
+        if activity_run_id:
+            sql += self.by_standalone_run
+            params += (activity_run_id,)
         return sql + self.by_activity_order, params
 
     def list_query(self, query: HandoffQuery) -> tuple[str, tuple[Any, ...]]:

@@ -91,7 +91,8 @@ class HandoffRecorder:
             token_fingerprint=token_fingerprint(info.task_token),
             namespace=info.namespace,
             workflow_id=info.workflow_id or "",
-            run_id=info.workflow_run_id or "",
+            # A standalone activity's own run id keys its attempts as a workflow run's do.
+            run_id=info.workflow_run_id or getattr(info, "activity_run_id", None) or "",
             activity_id=info.activity_id,
             activity_type=info.activity_type,
             attempt=info.attempt,
