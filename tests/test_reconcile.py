@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -28,8 +29,11 @@ from handshake_obs.reconcile import Check, CheckResult
 
 from .conftest import StartWorkflow, temporal_cli
 from .support.activities import ALL_ACTIVITIES, EXTERNAL, Delivery
+from .support.operator_traffic import hand_off
 from .support.postgres import ledger_url as postgres_ledger_url
 from .support.postgres import throwaway_schema
+from .support.sidecar import ExternalReceiver, running_sidecar
+from .support.waiting import assert_eventually
 from .support.workflows import HandoffRequest, HandoffWorkflow
 
 #: Every bypass is closed in the ledger within this long.
@@ -378,3 +382,54 @@ async def test_extend_refuses_a_deadline_past_temporals_own_timeout_and_says_so(
     )
     assert moved.deadline == closes
     await handle.terminate("test over")
+
+
+async def test_serve_runs_the_reconciler(
+    tmp_path: Path,
+    temporal_address: str,
+    receiver: ExternalReceiver,
+    plain_client: Client,
+    workflows: str,
+) -> None:
+    async with running_sidecar(
+        tmp_path, temporal_address, targets={"billing": receiver.url}
+    ) as sidecar:
+        sent = await hand_off(
+            plain_client, workflows, sidecar, receiver, start_to_close_seconds=600.0
+        )
+        async with sidecar.client(None) as http:
+            view = (await http.get(f"/v1/handoffs/{sent.handoff_id}")).json()
+        completed = await asyncio.create_subprocess_exec(
+            temporal_cli(), "activity", "complete",
+            "--workflow-id", view["workflow_id"], "--activity-id", view["activity_id"],
+            "--result", '"by hand"', "--address", temporal_address,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(completed.communicate(), 60)
+        assert completed.returncode == 0, output.decode()
+        assert await sent.handle.result() == {"result": "by hand"}
+        bypassed_at = time.monotonic()
+
+        async def closed() -> dict[str, Any]:
+            async with sidecar.client(None) as http:
+                now: dict[str, Any] = (await http.get(f"/v1/handoffs/{sent.handoff_id}")).json()
+            assert now["state"] == "finished", now
+            return now
+
+        final = await assert_eventually(closed, timeout=WITHIN_SECONDS, interval=0.5)
+        assert time.monotonic() - bypassed_at < WITHIN_SECONDS
+        assert final["outcome"] == "already_closed"
+        assert final["close_reason"] == "completed_elsewhere"
+        async with sidecar.client(None) as http:
+            text = (await http.get("/metrics")).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        key = (
+            "handshake_reconciled_total",
+            (("reason", "completed_elsewhere"), ("target", "billing")),
+        )
+        assert samples[key] == 1
+        assert samples[("handshake_reconciler_last_success_timestamp_seconds", ())] > 0
