@@ -1,4 +1,8 @@
-"""The reconciler's budget: at most so many Temporal calls per second, whatever is pending."""
+"""The reconciler's budget: at most so many Temporal calls per second, whatever is pending.
+
+No bursts: a reconciler starting on a full ledger, or catching up, calls at the budget's
+pace and never above it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ from collections.abc import Callable
 
 
 class CallBudget:
-    """A token bucket: ``rate`` calls per second on average, bursts of at most one second's
-    worth. :meth:`spend` waits until a call fits."""
+    """Calls spaced ``1 / rate`` seconds apart at the closest (a token bucket holding one
+    call): no second ever sees more than ``rate`` calls, plus the one at its edge.
+    :meth:`spend` waits until a call fits."""
 
     def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = rate
-        self._capacity = max(1.0, rate)
+        self._capacity = 1.0
         self._tokens = self._capacity
         self._clock = clock
         self._updated = clock()
