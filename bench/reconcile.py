@@ -161,7 +161,7 @@ async def one_run(  # noqa: PLR0915 - one run, start to end, reads best in one p
             async def passes() -> None:
                 # The reconciler's own loop, watching for the bypass handoff's first check.
                 while not stop.is_set():
-                    for check in await reconciler.reconcile_once():
+                    for check in await reconciler.reconcile_due():
                         if check.record.handoff_id == bypass_id:
                             first_check.set()
                     with contextlib.suppress(TimeoutError):

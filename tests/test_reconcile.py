@@ -5,6 +5,7 @@ their deadlines, with the default budget; /metrics conserves throughout."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import itertools
 import json
@@ -25,7 +26,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from handshake_obs import DeadlinePastTemporalTimeoutError, Handshake, HandshakeConfig, Outcome
+from handshake_obs._vocabulary import CloseReason
 from handshake_obs.reconcile import Check, CheckResult
+from handshake_obs.testing import bulk_insert, pending_record
 
 from .conftest import StartWorkflow, temporal_cli
 from .support.activities import ALL_ACTIVITIES, EXTERNAL, Delivery
@@ -433,3 +436,33 @@ async def test_serve_runs_the_reconciler(
         )
         assert samples[key] == 1
         assert samples[("handshake_reconciler_last_success_timestamp_seconds", ())] > 0
+
+
+async def test_a_backlog_is_worked_off_back_to_back_and_timeouts_need_no_call(
+    handshake: Handshake, client: Client, registry: CollectorRegistry
+) -> None:
+    now = time.time()
+    timed_out = [
+        dataclasses.replace(
+            pending_record(target="agent", started_at=now - 100),
+            attempt_started_at=now - 100,
+            start_to_close_timeout=10.0,
+        )
+        for _ in range(45)
+    ]
+    await bulk_insert(handshake.ledger, timed_out)
+    reconciler = handshake.reconciler(client)
+    assert reconciler.batch_size == 20  # what 10 calls/s check in a 2 s interval
+
+    checks = await reconciler.reconcile_due()
+
+    assert len(checks) == 45
+    assert {c.result for c in checks} == {CheckResult.RECONCILED}
+    assert {c.reason for c in checks} == {CloseReason.ACTIVITY_TIMED_OUT}
+    assert not any(c.asked for c in checks)
+    assert total(registry, "handshake_reconciler_temporal_calls_total") == 0
+    assert total(registry, "handshake_reconciled_total", reason="activity_timed_out") == 45
+    # Seeded rows were never counted as started; each finished once, nothing is pending.
+    assert total(registry, "handshake_handoffs_finished_total", outcome="already_closed") == 45
+    await handshake.refresh_pending_gauges()
+    assert total(registry, "handshake_pending_handoffs") == 0
