@@ -15,7 +15,7 @@ until the ledger shows it ``completed_elsewhere`` is the detection time.
 starting on a full ledger): every check is due at once, and the budget alone bounds the rate.
 
 Measured: Temporal calls per second over the run (``handshake_reconciler_temporal_calls``),
-the most calls in any one second (sampled every 0.25 s), and the detection time.
+the fastest stretch of one to two seconds (sampled every 0.25 s), and the detection time.
 Baseline: the same run with no other pending handoff.
 
     .venv/bin/python -m bench.reconcile [--pending 0,1000,10000] [--budgets 10,50]
@@ -75,7 +75,8 @@ class Run:
     budget: float
     seconds: float
     calls: float
-    peak_calls_in_a_second: float
+    #: Calls per second over the fastest stretch of 1-2 s.
+    peak_calls_per_second: float
     detection_seconds: float | None
     #: The load was never checked (a reconciler starting on a full ledger).
     cold: bool = False
@@ -192,8 +193,11 @@ async def one_run(  # noqa: PLR0915 - one run, start to end, reads best in one p
             await running
             elapsed = time.monotonic() - began
             total = calls(registry) - calls_before
+    # The fastest stretch of one to two seconds: a pace of ``budget`` allows at most
+    # ``budget * dt + 1`` calls in it.
     peak = max(
-        (b[1] - a[1] for a in samples for b in samples if 0 < b[0] - a[0] <= 1.0), default=0.0
+        ((b[1] - a[1]) / (b[0] - a[0]) for a in samples for b in samples if 1 <= b[0] - a[0] <= 2),
+        default=0.0,
     )
     return Run(pending, budget, elapsed, total, peak, detection, cold)
 
@@ -234,8 +238,8 @@ async def main(args: argparse.Namespace) -> int:
                 r.budget,
                 f"{r.pending:,}" + (" never checked" if r.cold else ""),
                 r.calls_per_second,
-                r.peak_calls_in_a_second,
-                "yes" if r.peak_calls_in_a_second <= r.budget + 1 else "NO",
+                r.peak_calls_per_second,
+                "yes" if r.peak_calls_per_second <= r.budget + 1 else "NO",
                 detect,
                 (
                     ratio(r.detection_seconds, base.detection_seconds)
@@ -250,7 +254,7 @@ async def main(args: argparse.Namespace) -> int:
                 "budget/s",
                 "pending",
                 "calls/s",
-                "most calls in 1 s",
+                "fastest 1-2 s, calls/s",
                 "within budget",
                 "bypass detected after (s)",
                 "vs no load",
