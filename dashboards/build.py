@@ -241,7 +241,8 @@ def _section(
 
 
 def build() -> dash.Dashboard:
-    """The dashboard: overview, completions, pending handoffs, errors, reaper, Temporal RPCs."""
+    """The dashboard: overview, completions, pending handoffs, errors, reaper, reconciler,
+    Temporal RPCs."""
     ids = _Ids()
     board = (
         dash.Dashboard("handshake-obs")
@@ -535,6 +536,57 @@ def build() -> dash.Dashboard:
                 "s",
                 [_query(f"{Recorded.REAPER_LAST_SUCCESS_AGE}{{{JOB}}}", _each("job"))],
                 width=6,
+            ),
+        ],
+    )
+
+    board = _section(
+        board,
+        _row(ids, "Reconciler"),
+        [
+            _timeseries(
+                ids,
+                "Reconciled handoffs",
+                "Pending handoffs the reconciler found closed in Temporal, per second, by "
+                "reason: completed, failed or cancelled outside handshake-obs, Temporal's own "
+                "timeout, the workflow closed, a newer attempt. Not a real wait.",
+                "ops",
+                [
+                    _query(
+                        f"sum by ({Label.REASON}) ({_rate(Metrics.RECONCILED.series, JOB_TARGET)})",
+                        _each(Label.REASON),
+                    )
+                ],
+                width=8,
+                bars=True,
+            ),
+            _timeseries(
+                ids,
+                "Reconciler Temporal calls",
+                "Temporal calls the reconciler makes per second, by job: within "
+                "HANDSHAKE_RECONCILE_CALLS_PER_SECOND per process.",
+                "ops",
+                [
+                    _query(
+                        f"sum by (job) ({_rate(Metrics.RECONCILER_TEMPORAL_CALLS.series, JOB)})",
+                        _each("job"),
+                    )
+                ],
+                width=8,
+            ),
+            _timeseries(
+                ids,
+                "Time since last successful reconciler pass",
+                "Seconds since a reconciler pass last succeeded, by job; "
+                "HandshakeReconcilerNotRunning warns when it grows past its staleness.",
+                "s",
+                [
+                    _query(
+                        f"time() - max by (job) ({Metrics.RECONCILER_LAST_SUCCESS.name}{{{JOB}}})",
+                        _each("job"),
+                    )
+                ],
+                width=8,
             ),
         ],
     )

@@ -249,7 +249,10 @@ async def test_fail_fails_the_workflow_with_handoff_failed_by_operator(
 async def test_extend_moves_the_deadline_by_a_duration_or_to_a_time(
     sidecar: Sidecar, receiver: ExternalReceiver, plain_client: Client, workflows: str
 ) -> None:
-    sent = await hand_off(plain_client, workflows, sidecar, receiver)
+    # Temporal's own timeout (6 years) leaves room for the deadlines below.
+    sent = await hand_off(
+        plain_client, workflows, sidecar, receiver, start_to_close_seconds=6 * 365 * 86400
+    )
     env = cli_env(sidecar)
 
     async def deadline() -> datetime:
@@ -274,6 +277,12 @@ async def test_extend_moves_the_deadline_by_a_duration_or_to_a_time(
     assert until.code == 0, until.err
     assert await deadline() == datetime(2030, 11, 23, 12, tzinfo=UTC)
     assert "deadline 2030-11-23 12:00:00Z (in " in until.out
+
+    past = await cli(env, "extend", sent.handoff_id, "--until", "2040-01-01T00:00:00Z")
+    assert past.code == 1
+    assert "when Temporal's own timeout closes the activity attempt" in past.err
+    assert "deadline_past_temporal_timeout" in past.err
+    assert await deadline() == datetime(2030, 11, 23, 12, tzinfo=UTC)
 
 
 async def test_wrong_or_missing_token_exits_1_with_the_apis_message(

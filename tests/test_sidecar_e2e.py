@@ -29,11 +29,22 @@ async def sidecar(
 
 
 async def start(
-    client: Client, workflows: str, sidecar: Sidecar, activity: str, argument: dict[str, Any]
+    client: Client,
+    workflows: str,
+    sidecar: Sidecar,
+    activity: str,
+    argument: dict[str, Any],
+    *,
+    start_to_close_seconds: float = 120.0,
 ) -> WorkflowHandle[Any, Any]:
     return await client.start_workflow(
         SidecarWorkflow.run,
-        SidecarCall(activity=activity, task_queue=sidecar.task_queue, argument=argument),
+        SidecarCall(
+            activity=activity,
+            task_queue=sidecar.task_queue,
+            argument=argument,
+            start_to_close_seconds=start_to_close_seconds,
+        ),
         id=f"e2e-{uuid.uuid4()}",
         task_queue=workflows,
     )
@@ -90,8 +101,14 @@ async def test_http_handoff_completed_through_the_gateway_reaches_the_workflow(
 async def test_fail_heartbeat_and_extend_through_the_gateway(
     sidecar: Sidecar, receiver: ExternalReceiver, plain_client: Client, workflows: str
 ) -> None:
+    # Temporal's own timeout (3 h) leaves room to extend by 2 h.
     handle = await start(
-        plain_client, workflows, sidecar, "handshake.http_handoff", {"target": "billing"}
+        plain_client,
+        workflows,
+        sidecar,
+        "handshake.http_handoff",
+        {"target": "billing"},
+        start_to_close_seconds=3 * 3600,
     )
     handoff_id = (await receiver.receive()).body["handoff_id"]
     async with sidecar.client() as http:

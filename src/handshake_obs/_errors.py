@@ -11,6 +11,7 @@
     ├── UnknownHandoffError       no handoff with that id (or for that activity)
     ├── HandoffAlreadyFinishedError  the handoff already has its one outcome
     ├── DeadlineInPastError       extend() asked for a deadline that has passed
+    ├── DeadlinePastTemporalTimeoutError  a deadline past Temporal's own timeout
     └── CompletionError           a completion RPC did not go through
         ├── ActivityAlreadyClosedError  Temporal: NOT_FOUND (completed elsewhere,
         │                               timed out, retried)
@@ -23,6 +24,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from ._vocabulary import ErrorType
@@ -110,6 +112,26 @@ class DeadlineInPastError(HandshakeError, ValueError):
             "a deadline must be in the future"
         )
         self.handoff_id = handoff_id
+
+
+class DeadlinePastTemporalTimeoutError(HandshakeError):
+    """A deadline was asked for past the moment Temporal itself closes the activity attempt
+    (its start-to-close or schedule-to-close timeout): the handoff would show as pending
+    for an activity that no longer exists."""
+
+    error_type = ErrorType.DEADLINE_PAST_TEMPORAL_TIMEOUT
+
+    def __init__(self, handoff_id: str, deadline: float, temporal_closes_at: float) -> None:
+        closes = datetime.fromtimestamp(temporal_closes_at, UTC).isoformat()
+        asked = datetime.fromtimestamp(deadline, UTC).isoformat()
+        super().__init__(
+            f"handoff {handoff_id!r}: deadline {asked} is past {closes}, when Temporal's own "
+            "timeout closes the activity attempt; extend to that time at the latest, or "
+            "give the activity a longer start-to-close / schedule-to-close timeout"
+        )
+        self.handoff_id = handoff_id
+        self.deadline = deadline
+        self.temporal_closes_at = temporal_closes_at
 
 
 class CompletionError(HandshakeError):

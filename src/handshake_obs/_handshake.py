@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry
@@ -22,6 +23,9 @@ from .telemetry._outcome_reporter import OutcomeReporter
 from .telemetry._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
 from .telemetry._tracing import HandshakeTracing
 from .worker._recorder import HandoffRecorder
+
+if TYPE_CHECKING:
+    from .reconcile import Reconciler
 
 
 class Handshake:
@@ -64,7 +68,7 @@ class Handshake:
         )
         tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
         # One reporter: an outcome is counted and described alike whoever recorded it.
-        reporter = OutcomeReporter(self._metrics)
+        reporter = self._reporter = OutcomeReporter(self._metrics)
         #: Ledger writes that outlived their bound, owed by this process.
         self._delayed = DelayedWrites(self._metrics)
         self._recorder = HandoffRecorder(
@@ -126,3 +130,11 @@ class Handshake:
     def reaper(self, client: Client, *, identity: str | None = None) -> Reaper:
         """A reaper that fails expired handoffs through ``client`` (not started)."""
         return Reaper(client, self, identity=identity)
+
+    def reconciler(self, client: Client, *, identity: str | None = None) -> Reconciler:
+        """A reconciler that closes the handoffs Temporal closed without handshake-obs,
+        asking Temporal through ``client`` (not started)."""
+        # Imported here: a process that never reconciles does not load it.
+        from .reconcile import Reconciler  # noqa: PLC0415
+
+        return Reconciler(client, self, identity=identity)

@@ -41,6 +41,16 @@ class HandoffRecord:
     progress_at: float | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    #: Run id of a standalone activity (one started by ``Client.start_activity``, with no
+    #: workflow); None for an activity of a workflow.
+    activity_run_id: str | None = None
+    #: Temporal's own timeouts of this attempt, as the worker saw them (seconds; None: not
+    #: set), and the times they count from: what tells when Temporal itself closes it.
+    scheduled_at: float | None = None
+    attempt_started_at: float | None = None
+    schedule_to_close_timeout: float | None = None
+    start_to_close_timeout: float | None = None
+    heartbeat_timeout: float | None = None
 
     def __repr__(self) -> str:
         return (
@@ -54,6 +64,23 @@ class HandoffRecord:
     def is_pending(self) -> bool:
         """Whether the handoff still waits for its outcome."""
         return self.state is State.PENDING
+
+    @property
+    def is_standalone(self) -> bool:
+        """Whether the activity runs without a workflow (``Client.start_activity``)."""
+        return not self.workflow_id and self.activity_run_id is not None
+
+    @property
+    def temporal_closes_at(self) -> float | None:
+        """When Temporal itself closes this attempt at the latest, whatever happens to the
+        handoff: its start-to-close or schedule-to-close timeout, whichever comes first
+        (None: neither is known). A heartbeat timeout may close it earlier."""
+        ends = []
+        if self.start_to_close_timeout and self.attempt_started_at is not None:
+            ends.append(self.attempt_started_at + self.start_to_close_timeout)
+        if self.schedule_to_close_timeout and self.scheduled_at is not None:
+            ends.append(self.scheduled_at + self.schedule_to_close_timeout)
+        return min(ends, default=None)
 
 
 @dataclass(frozen=True, slots=True)

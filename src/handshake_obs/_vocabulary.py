@@ -51,6 +51,44 @@ class CloseReason(enum.StrEnum):
     SUPERSEDED = "superseded"
     #: A completion-path call got NOT_FOUND from Temporal.
     NOT_FOUND = "already_closed"
+    #: The reconciler found the attempt completed outside handshake-obs (the ``temporal``
+    #: CLI, another SDK's client, a plain client with the raw token).
+    COMPLETED_ELSEWHERE = "completed_elsewhere"
+    #: The reconciler found the attempt failed outside handshake-obs.
+    FAILED_ELSEWHERE = "failed_elsewhere"
+    #: The reconciler found the attempt's cancellation reported outside handshake-obs.
+    CANCELED_ELSEWHERE = "canceled_elsewhere"
+    #: Temporal's own timeout of the attempt (start-to-close, schedule-to-close, heartbeat)
+    #: closed it.
+    ACTIVITY_TIMED_OUT = "activity_timed_out"
+    #: The workflow closed (terminated, canceled, completed, failed, timed out, continued as
+    #: new, or is gone) while the attempt was open; its status is the handoff's message.
+    WORKFLOW_CLOSED = "workflow_closed"
+
+
+#: Close reasons the reconciler records (label ``reason`` of the reconciled counter).
+RECONCILE_REASONS: Final = (
+    CloseReason.COMPLETED_ELSEWHERE,
+    CloseReason.FAILED_ELSEWHERE,
+    CloseReason.CANCELED_ELSEWHERE,
+    CloseReason.ACTIVITY_TIMED_OUT,
+    CloseReason.WORKFLOW_CLOSED,
+    CloseReason.SUPERSEDED,
+    CloseReason.NOT_FOUND,
+)
+
+
+class WorkflowCloseStatus(enum.StrEnum):
+    """How a workflow ended, as a ``workflow_closed`` handoff's message names it."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TERMINATED = "terminated"
+    TIMED_OUT = "timed_out"
+    CONTINUED_AS_NEW = "continued_as_new"
+    #: Temporal no longer knows the workflow (deleted, or past its retention).
+    NOT_FOUND = "not_found"
 
 
 class Operation(enum.StrEnum):
@@ -88,6 +126,8 @@ class ErrorType(enum.StrEnum):
     ALREADY_FINISHED = "already_finished"
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     DEADLINE_IN_PAST = "deadline_in_past"
+    #: A deadline asked for past the moment Temporal itself closes the activity attempt.
+    DEADLINE_PAST_TEMPORAL_TIMEOUT = "deadline_past_temporal_timeout"
     OTHER = "other"
 
 
@@ -105,6 +145,13 @@ class ReapStatus(enum.StrEnum):
 
 class ReaperRun(enum.StrEnum):
     """Result of one reaper scan (label ``result``)."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+class ReconcilerRun(enum.StrEnum):
+    """Result of one reconciler pass (label ``result``)."""
 
     SUCCESS = "success"
     ERROR = "error"
@@ -146,6 +193,7 @@ class Label(enum.StrEnum):
     COMPONENT = "component"
     RESULT = "result"
     AGE = "age"
+    REASON = "reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +286,28 @@ class Metrics:
         "handshake_reap_lag_seconds",
         "histogram",
         "How long after its deadline a handoff was reaped.",
+    )
+    RECONCILED: Final = Metric(
+        "handshake_reconciled",
+        "counter",
+        "Pending handoffs the reconciler found closed in Temporal, by close reason.",
+        (Label.TARGET, Label.REASON),
+    )
+    RECONCILER_RUNS: Final = Metric(
+        "handshake_reconciler_runs",
+        "counter",
+        "Reconciler passes, by result (error: the ledger or Temporal could not be reached).",
+        (Label.RESULT,),
+    )
+    RECONCILER_LAST_SUCCESS: Final = Metric(
+        "handshake_reconciler_last_success_timestamp_seconds",
+        "gauge",
+        "When a reconciler pass last succeeded (0 before the first).",
+    )
+    RECONCILER_TEMPORAL_CALLS: Final = Metric(
+        "handshake_reconciler_temporal_calls",
+        "counter",
+        "Temporal calls the reconciler made (its budget bounds their rate).",
     )
     PENDING: Final = Metric(
         "handshake_pending_handoffs",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -79,4 +80,20 @@ async def plain_result(request: HandoffRequest) -> Any:
     return {"echo": request.payload}
 
 
-ALL_ACTIVITIES = [hand_off_explicit, hand_off_plain, plain_result]
+@activity.defn
+async def hand_off_standalone(deadline_seconds: float | None = None) -> Any:
+    """Hands off through handoff(), as a standalone activity (no workflow): delivered under
+    its activity id."""
+    info = activity.info()
+    deadline = None if deadline_seconds is None else timedelta(seconds=deadline_seconds)
+    async with handoff(target="agent", deadline=deadline) as h:
+        EXTERNAL.deliver(Delivery(info.activity_id, info.attempt, h.task_token, h))
+    return None  # not reached: a clean exit completes asynchronously
+
+
+ALL_ACTIVITIES: list[Callable[..., Any]] = [
+    hand_off_explicit,
+    hand_off_plain,
+    plain_result,
+    hand_off_standalone,
+]

@@ -40,6 +40,7 @@ async def hand_off(
     target: str = "billing",
     deadline_seconds: float | None = None,
     workflow_id: str | None = None,
+    start_to_close_seconds: float = 120.0,
 ) -> SentHandoff:
     """Start a workflow whose ``handshake.http_handoff`` reaches ``receiver``; wait for it."""
     argument: dict[str, Any] = {"target": target, "payload": {"n": 1}}
@@ -48,7 +49,10 @@ async def hand_off(
     handle = await client.start_workflow(
         SidecarWorkflow.run,
         SidecarCall(
-            activity="handshake.http_handoff", task_queue=sidecar.task_queue, argument=argument
+            activity="handshake.http_handoff",
+            task_queue=sidecar.task_queue,
+            argument=argument,
+            start_to_close_seconds=start_to_close_seconds,
         ),
         id=workflow_id or f"op-{target}-{uuid.uuid4().hex[:12]}",
         task_queue=workflow_queue,

@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 
@@ -23,6 +23,8 @@ class HandoffRequest:
     heartbeat_timeout_seconds: float | None = None
     max_attempts: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Cancel the activity without waiting for it: a cancelled workflow closes at once.
+    try_cancel: bool = False
 
 
 @workflow.defn
@@ -43,13 +45,19 @@ class HandoffWorkflow:
                 ),
                 # A cancelled workflow waits for the external system to report the
                 # cancellation through the token.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                cancellation_type=(
+                    ActivityCancellationType.TRY_CANCEL
+                    if request.try_cancel
+                    else ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                ),
                 retry_policy=RetryPolicy(
                     maximum_attempts=request.max_attempts,
                     initial_interval=timedelta(milliseconds=100),
                 ),
             )
         except ActivityError as err:
+            if request.try_cancel and is_cancelled_exception(err):
+                raise  # the workflow ends cancelled
             cause = err.cause
             if isinstance(cause, ApplicationError):
                 return {

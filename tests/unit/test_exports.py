@@ -24,6 +24,7 @@ PUBLIC_NAMES = [
     "DeadlineInPastError",
     "ErrorType",
     "Handoff",
+    "DeadlinePastTemporalTimeoutError",
     "HandoffAlreadyFinishedError",
     "HandoffRecord",
     "Handshake",

@@ -19,6 +19,7 @@ from handshake_obs import (
     CompletionError,
     CompletionRejectedError,
     DeadlineInPastError,
+    DeadlinePastTemporalTimeoutError,
     ErrorType,
     HandoffAlreadyFinishedError,
     Handshake,
@@ -144,6 +145,11 @@ async def test_a_ledger_that_cannot_be_read_is_a_counted_503(
 PROMISED: list[tuple[HandshakeError, int, str]] = [
     (UnknownHandoffError(UNKNOWN_ID), 404, "unknown_handoff"),
     (HandoffAlreadyFinishedError("ho_x", "completed"), 409, "already_finished"),
+    (
+        DeadlinePastTemporalTimeoutError("ho_x", 1_800_000_100.0, 1_800_000_000.0),
+        422,
+        "deadline_past_temporal_timeout",
+    ),
     (ActivityAlreadyClosedError("closed"), 409, "already_closed"),
     (CompletionRejectedError("refused"), 409, "rejected"),
     (InvalidTaskTokenError("not a token"), 400, "invalid_token"),

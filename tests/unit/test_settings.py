@@ -103,6 +103,22 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
     "token_keys_file": (
         "/nonexistent/keys", '"/nonexistent/keys"', _missing_keys_file, True
     ),
+    "reconcile_enabled": (
+        "false", "false", lambda s: s.handshake_config().reconcile_enabled, False
+    ),
+    "reconcile_calls_per_second": (
+        "2.5", "2.5", lambda s: s.handshake_config().reconcile_calls_per_second, 2.5
+    ),
+    "reconcile_interval_seconds": (
+        "3", "3", lambda s: s.handshake_config().reconcile_interval, timedelta(seconds=3)
+    ),
+    "reconcile_first_check_seconds": (
+        "7", "7", lambda s: s.handshake_config().reconcile_first_check, timedelta(seconds=7)
+    ),
+    "reconcile_max_check_interval_seconds": (
+        "600", "600",
+        lambda s: s.handshake_config().reconcile_max_check_interval, timedelta(seconds=600),
+    ),
     "completion_token": (
         "c-secret", '"c-secret"', lambda s: s.sidecar_settings().completion_token, "c-secret"
     ),

@@ -64,6 +64,11 @@ class RuleSettings:
     #: Share of reaper scans that fail over 5 minutes: critical above it.
     reaper_error_ratio: float = 0.5
     reaper_failing_for: str = "10m"
+    #: No successful reconciler pass for this long, in a job whose reconciler ran before:
+    #: warning (pending counts may include handoffs Temporal closed). Keep it well above
+    #: ``HANDSHAKE_RECONCILE_INTERVAL_SECONDS``.
+    reconciler_stale_after: str = "5m"
+    reconciler_stale_for: str = "1m"
     #: A sidecar target down (or no target at all) for this long: critical.
     target_down_for: str = "2m"
     #: Pending gauges not recomputed for this long: warning. Keep it well above

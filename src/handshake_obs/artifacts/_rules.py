@@ -152,6 +152,8 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
         "/\n"
         f"sum {_by()} (rate({runs}{{{job}}}[5m]))"
     )
+    # Only a reconciler that ran before can stop: a job that runs none keeps the gauge at 0.
+    reconciler_age = f"time() - (max {_by()} ({Metrics.RECONCILER_LAST_SUCCESS.name}{{{job}}}) > 0)"
     up = f"up{{{job}}}"
     gauges_age = Recorded.SNAPSHOT_AGE
     instrumentation = (
@@ -271,6 +273,19 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
                 "does not answer."
             ),
             checks=(reaper_errors,),
+        ),
+        Alert(
+            name="HandshakeReconcilerNotRunning",
+            severity="warning",
+            expr=f"{reconciler_age} > {number(seconds(s.reconciler_stale_after))}",
+            for_=s.reconciler_stale_for,
+            summary=(f"No reconciler pass has succeeded for more than {s.reconciler_stale_after}."),
+            description=(
+                "The last successful reconciler pass in job {{ $labels.job }} was "
+                "{{ $value | humanizeDuration }} ago: handoffs that Temporal closed without "
+                "handshake-obs stay counted as pending until their deadline."
+            ),
+            checks=(reconciler_age,),
         ),
         Alert(
             name="HandshakeSidecarDown",

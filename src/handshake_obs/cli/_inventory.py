@@ -209,11 +209,20 @@ def format_table(items: list[dict[str, Any]]) -> list[str]:
             item["target"],
             format_duration(item["age_seconds"]),
             _deadline_text(item),
-            item["state"] if item["state"] == "pending" else item["outcome"] or item["state"],
+            _state_text(item),
         )
         for item in items
     ]
     return render_table(rows, header=_HEADER)
+
+
+def _state_text(item: dict[str, Any]) -> str:
+    """pending, the outcome, or ``already_closed (reason)`` when the reason is more."""
+    if item["state"] == "pending":
+        return "pending"
+    outcome = item["outcome"] or item["state"]
+    reason = item.get("close_reason")
+    return f"{outcome} ({reason})" if reason and reason != outcome else outcome
 
 
 def _show(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: TextIO) -> None:

@@ -33,6 +33,7 @@ COMMANDS: Final[Mapping[str, str]] = {
     "serve": "handshake_obs.cli._serve:serve_command",
     "proxy": "handshake_obs.cli._proxy:proxy_command",
     "reap": "handshake_obs.cli._reap:reap_command",
+    "reconcile": "handshake_obs.cli._reconcile:reconcile_command",
     "dev": "handshake_obs.cli._dev:dev_command",
     "demo": "handshake_obs.cli._demo:demo_command",
     "pending": "handshake_obs.cli._inventory:pending_command",
@@ -153,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(setting proxy_async_activities)",
     )
     reap.add_argument("--once", action="store_true", help="one scan, print a table, exit")
+    reconcile = subcommand(
+        "reconcile",
+        "close pending handoffs that Temporal closed without handshake-obs",
+        parents=[temporal, logging_level],
+    )
+    reconcile.add_argument("--once", action="store_true", help="one pass, print a table, exit")
     _add_dev(
         subcommand(
             "dev",

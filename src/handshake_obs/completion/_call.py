@@ -436,6 +436,10 @@ class Call:
         if extension is None:
             return
         deadline = self._parts.clock() + extension.total_seconds()
+        closes = record.temporal_closes_at
+        if closes is not None:
+            # Never past Temporal's own timeout: heartbeats do not move that one.
+            deadline = min(deadline, closes)
         if record.deadline is not None and deadline <= record.deadline:
             return
         try:

@@ -25,6 +25,7 @@ from .._delayed_writes import DelayedWrites, bounded
 from .._errors import (
     ActivityAlreadyClosedError,
     DeadlineInPastError,
+    DeadlinePastTemporalTimeoutError,
     HandoffAlreadyFinishedError,
     LedgerError,
     UnknownHandoffError,
@@ -257,7 +258,10 @@ class CompletionPath:
         if isinstance(id_or_token, bytes):
             return await self._ledger.find_by_token(id_or_token)
         if id_or_token.workflow_id is None:
-            return None
+            # A standalone activity: its run id is the activity's own.
+            return await self._ledger.find_standalone(
+                None, id_or_token.activity_id, id_or_token.run_id
+            )
         return await self._ledger.find_by_activity(
             None, id_or_token.workflow_id, id_or_token.run_id, id_or_token.activity_id
         )
@@ -283,6 +287,9 @@ class CompletionPath:
         with refusals(self._metrics, record.target):
             if (late := self._clock() - deadline) >= 0:
                 raise DeadlineInPastError(record.handoff_id, late)
+            closes = record.temporal_closes_at
+            if closes is not None and deadline > closes:
+                raise DeadlinePastTemporalTimeoutError(record.handoff_id, deadline, closes)
             updated = await self._ledger.extend_deadline(record.handoff_id, deadline)
         _log.info("deadline extended", deadline=deadline, **handoff_fields(updated))
         return updated

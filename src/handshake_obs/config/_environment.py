@@ -129,6 +129,8 @@ _Seconds = Annotated[
     AfterValidator(_within_a_timedelta),
 ]
 _Count = Annotated[int, BeforeValidator(_not_a_flag), Field(gt=0)]
+#: A positive, finite rate (per second).
+_Rate = Annotated[float, BeforeValidator(_not_a_flag), Field(gt=0, allow_inf_nan=False)]
 _Names = Annotated[tuple[_Text, ...], NoDecode, BeforeValidator(_names)]
 _LogLevel = Annotated[str, BeforeValidator(_lower), AfterValidator(_log_level)]
 _OtelText = Annotated[str | None, BeforeValidator(_stripped)]
@@ -163,6 +165,12 @@ class _SettingValues(BaseSettings):
     ledger_prune_batch_size: _Count | None = None  # HandshakeConfig.ledger_prune_batch_size
     token_keys: _Text | None = Field(default=None, repr=False)  # HandshakeConfig.token_keys
     token_keys_file: _Text | None = None  # HandshakeConfig.token_keys
+    reconcile_enabled: bool | None = None  # HandshakeConfig.reconcile_enabled
+    reconcile_calls_per_second: _Rate | None = None  # HandshakeConfig.reconcile_calls_per_second
+    reconcile_interval_seconds: _Seconds | None = None  # HandshakeConfig.reconcile_interval
+    reconcile_first_check_seconds: _Seconds | None = None  # HandshakeConfig.reconcile_first_check
+    # HandshakeConfig.reconcile_max_check_interval
+    reconcile_max_check_interval_seconds: _Seconds | None = None
     completion_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings
     operator_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
     inventory_token: _Text | None = Field(default=None, repr=False)  # SidecarSettings, endpoint
@@ -395,6 +403,11 @@ class Settings:
             "ledger_retention": _duration(v.ledger_retention_seconds),
             "ledger_prune_batch_size": v.ledger_prune_batch_size,
             "token_keys": self._token_keys(),
+            "reconcile_enabled": v.reconcile_enabled,
+            "reconcile_calls_per_second": v.reconcile_calls_per_second,
+            "reconcile_interval": _duration(v.reconcile_interval_seconds),
+            "reconcile_first_check": _duration(v.reconcile_first_check_seconds),
+            "reconcile_max_check_interval": _duration(v.reconcile_max_check_interval_seconds),
         }
         return _build(HandshakeConfig, given, overrides)
 

@@ -119,6 +119,21 @@ class HandshakeConfig:
     #: first encrypts, all decrypt. Settings ``token_keys`` or ``token_keys_file``; needs
     #: the ``encryption`` extra.
     token_keys: TokenKeys | None = None
+    #: Whether the sidecar runs the reconciler, which closes pending handoffs that Temporal
+    #: closed without handshake-obs (completed elsewhere, timed out, workflow closed).
+    #: Setting ``reconcile_enabled``.
+    reconcile_enabled: bool = True
+    #: The reconciler's budget: most Temporal calls it makes per second (each process).
+    #: Setting ``reconcile_calls_per_second``.
+    reconcile_calls_per_second: float = 10.0
+    #: Time between two reconciler passes. Setting ``reconcile_interval_seconds``.
+    reconcile_interval: timedelta = timedelta(seconds=2)
+    #: Age at which a handoff is first checked against Temporal; later checks back off in
+    #: proportion to its age. Setting ``reconcile_first_check_seconds``.
+    reconcile_first_check: timedelta = timedelta(seconds=5)
+    #: Longest time between two checks of one handoff. Setting
+    #: ``reconcile_max_check_interval_seconds``.
+    reconcile_max_check_interval: timedelta = timedelta(minutes=15)
 
     def __post_init__(self) -> None:
         if not self.ledger_url:
@@ -145,6 +160,17 @@ class HandshakeConfig:
             raise ConfigurationError("ledger_prune_batch_size must be at least 1")
         if self.reaper_lease <= self.rpc_timeout:
             raise ConfigurationError("reaper_lease must be longer than rpc_timeout")
+        self._check_reconcile_settings()
+
+    def _check_reconcile_settings(self) -> None:
+        if self.reconcile_calls_per_second <= 0:
+            raise ConfigurationError("reconcile_calls_per_second must be positive")
+        if not timedelta(0) < self.reconcile_first_check <= self.reconcile_max_check_interval:
+            raise ConfigurationError(
+                "reconcile_first_check must be positive and at most reconcile_max_check_interval"
+            )
+        if self.reconcile_interval <= timedelta(0):
+            raise ConfigurationError("reconcile_interval must be positive")
 
     def _check_durations(self) -> None:
         if self.rpc_timeout <= timedelta(0):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._records import CallIntent, FinishedOutcome, HandoffRecord, PendingSummary
-from .._vocabulary import Outcome, State
+from .._vocabulary import CloseReason, Outcome, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,14 @@ class Ledger(abc.ABC):
         self, namespace: str | None, workflow_id: str, run_id: str | None, activity_id: str
     ) -> HandoffRecord | None:
         """The newest attempt's handoff for this activity (None: any namespace, newest run)."""
+
+    @abc.abstractmethod
+    async def find_standalone(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> HandoffRecord | None:
+        """The newest attempt's handoff of a standalone activity (one without a workflow,
+        started by ``Client.start_activity``): by its activity id and, if given, run id
+        (None namespace: any)."""
 
     # -- the completion path ------------------------------------------------------------
 
@@ -224,6 +232,40 @@ class Ledger(abc.ABC):
         """Delete up to ``limit`` handoffs finished before ``before``, oldest first (and the
         early outcomes kept since before then), in one short transaction; how many handoffs
         went. A caller prunes in batches, so no write waits long behind it."""
+
+    # -- reconciling with Temporal ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim_due_checks(
+        self,
+        now: float,
+        *,
+        first_check_before: float,
+        limit: int,
+        claimant: str,
+        lease_seconds: float,
+    ) -> list[HandoffRecord]:
+        """Claim up to ``limit`` pending handoffs whose reconciler check is due, most overdue
+        first: those whose next check time has come, and those never checked that started at
+        or before ``first_check_before``.
+
+        The claim is the reaper's (same lease, same columns): while it lasts, no reaper and
+        no other reconciler takes the handoff, so replicas never check one at the same time.
+        """
+
+    @abc.abstractmethod
+    async def schedule_check(self, handoff_id: str, next_check_at: float, claimant: str) -> None:
+        """The handoff is still open in Temporal: check it again at ``next_check_at``, and
+        give ``claimant``'s claim back."""
+
+    @abc.abstractmethod
+    async def finish_reconciled(
+        self, handoff_id: str, at: float, *, reason: CloseReason, detail: str | None = None
+    ) -> FinishedOutcome | None:
+        """Temporal shows the attempt closed: finish ``already_closed`` with ``reason`` as the
+        error type and ``detail`` as the message; None (nothing changes) if it finished
+        already or a completion call is in flight on it (that call records the true
+        outcome)."""
 
     # -- reading ------------------------------------------------------------------------
 

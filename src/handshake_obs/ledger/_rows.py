@@ -38,6 +38,12 @@ HANDOFF_COLUMNS: tuple[str, ...] = (
     "progress_at",
     "traceparent",
     "tracestate",
+    "activity_run_id",
+    "scheduled_at",
+    "attempt_started_at",
+    "schedule_to_close_timeout",
+    "start_to_close_timeout",
+    "heartbeat_timeout",
 )
 
 _RECORD_COLUMN_NAMES = tuple(c for c in HANDOFF_COLUMNS if c != "token_digest")
@@ -85,6 +91,12 @@ class RowCodec:
             record.progress_at,
             record.traceparent,
             record.tracestate,
+            record.activity_run_id,
+            record.scheduled_at,
+            record.attempt_started_at,
+            record.schedule_to_close_timeout,
+            record.start_to_close_timeout,
+            record.heartbeat_timeout,
         )
 
     def record(self, row: Sequence[Any]) -> HandoffRecord:
@@ -120,6 +132,12 @@ class RowCodec:
             progress_at=values["progress_at"],
             traceparent=values["traceparent"],
             tracestate=values["tracestate"],
+            activity_run_id=values["activity_run_id"],
+            scheduled_at=values["scheduled_at"],
+            attempt_started_at=values["attempt_started_at"],
+            schedule_to_close_timeout=values["schedule_to_close_timeout"],
+            start_to_close_timeout=values["start_to_close_timeout"],
+            heartbeat_timeout=values["heartbeat_timeout"],
         )
 
 

@@ -17,7 +17,7 @@ import uuid
 from typing import Any, TypeVar
 
 from .._records import FinishedOutcome, HandoffRecord
-from .._vocabulary import Outcome
+from .._vocabulary import CloseReason, Outcome
 from ._interface import HeartbeatResult, Ledger, RecordResult
 from ._rules import (
     CallIntent,
@@ -27,6 +27,7 @@ from ._rules import (
     Program,
     ReleaseClaim,
     Returns,
+    ScheduleCheck,
     ask,
     programs,
 )
@@ -144,3 +145,34 @@ class RulesLedger(Ledger):
 
     async def prune_finished(self, before: float, *, limit: int) -> int:
         return await self._run(programs.prune_finished(before, limit=limit))
+
+    # -- reconciling ----------------------------------------------------------------------
+
+    async def claim_due_checks(
+        self,
+        now: float,
+        *,
+        first_check_before: float,
+        limit: int,
+        claimant: str,
+        lease_seconds: float,
+    ) -> list[HandoffRecord]:
+        return await self._run(
+            programs.claim_due_checks(
+                now,
+                first_check_before=first_check_before,
+                limit=limit,
+                claimant=claimant,
+                lease_seconds=lease_seconds,
+            )
+        )
+
+    async def schedule_check(self, handoff_id: str, next_check_at: float, claimant: str) -> None:
+        await self._take(ScheduleCheck(handoff_id, next_check_at, claimant))
+
+    async def finish_reconciled(
+        self, handoff_id: str, at: float, *, reason: CloseReason, detail: str | None = None
+    ) -> FinishedOutcome | None:
+        return await self._run(
+            programs.finish_reconciled(handoff_id, at, reason=reason, detail=detail)
+        )

@@ -38,6 +38,8 @@ class SharedStatements:
         self.by_activity_namespace = f" AND namespace = {p}"
         self.by_activity_run = f" AND run_id = {p}"
         self.by_activity_order = " ORDER BY started_at DESC, attempt DESC LIMIT 1"
+        self.by_standalone = f"{select} WHERE workflow_id = '' AND activity_id = {p}"
+        self.by_standalone_run = f" AND activity_run_id = {p}"
         self.older_pending_attempts = (
             f"SELECT handoff_id FROM {h} WHERE namespace = {p} AND workflow_id = {p} "
             f"AND run_id = {p} AND activity_id = {p} AND attempt < {p} AND state = 'pending' "
@@ -64,6 +66,22 @@ class SharedStatements:
         self.release = (
             f"UPDATE {h} SET claimed_by = NULL, claim_until = NULL "
             f"WHERE handoff_id = {p} AND claimed_by = {p}"
+        )
+
+        # Parameters: next check at, claimant, claimant, handoff id.
+        self.schedule_check = (
+            f"UPDATE {h} SET next_check_at = {p}, "
+            f"claimed_by = CASE WHEN claimed_by = {p} THEN NULL ELSE claimed_by END, "
+            f"claim_until = CASE WHEN claimed_by = {p} THEN NULL ELSE claim_until END "
+            f"WHERE handoff_id = {p}"
+        )
+        #: When a pending handoff's check is due: never checked ones count from their start.
+        self.check_due = "COALESCE(next_check_at, started_at)"
+        # Parameters: now, first check before, now (the claim ran out).
+        self.check_due_where = (
+            f"state = 'pending' AND ((next_check_at IS NOT NULL AND next_check_at <= {p}) "
+            f"OR (next_check_at IS NULL AND started_at <= {p})) "
+            f"AND (claim_until IS NULL OR claim_until < {p})"
         )
 
         # Parameters: call id, until, outcome, error type, error message, handoff id.
@@ -118,6 +136,20 @@ class SharedStatements:
         if run_id:
             sql += self.by_activity_run
             params += (run_id,)
+        return sql + self.by_activity_order, params
+
+    def standalone_query(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The newest attempt's handoff of a standalone activity (None: any namespace, run)."""
+        sql = self.by_standalone
+        params: tuple[Any, ...] = (activity_id,)
+        if namespace:
+            sql += self.by_activity_namespace
+            params += (namespace,)
+        if activity_run_id:
+            sql += self.by_standalone_run
+            params += (activity_run_id,)
         return sql + self.by_activity_order, params
 
     def list_query(self, query: HandoffQuery) -> tuple[str, tuple[Any, ...]]:

@@ -55,6 +55,7 @@ class HttpAnswer:
 HTTP_ANSWERS: dict[ErrorType, HttpAnswer] = {
     ErrorType.UNKNOWN_HANDOFF: HttpAnswer(404, "unknown_handoff"),
     ErrorType.ALREADY_FINISHED: HttpAnswer(409, "already_finished"),
+    ErrorType.DEADLINE_PAST_TEMPORAL_TIMEOUT: HttpAnswer(422, "deadline_past_temporal_timeout"),
     ErrorType.ALREADY_CLOSED: HttpAnswer(409, "already_closed"),
     ErrorType.REJECTED: HttpAnswer(409, "rejected"),
     ErrorType.INVALID_TOKEN: HttpAnswer(400, "invalid_token"),

@@ -128,6 +128,16 @@ class HandoffView(BaseModel):
     age_seconds: float
     error_type: str | None
     error_message: str | None
+    #: Why an ``already_closed`` handoff closed: ``already_closed`` (a call got NOT_FOUND),
+    #: ``superseded``, or what the reconciler saw in Temporal (``completed_elsewhere``,
+    #: ``failed_elsewhere``, ``canceled_elsewhere``, ``activity_timed_out``,
+    #: ``workflow_closed``). None for any other outcome, and while pending.
+    close_reason: str | None = Field(default=None, examples=["completed_elsewhere"])
+    #: When Temporal's own start-to-close or schedule-to-close timeout closes the attempt
+    #: (None: not known); ``extend`` refuses a deadline past it.
+    temporal_closes_at: datetime | None = None
+    #: Run id of a standalone activity (no workflow); None for a workflow's activity.
+    activity_run_id: str | None = None
     progress: Any = None
     progress_sequence: int | None
     traceparent: str | None

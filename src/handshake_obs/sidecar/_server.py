@@ -148,6 +148,7 @@ async def _work(
     runtime: SidecarRuntime, client: Client, activities: SidecarActivities, stop: asyncio.Event
 ) -> None:
     reaper = runtime.handshake.reaper(client)
+    reconciler = runtime.handshake.reconciler(client) if runtime.config.reconcile_enabled else None
     async with Worker(
         client,
         task_queue=runtime.settings.task_queue,
@@ -155,8 +156,16 @@ async def _work(
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
     ):
         reaper.start()
-        _log.info("worker and reaper started", reaper=reaper.identity)
+        if reconciler is not None:
+            reconciler.start()
+        _log.info(
+            "worker and reaper started",
+            reaper=reaper.identity,
+            reconciler=reconciler and reconciler.identity,
+        )
         try:
             await stop.wait()
         finally:
             await reaper.stop()
+            if reconciler is not None:
+                await reconciler.stop()

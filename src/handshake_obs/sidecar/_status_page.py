@@ -69,6 +69,7 @@ async def render_status_page(runtime: SidecarRuntime) -> str:
     )
     overdue = sum(_is_overdue(r, now) for r in oldest)
     reaper_text, reaper_class = _reaper_health(runtime, now)
+    reconciler_text, reconciler_class = _reconciler_health(runtime, now)
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">',
@@ -87,6 +88,7 @@ async def render_status_page(runtime: SidecarRuntime) -> str:
             "bad" if overdue else "",
         ),
         _card("reaper", reaper_text, "reaper", reaper_class),
+        _card("reconciler", reconciler_text, "reconciler", reconciler_class),
         "</div>",
         "<h2>Pending by target</h2>",
         "<p class=note>How many handoffs wait on each target, and for how long.</p>",
@@ -127,6 +129,25 @@ def _reaper_health(runtime: SidecarRuntime, now: float) -> tuple[str, str]:
     if age <= 3 * interval + 5:
         return (f"healthy: last scan {_age(age)} ago", "good")
     return (f"STALE: last scan {_age(age)} ago", "bad")
+
+
+def _reconciler_health(runtime: SidecarRuntime, now: float) -> tuple[str, str]:
+    if not runtime.config.reconcile_enabled:
+        return ("off", "")
+    last = runtime.registry.get_sample_value(Metrics.RECONCILER_LAST_SUCCESS.series)
+    if not last:
+        return ("not run yet", "")
+    reconciled = sum(
+        sample.value
+        for family in runtime.registry.collect()
+        if family.name == Metrics.RECONCILED.name
+        for sample in family.samples
+        if sample.name == Metrics.RECONCILED.series
+    )
+    age = now - last
+    if age <= 3 * runtime.config.reconcile_interval.total_seconds() + 5:
+        return (f"healthy: {int(reconciled)} closed since start, last pass {_age(age)} ago", "good")
+    return (f"STALE: last pass {_age(age)} ago", "bad")
 
 
 def _pending_table(summaries: list[PendingSummary], runtime: SidecarRuntime, now: float) -> str:

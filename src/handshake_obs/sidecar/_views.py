@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from .._records import HandoffRecord
+from .._vocabulary import Outcome
 from ..config import SidecarSettings
 from ._schemas import HandoffView, Links
 
@@ -53,6 +54,11 @@ def view_of(record: HandoffRecord, settings: SidecarSettings, *, now: float) -> 
         age_seconds=round(max(0.0, end - record.started_at), 3),
         error_type=record.error_type,
         error_message=record.error_message,
+        close_reason=record.error_type if record.outcome is Outcome.ALREADY_CLOSED else None,
+        temporal_closes_at=(
+            _time(record.temporal_closes_at) if record.temporal_closes_at is not None else None
+        ),
+        activity_run_id=record.activity_run_id,
         progress=record.progress,
         progress_sequence=record.progress_sequence,
         traceparent=record.traceparent,

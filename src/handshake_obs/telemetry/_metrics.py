@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from .._records import FinishedOutcome
 from .._vocabulary import (
     OTHER_TARGET,
+    RECONCILE_REASONS,
+    CloseReason,
     Component,
     ErrorType,
     Metric,
@@ -19,6 +21,7 @@ from .._vocabulary import (
     Operation,
     Outcome,
     ReaperRun,
+    ReconcilerRun,
 )
 from ..config import HandshakeConfig
 
@@ -89,6 +92,10 @@ class HandshakeMetrics:
         self.reaper_runs = _counter(Metrics.REAPER_RUNS, registry)
         self.reaper_last_success = _gauge(Metrics.REAPER_LAST_SUCCESS, registry)
         self.reap_lag = _histogram(Metrics.REAP_LAG, registry, REAP_LAG_BUCKETS)
+        self.reconciled = _counter(Metrics.RECONCILED, registry)
+        self.reconciler_runs = _counter(Metrics.RECONCILER_RUNS, registry)
+        self.reconciler_last_success = _gauge(Metrics.RECONCILER_LAST_SUCCESS, registry)
+        self.reconciler_temporal_calls = _counter(Metrics.RECONCILER_TEMPORAL_CALLS, registry)
         self._initialise_series()
 
     def _initialise_series(self) -> None:
@@ -105,6 +112,11 @@ class HandshakeMetrics:
             self.instrumentation_errors.labels(component.value)
         for result in ReaperRun:
             self.reaper_runs.labels(result.value)
+        for run in ReconcilerRun:
+            self.reconciler_runs.labels(run.value)
+        for target in sorted({*self._config.known_targets, OTHER_TARGET}):
+            for reason in RECONCILE_REASONS:
+                self.reconciled.labels(target, reason.value)
 
     def target_label(self, target: str | None) -> str:
         """Bounded label value of a target (``other`` when unknown or not configured)."""
@@ -149,3 +161,18 @@ class HandshakeMetrics:
     def observe_instrumentation_error(self, component: Component) -> None:
         """handshake-obs's own instrumentation failed in ``component``."""
         self.instrumentation_errors.labels(component.value).inc()
+
+    def observe_reconciled(self, target: str, reason: CloseReason) -> None:
+        """The reconciler closed a handoff Temporal had closed, for ``reason``."""
+        self.reconciled.labels(self.target_label(target), reason.value).inc()
+
+    def observe_reconciler_run(self, *, succeeded: bool, at: float) -> None:
+        """A reconciler pass ended."""
+        result = ReconcilerRun.SUCCESS if succeeded else ReconcilerRun.ERROR
+        self.reconciler_runs.labels(result.value).inc()
+        if succeeded:
+            self.reconciler_last_success.set(at)
+
+    def observe_reconciler_call(self) -> None:
+        """The reconciler made one Temporal call."""
+        self.reconciler_temporal_calls.inc()

@@ -95,7 +95,8 @@ class HandoffRecorder:
             token_fingerprint=token_fingerprint(info.task_token),
             namespace=info.namespace,
             workflow_id=info.workflow_id or "",
-            run_id=info.workflow_run_id or "",
+            # A standalone activity's own run id keys its attempts as a workflow run's do.
+            run_id=info.workflow_run_id or getattr(info, "activity_run_id", None) or "",
             activity_id=info.activity_id,
             activity_type=info.activity_type,
             attempt=info.attempt,
@@ -110,6 +111,12 @@ class HandoffRecorder:
             ),
             traceparent=carrier.get("traceparent"),
             tracestate=carrier.get("tracestate"),
+            activity_run_id=getattr(info, "activity_run_id", None) or None,
+            scheduled_at=_epoch(info.scheduled_time),
+            attempt_started_at=_epoch(info.started_time),
+            schedule_to_close_timeout=_seconds(info.schedule_to_close_timeout),
+            start_to_close_timeout=_seconds(info.start_to_close_timeout),
+            heartbeat_timeout=_seconds(info.heartbeat_timeout),
         )
 
     async def record(self, record: HandoffRecord) -> HandoffRecord:
@@ -205,3 +212,14 @@ class HandoffRecorder:
             self._reporter.report(
                 result.reconciled, "handoff reconciled with an outcome that arrived first", log=_log
             )
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _seconds(timeout: timedelta | None) -> float | None:
+    """A Temporal timeout in seconds; zero means "not set" to Temporal."""
+    if timeout is None or timeout <= timedelta(0):
+        return None
+    return timeout.total_seconds()

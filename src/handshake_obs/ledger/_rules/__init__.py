@@ -5,6 +5,7 @@ from . import programs
 from ._running import run_program, run_program_async, take_step, take_step_async
 from ._schema_version import check_schema_version
 from ._steps import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -29,6 +30,7 @@ from ._steps import (
     PruneFinished,
     ReleaseClaim,
     Returns,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -41,6 +43,7 @@ from .programs import MAX_ERROR_MESSAGE, truncate_message
 __all__ = [
     "MAX_ERROR_MESSAGE",
     "CallIntent",
+    "ClaimDueChecks",
     "ClaimExpired",
     "EarlyOutcome",
     "EarlyOutcomeOf",
@@ -65,6 +68,7 @@ __all__ = [
     "PruneFinished",
     "ReleaseClaim",
     "Returns",
+    "ScheduleCheck",
     "SetDeadline",
     "SetProgress",
     "Step",

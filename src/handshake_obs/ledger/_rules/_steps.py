@@ -190,6 +190,33 @@ class ReleaseClaim(Returns[None]):
     claimant: str
 
 
+# -- reconciling ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDueChecks(Returns[list[HandoffRecord]]):
+    """Claim, for ``claimant`` until ``until``, up to ``limit`` pending handoffs whose
+    reconciler check is due at ``now`` — their ``next_check_at`` has come, or, never checked,
+    they started at or before ``first_check_before`` — and whose claim (the reaper's or a
+    reconciler's) ran out before ``now``; the most overdue first; skip rows another claimant
+    is claiming at this moment."""
+
+    now: float
+    first_check_before: float
+    limit: int
+    claimant: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleCheck(Returns[None]):
+    """Set when the reconciler checks the handoff next, and drop ``claimant``'s claim on it."""
+
+    handoff_id: str
+    next_check_at: float
+    claimant: str
+
+
 # -- calls in flight --------------------------------------------------------------------------
 
 
@@ -285,6 +312,8 @@ Step: TypeAlias = (
     | SetDeadline
     | ClaimExpired
     | ReleaseClaim
+    | ClaimDueChecks
+    | ScheduleCheck
     | MarkCall
     | EndCall
     | EndAllCalls

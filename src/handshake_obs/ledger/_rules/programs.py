@@ -25,6 +25,7 @@ from ..._tokens import token_digest
 from ..._vocabulary import CloseReason, Outcome
 from .._interface import HeartbeatResult, RecordResult
 from ._steps import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -291,3 +292,33 @@ def prune_finished(before: float, *, limit: int) -> Program[int]:
     if limit < 1:
         raise ValueError("a prune batch must be at least one row")
     return (yield from ask(PruneFinished(before, limit)))
+
+
+# -- reconciling with Temporal ------------------------------------------------------------------
+
+
+def claim_due_checks(
+    now: float, *, first_check_before: float, limit: int, claimant: str, lease_seconds: float
+) -> Program[list[HandoffRecord]]:
+    """Claim pending handoffs whose reconciler check is due, most overdue first, for
+    ``lease_seconds`` (the reaper's claims: neither a reaper nor another reconciler takes
+    them meanwhile)."""
+    return (
+        yield from ask(
+            ClaimDueChecks(now, first_check_before, limit, claimant, now + lease_seconds)
+        )
+    )
+
+
+def finish_reconciled(
+    handoff_id: str, at: float, *, reason: CloseReason, detail: str | None
+) -> Program[FinishedOutcome | None]:
+    """Temporal shows the attempt closed: finish the handoff ``already_closed`` with the
+    reason seen, unless a completion call is in flight on it (that call may be the one that
+    closed it, and records the true outcome) or it finished already."""
+    yield from ask(LockHandoff(handoff_id))
+    if (yield from ask(LiveCallExists(handoff_id, at))):
+        return None
+    return (
+        yield from _finish_pending(handoff_id, Outcome.ALREADY_CLOSED, at, reason.value, detail)
+    )

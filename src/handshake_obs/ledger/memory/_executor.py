@@ -17,6 +17,7 @@ from ..._records import CallIntent, HandoffRecord
 from ..._vocabulary import State
 from .._rows import as_read_back, progress_as_read_back
 from .._rules import (
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcomeOf,
     EndAllCalls,
@@ -38,6 +39,7 @@ from .._rules import (
     ProgressOf,
     PruneFinished,
     ReleaseClaim,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -133,9 +135,14 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
         case ClaimExpired():
             return _claim(tables, changes, step)
         case ReleaseClaim():
-            claim = tables.claims.get(step.handoff_id)
-            if claim is not None and claim.claimant == step.claimant:
-                changes.delete(tables.claims, step.handoff_id)
+            _release(tables, changes, step.handoff_id, step.claimant)
+            return None
+        case ClaimDueChecks():
+            return _claim_checks(tables, changes, step)
+        case ScheduleCheck():
+            if step.handoff_id in tables.handoffs:
+                changes.put(tables.next_checks, step.handoff_id, step.next_check_at)
+                _release(tables, changes, step.handoff_id, step.claimant)
             return None
         case _:
             assert_never(step)
@@ -248,6 +255,34 @@ def _prune(tables: MemoryTables, changes: Changes, step: PruneFinished) -> int:
     for digest in [d for d, e in tables.early_outcomes.items() if e.finished_at < step.before]:
         changes.delete(tables.early_outcomes, digest)
     return len(old)
+
+
+def _claim_checks(
+    tables: MemoryTables, changes: Changes, step: ClaimDueChecks
+) -> list[HandoffRecord]:
+    delay = step.now - step.first_check_before
+
+    def due_at(record: HandoffRecord) -> float:
+        return tables.next_checks.get(record.handoff_id, record.started_at + delay)
+
+    def claimable(record: HandoffRecord) -> bool:
+        claim = tables.claims.get(record.handoff_id)
+        return (
+            record.is_pending
+            and due_at(record) <= step.now
+            and (claim is None or claim.until < step.now)
+        )
+
+    picked = sorted(filter(claimable, tables.handoffs.values()), key=due_at)[: step.limit]
+    for record in picked:
+        changes.put(tables.claims, record.handoff_id, Claim(step.claimant, step.until))
+    return picked
+
+
+def _release(tables: MemoryTables, changes: Changes, handoff_id: str, claimant: str) -> None:
+    claim = tables.claims.get(handoff_id)
+    if claim is not None and claim.claimant == claimant:
+        changes.delete(tables.claims, handoff_id)
 
 
 def _pending(tables: MemoryTables, handoff_id: str) -> HandoffRecord | None:

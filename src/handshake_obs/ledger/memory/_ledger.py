@@ -90,6 +90,19 @@ class MemoryLedger(RulesLedger):
         ]
         return max(attempts, key=lambda r: (r.started_at, r.attempt), default=None)
 
+    async def find_standalone(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> HandoffRecord | None:
+        attempts = [
+            r
+            for r in self._require_open().handoffs.values()
+            if not r.workflow_id
+            and r.activity_id == activity_id
+            and (not namespace or r.namespace == namespace)
+            and (not activity_run_id or r.activity_run_id == activity_run_id)
+        ]
+        return max(attempts, key=lambda r: (r.started_at, r.attempt), default=None)
+
     # -- reading ------------------------------------------------------------------------
 
     async def pending_summary(

@@ -35,8 +35,10 @@ class MemoryTables:
     handoffs: dict[str, HandoffRecord] = field(default_factory=dict)
     #: Handoff ids by token digest (the unique index of the SQL ledgers).
     ids_by_digest: dict[bytes, str] = field(default_factory=dict)
-    #: Claims by handoff id.
+    #: Claims by handoff id (the reaper's and the reconciler's).
     claims: dict[str, Claim] = field(default_factory=dict)
+    #: When the reconciler checks each handoff next, by handoff id (absent: never checked).
+    next_checks: dict[str, float] = field(default_factory=dict)
     #: In-flight call marks by handoff id: each call's id and when its mark lapses.
     calls_in_flight: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Intents of finishing calls by handoff id, then call id (kept while the mark is).

@@ -19,6 +19,7 @@ from ..._vocabulary import Outcome
 from .._rows import RowCodec, encode_progress
 from .._rules import (
     CallIntent,
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -41,6 +42,7 @@ from .._rules import (
     ProgressOf,
     PruneFinished,
     ReleaseClaim,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -148,6 +150,26 @@ async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step
             return [codec.record(r) for r in await cur.fetchall()]
         case ReleaseClaim():
             await conn.execute(sql.release, (step.handoff_id, step.claimant))
+            return None
+        case ClaimDueChecks():
+            cur = await conn.execute(
+                sql.claim_checks,
+                (
+                    step.now,
+                    step.first_check_before,
+                    step.now,
+                    step.now - step.first_check_before,
+                    step.limit,
+                    step.claimant,
+                    step.until,
+                ),
+            )
+            return [codec.record(r) for r in await cur.fetchall()]
+        case ScheduleCheck():
+            await conn.execute(
+                sql.schedule_check,
+                (step.next_check_at, step.claimant, step.claimant, step.handoff_id),
+            )
             return None
         case _:
             assert_never(step)

@@ -203,6 +203,12 @@ class PostgresLedger(RulesLedger):
         sql, params = self._sql.by_activity_query(namespace, workflow_id, run_id, activity_id)
         return await self._one_record(sql, params)
 
+    async def find_standalone(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> HandoffRecord | None:
+        sql, params = self._sql.standalone_query(namespace, activity_id, activity_run_id)
+        return await self._one_record(sql, params)
+
     # -- reading ------------------------------------------------------------------------
 
     async def pending_summary(

@@ -108,6 +108,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE {s}handoffs ADD COLUMN token_key_id TEXT;
     """,
+    # 7: what reconciling with Temporal needs: a standalone activity's run id, the attempt's
+    # own Temporal timeouts, and when the reconciler checks the handoff next.
+    """
+    ALTER TABLE {s}handoffs ADD COLUMN activity_run_id TEXT;
+    ALTER TABLE {s}handoffs ADD COLUMN scheduled_at DOUBLE PRECISION;
+    ALTER TABLE {s}handoffs ADD COLUMN attempt_started_at DOUBLE PRECISION;
+    ALTER TABLE {s}handoffs ADD COLUMN schedule_to_close_timeout DOUBLE PRECISION;
+    ALTER TABLE {s}handoffs ADD COLUMN start_to_close_timeout DOUBLE PRECISION;
+    ALTER TABLE {s}handoffs ADD COLUMN heartbeat_timeout DOUBLE PRECISION;
+    ALTER TABLE {s}handoffs ADD COLUMN next_check_at DOUBLE PRECISION;
+    CREATE INDEX handoffs_pending_next_check ON {s}handoffs (next_check_at)
+        WHERE state = 'pending';
+    CREATE INDEX handoffs_standalone_activity ON {s}handoffs (namespace, activity_id)
+        WHERE workflow_id = '';
+    """,
 )
 
 

@@ -60,6 +60,15 @@ class Statements(SharedStatements):
             f"  SELECT ctid FROM {h} WHERE state = 'finished' AND finished_at < %s"
             "   ORDER BY finished_at LIMIT %s FOR UPDATE SKIP LOCKED)"
         )
+        # Parameters: now, first check before, now, first check delay, limit, claimant,
+        # until; as the reaper's claim, rows another replica is claiming are skipped.
+        self.claim_checks = (
+            "WITH picked AS MATERIALIZED ("
+            f"  SELECT handoff_id FROM {h} WHERE {self.check_due_where}"
+            "   ORDER BY COALESCE(next_check_at, started_at + %s) LIMIT %s FOR UPDATE SKIP LOCKED"
+            f") UPDATE {h} AS h SET claimed_by = %s, claim_until = %s FROM picked "
+            f"WHERE h.handoff_id = picked.handoff_id RETURNING {claimed}"
+        )
         # Byte order, as SQLite sorts, whatever the database's collation.
         self.summary_from = (
             f" FROM {h} WHERE state = 'pending' GROUP BY target ORDER BY target COLLATE \"C\""

@@ -14,6 +14,7 @@ from ..._vocabulary import Outcome
 from .._rows import RowCodec, as_read_back, encode_progress
 from .._rules import (
     CallIntent,
+    ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -36,6 +37,7 @@ from .._rules import (
     ProgressOf,
     PruneFinished,
     ReleaseClaim,
+    ScheduleCheck,
     SetDeadline,
     SetProgress,
     Step,
@@ -139,6 +141,27 @@ def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  #
             return [codec.record(r) for r in rows]
         case ReleaseClaim():
             conn.execute(SQL.release, (step.handoff_id, step.claimant))
+            return None
+        case ClaimDueChecks():
+            delay = step.now - step.first_check_before
+            rows = conn.execute(
+                SQL.claim_checks,
+                (
+                    step.claimant,
+                    step.until,
+                    step.now,
+                    step.first_check_before,
+                    step.now,
+                    delay,
+                    step.limit,
+                ),
+            ).fetchall()
+            return [codec.record(r) for r in rows]
+        case ScheduleCheck():
+            conn.execute(
+                SQL.schedule_check,
+                (step.next_check_at, step.claimant, step.claimant, step.handoff_id),
+            )
             return None
         case _:
             assert_never(step)

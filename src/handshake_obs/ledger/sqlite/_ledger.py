@@ -187,6 +187,12 @@ class SqliteLedger(RulesLedger):
         sql, params = SQL.by_activity_query(namespace, workflow_id, run_id, activity_id)
         return await self._write(self._select_one, sql, params)
 
+    async def find_standalone(
+        self, namespace: str | None, activity_id: str, activity_run_id: str | None
+    ) -> HandoffRecord | None:
+        sql, params = SQL.standalone_query(namespace, activity_id, activity_run_id)
+        return await self._write(self._select_one, sql, params)
+
     def _select_one(self, sql: str, params: tuple[Any, ...]) -> HandoffRecord | None:
         row = self._wconn().execute(sql, params).fetchone()
         return None if row is None else self._codec.record(row)

@@ -94,6 +94,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE handoffs ADD COLUMN token_key_id TEXT;
     """,
+    # 7: what reconciling with Temporal needs: a standalone activity's run id, the attempt's
+    # own Temporal timeouts, and when the reconciler checks the handoff next.
+    """
+    ALTER TABLE handoffs ADD COLUMN activity_run_id TEXT;
+    ALTER TABLE handoffs ADD COLUMN scheduled_at REAL;
+    ALTER TABLE handoffs ADD COLUMN attempt_started_at REAL;
+    ALTER TABLE handoffs ADD COLUMN schedule_to_close_timeout REAL;
+    ALTER TABLE handoffs ADD COLUMN start_to_close_timeout REAL;
+    ALTER TABLE handoffs ADD COLUMN heartbeat_timeout REAL;
+    ALTER TABLE handoffs ADD COLUMN next_check_at REAL;
+    CREATE INDEX handoffs_pending_next_check ON handoffs (next_check_at)
+        WHERE state = 'pending';
+    CREATE INDEX handoffs_standalone_activity ON handoffs (namespace, activity_id)
+        WHERE workflow_id = '';
+    """,
 )
 
 

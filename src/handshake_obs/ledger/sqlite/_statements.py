@@ -29,6 +29,13 @@ class Statements(SharedStatements):
             f"  SELECT handoff_id FROM {h} WHERE state = 'finished' AND finished_at < ?"
             "  ORDER BY finished_at LIMIT ?)"
         )
+        # Parameters: claimant, until, now, first check before, now, first check delay, limit.
+        self.claim_checks = (
+            f"UPDATE {h} SET claimed_by = ?, claim_until = ? WHERE handoff_id IN ("
+            f"  SELECT handoff_id FROM {h} WHERE {self.check_due_where}"
+            "  ORDER BY COALESCE(next_check_at, started_at + ?) LIMIT ?"
+            f") RETURNING {RECORD_COLUMNS}"
+        )
 
     def pending_summary(self, buckets: int) -> str:
         """Count, oldest start and cumulative counts of ``buckets`` age bounds, per target."""
