@@ -1089,6 +1089,32 @@ async def test_list_handoffs_pages_oldest_first_with_filters_and_a_keyset_cursor
     assert [r.handoff_id for r in finished] == [records[3].handoff_id]
 
 
+async def test_list_handoffs_finds_by_handoff_id_and_by_workflow_id_prefix_case_sensitively(
+    ledger: Ledger,
+) -> None:
+    """The on-call search: an exact handoff id, or the start of a workflow id (its case
+    kept: ``Order-`` does not find ``order-``, and ``%`` or ``_`` match only themselves)."""
+    names = ["order-1001", "order-1002", "Order-1003", "refund-7", "order_%x"]
+    records = [make_record(workflow_id=name, started_at=T0 + n) for n, name in enumerate(names)]
+    for record in records:
+        await ledger.record(record)
+
+    async def workflows(
+        *, handoff_id: str | None = None, workflow_id_prefix: str | None = None
+    ) -> list[str]:
+        query = HandoffQuery(limit=10, handoff_id=handoff_id, workflow_id_prefix=workflow_id_prefix)
+        return [r.workflow_id for r in await ledger.list_handoffs(query)]
+
+    assert await workflows(workflow_id_prefix="order-") == ["order-1001", "order-1002"]
+    assert await workflows(workflow_id_prefix="Order-") == ["Order-1003"]
+    assert await workflows(workflow_id_prefix="order-1002") == ["order-1002"]
+    assert await workflows(workflow_id_prefix="order_%") == ["order_%x"]
+    assert await workflows(workflow_id_prefix="order%") == []
+    assert await workflows(handoff_id=records[3].handoff_id) == ["refund-7"]
+    assert await workflows(handoff_id=records[3].handoff_id, workflow_id_prefix="order") == []
+    assert await workflows(handoff_id="ho_unknown") == []
+
+
 async def test_outcomes_since_tallies_recent_outcomes_by_target_outcome_and_error_type(
     ledger: Ledger,
 ) -> None:

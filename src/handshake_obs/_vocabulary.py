@@ -266,3 +266,12 @@ class Metrics:
     def all(cls) -> tuple[Metric, ...]:
         """Every metric, in the order above."""
         return tuple(v for v in vars(cls).values() if isinstance(v, Metric))
+
+
+# -- where the project's documents are published --------------------------------------------
+
+#: Where ``docs/runbook.md`` is published: alerts and the handoff page link to its sections
+#: (``#<alert name in lower case>``) unless a setting names another copy.
+PUBLISHED_RUNBOOK_URL: Final = (
+    "https://github.com/handshake-obs/handshake-obs/blob/main/docs/runbook.md"
+)

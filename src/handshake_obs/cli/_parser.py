@@ -314,6 +314,15 @@ def _add_export(export: argparse.ArgumentParser) -> None:
         help='label matchers that select the sidecar, e.g. job="handshake-obs",namespace="prod"',
     )
     export.add_argument(
+        "--status-url",
+        metavar="URL",
+        help="the sidecar's status page as on-call reaches it: each alert's status_url "
+        "annotation opens it filtered to what fired",
+    )
+    export.add_argument(
+        "--runbook-url", metavar="URL", help="where the runbook is published (runbook_url)"
+    )
+    export.add_argument(
         "--set",
         dest="assignments",
         action="append",

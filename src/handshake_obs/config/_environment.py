@@ -164,6 +164,9 @@ class _SettingValues(BaseSettings):
     max_body_bytes: _Count | None = None  # SidecarSettings.max_body_bytes
     temporal_ui_url: _Text | None = None  # SidecarSettings.temporal_ui_url
     trace_url_template: _Text | None = None  # SidecarSettings.trace_url_template
+    runbook_url: _Text | None = None  # SidecarSettings.runbook_url
+    dashboard_url: _Text | None = None  # SidecarSettings.dashboard_url
+    prometheus_url: _Text | None = None  # SidecarSettings.prometheus_url
     url: _Text | None = None  # SidecarEndpoint.url (the inventory commands)
     log_level: _LogLevel | None = None  # every command's logging
     log_json: bool | None = None  # every command's logging (None: JSON unless a terminal)
@@ -393,6 +396,9 @@ class Settings:
             "max_body_bytes": v.max_body_bytes,
             "temporal_ui_url": v.temporal_ui_url,
             "trace_url_template": v.trace_url_template,
+            "runbook_url": v.runbook_url,
+            "dashboard_url": v.dashboard_url,
+            "prometheus_url": v.prometheus_url,
             "target_urls": {t.name: t.url for t in self._targets if t.url} or None,
         }
         return _build(SidecarSettings, given, overrides)

@@ -59,6 +59,10 @@ class HandoffQuery:
     limit: int = 50
     #: Keyset cursor: the (started_at, handoff_id) of the last handoff of the previous page.
     after: tuple[float, str] | None = None
+    #: Only the handoff with this id.
+    handoff_id: str | None = None
+    #: Only handoffs whose workflow id starts with this (case-sensitive).
+    workflow_id_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

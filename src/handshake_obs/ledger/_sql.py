@@ -117,6 +117,13 @@ class SharedStatements:
         if query.started_before is not None:
             conditions.append(f"started_at <= {p}")
             params.append(query.started_before)
+        if query.handoff_id is not None:
+            conditions.append(f"handoff_id = {p}")
+            params.append(query.handoff_id)
+        if query.workflow_id_prefix is not None:
+            # substr, not LIKE: SQLite's LIKE ignores case, and the prefix needs no escaping.
+            conditions.append(f"substr(workflow_id, 1, {p}) = {p}")
+            params.extend((len(query.workflow_id_prefix), query.workflow_id_prefix))
         if query.after is not None:
             conditions.append(f"(started_at, handoff_id) > ({p}, {p})")
             params.extend(query.after)

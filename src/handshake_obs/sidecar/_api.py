@@ -8,22 +8,31 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client.exposition import choose_encoder
+from pydantic import ValidationError
 
 from .._errors import UnknownHandoffError
+from .._handoff_filter import (
+    FILTER_FIELDS,
+    MAX_AGE_SECONDS,
+    MAX_FILTER_TEXT,
+    HandoffFilter,
+    InvalidFilterError,
+)
 from .._records import HandoffRecord
 from .._tokens import looks_like_handoff_id
 from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
 from ..completion._call import refusals
 from ..completion._completer import Completer
 from ..completion._path import CallResult, HandoffRef
-from ..ledger import HandoffQuery
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
+from ._handoff_page import render_handoff_page, timeline_of_record
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
 from ._runtime import SidecarRuntime
 from ._schemas import (
@@ -44,7 +53,9 @@ from ._schemas import (
     TokenFailBody,
     TokenHeartbeatBody,
 )
+from ._search import query_of
 from ._status_page import render_status_page
+from ._temporal_timeout import temporal_timeout
 from ._views import view_of
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -135,21 +146,10 @@ class _Gateway:
         )
         return await self.refreshed(result)
 
-    async def page(
-        self,
-        state: State | None,
-        target: str | None,
-        min_age_seconds: float | None,
-        limit: int,
-        cursor: str | None,
-    ) -> HandoffPage:
+    async def page(self, search: HandoffFilter, limit: int, cursor: str | None) -> HandoffPage:
         now = self.runtime.clock()
-        query = HandoffQuery(
-            state=state,
-            target=target,
-            started_before=None if min_age_seconds is None else now - min_age_seconds,
-            limit=limit + 1,
-            after=_decode_cursor(cursor) if cursor else None,
+        query = query_of(
+            search, now=now, limit=limit + 1, after=_decode_cursor(cursor) if cursor else None
         )
         records = await self.runtime.handshake.ledger.list_handoffs(query)
         page, more = records[:limit], len(records) > limit
@@ -187,6 +187,7 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     app.include_router(_inventory_routes(gateway, inventory_auth))
     app.include_router(_operator_routes(gateway, operator_auth))
     _health_and_page_routes(app, runtime, inventory_auth)
+    _handoff_page_routes(app, gateway, inventory_auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
@@ -246,14 +247,39 @@ def _inventory_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
 
     @router.get("/handoffs")
     async def list_handoffs(
-        state: State | None = None,
-        target: Annotated[str | None, Query(max_length=256)] = None,
-        min_age_seconds: Annotated[float | None, Query(ge=0, le=10 * 365 * 86400)] = None,
+        handoff_id: Annotated[
+            str | None, Query(max_length=MAX_FILTER_TEXT, description=FILTER_FIELDS["handoff_id"])
+        ] = None,
+        workflow_id: Annotated[
+            str | None,
+            Query(max_length=MAX_FILTER_TEXT, description=FILTER_FIELDS["workflow_id"]),
+        ] = None,
+        state: Annotated[State | None, Query(description="pending or finished; omitted: both")] = (
+            None
+        ),
+        target: Annotated[
+            str | None, Query(max_length=MAX_FILTER_TEXT, description=FILTER_FIELDS["target"])
+        ] = None,
+        min_age_seconds: Annotated[
+            float | None,
+            Query(ge=0, le=MAX_AGE_SECONDS, description=FILTER_FIELDS["min_age_seconds"]),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> HandoffPage:
-        """Handoffs, oldest first, filtered by state, target and minimum age."""
-        return await gateway.page(state, target, min_age_seconds, limit, cursor)
+        """Handoffs, oldest first, filtered by handoff id, workflow id prefix, target, state
+        and minimum age (the status page's search, and ``handshake-obs pending``)."""
+        try:
+            search = HandoffFilter(
+                handoff_id=handoff_id or None,
+                workflow_id=workflow_id or None,
+                target=target or None,
+                state=state,
+                min_age_seconds=min_age_seconds,
+            )
+        except InvalidFilterError as problem:
+            raise ApiError(400, "invalid_filter", str(problem)) from None
+        return await gateway.page(search, limit, cursor)
 
     @router.get("/handoffs/{handoff_id}")
     async def get_handoff(handoff_id: HandoffId) -> HandoffView:
@@ -305,9 +331,74 @@ def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_aut
         return Response(encoder(runtime.registry), media_type=content_type)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def status_page(credentials: Credentials) -> HTMLResponse:
+    async def status_page(request: Request, credentials: Credentials) -> HTMLResponse:
         inventory_auth(credentials)
-        return HTMLResponse(await render_status_page(runtime))
+        return HTMLResponse(await render_status_page(runtime, dict(request.query_params)))
+
+
+#: What the handoff page says after an operator action redirected back to it.
+_DONE_NOTICES = {
+    "failed": "Failed: the workflow now sees HandoffFailedByOperator with your reason.",
+    "extended": "Extended: the new deadline is below.",
+}
+
+
+def _handoff_page_routes(app: FastAPI, gateway: _Gateway, inventory_auth: _Auth) -> None:
+    """The handoff page, and its two forms (fail, extend) for an operator in a browser."""
+    runtime = gateway.runtime
+
+    async def page(handoff_id: str, notice: str | None, status: int = 200) -> HTMLResponse:
+        record = await _find(runtime, _handoff_id(handoff_id))
+        timeline = timeline_of_record(record)
+        temporal = await temporal_timeout(runtime, record)
+        html = render_handoff_page(
+            runtime, record, timeline=timeline, temporal=temporal, notice=notice
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @app.get("/handoffs/{handoff_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def handoff_page(
+        handoff_id: str, credentials: Credentials, done: str | None = None
+    ) -> HTMLResponse:
+        inventory_auth(credentials)
+        return await page(handoff_id, _DONE_NOTICES.get(done or ""))
+
+    async def form_action(
+        request: Request, handoff_id: str, done: str, act: Callable[[dict[str, str]], Any]
+    ) -> Response:
+        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
+        token = form.get("operator_token", "")
+        try:
+            require_bearer(
+                HTTPAuthorizationCredentials(scheme="Bearer", credentials=token) if token else None,
+                runtime.settings.operator_token,
+                what="operator",
+            )
+            await act(form)
+        except ApiError as problem:
+            return await page(handoff_id, f"Not done: {problem.message}", problem.status)
+        except ValidationError as problem:
+            reasons = "; ".join(str(e["msg"]) for e in problem.errors())
+            return await page(handoff_id, f"Not done: {reasons}", 422)
+        return RedirectResponse(f"/handoffs/{quote(handoff_id, safe='')}?done={done}", 303)
+
+    @app.post("/handoffs/{handoff_id}/fail", include_in_schema=False)
+    async def fail_form(request: Request, handoff_id: str) -> Response:
+        async def act(form: dict[str, str]) -> Any:
+            body = OperatorFailBody(reason=form.get("reason", ""))
+            return await gateway.operator_fail(_handoff_id(handoff_id), body)
+
+        return await form_action(request, handoff_id, "failed", act)
+
+    @app.post("/handoffs/{handoff_id}/extend", include_in_schema=False)
+    async def extend_form(request: Request, handoff_id: str) -> Response:
+        async def act(form: dict[str, str]) -> Any:
+            body = ExtendBody.model_validate(
+                {"extend_by_seconds": form.get("extend_by_seconds") or None}
+            )
+            return await gateway.extend(_handoff_id(handoff_id), body)
+
+        return await form_action(request, handoff_id, "extended", act)
 
 
 def _view(runtime: SidecarRuntime, record: HandoffRecord) -> HandoffView:

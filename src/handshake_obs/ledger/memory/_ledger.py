@@ -117,6 +117,11 @@ class MemoryLedger(RulesLedger):
                 and (query.target is None or r.target == query.target)
                 and (query.started_before is None or r.started_at <= query.started_before)
                 and (query.after is None or (r.started_at, r.handoff_id) > query.after)
+                and (query.handoff_id is None or r.handoff_id == query.handoff_id)
+                and (
+                    query.workflow_id_prefix is None
+                    or r.workflow_id.startswith(query.workflow_id_prefix)
+                )
             )
 
         page = sorted(
