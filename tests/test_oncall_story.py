@@ -54,6 +54,9 @@ class _StandIn(BaseHTTPRequestHandler):
     seen: list[str]
 
     def do_GET(self) -> None:
+        if self.path == "/favicon.ico":  # the browser's own request, not a followed link
+            self.send_error(404)
+            return
         self.seen.append(self.path)
         body = f"<!doctype html><title>stand-in</title><p id=path>{self.path}</p>".encode()
         self.send_response(200)

@@ -54,7 +54,7 @@ border:1px solid var(--line);background:#fff;vertical-align:middle;margin-left:.
 .badge.bad{border-color:var(--bad);color:var(--bad)}.badge.good{border-color:var(--ok);
 color:var(--ok)}pre.cmd{background:#fff;border:1px solid var(--line);padding:.4rem .7rem;
 border-radius:6px;white-space:pre-wrap;font-size:12px}
-svg text{font:11px system-ui,sans-serif;fill:#1b1f24}
+svg text{font:11px system-ui,sans-serif;fill:#1b1f24}h1 code{font-size:1.15rem}
 """
 
 
