@@ -39,6 +39,7 @@ from handshake_obs import (
     token_fingerprint,
 )
 from handshake_obs._tokens import new_handoff_id, token_digest
+from handshake_obs._vocabulary import HandoffEventKind
 from handshake_obs.ledger import (
     HandoffQuery,
     Ledger,
@@ -1113,6 +1114,64 @@ async def test_list_handoffs_finds_by_handoff_id_and_by_workflow_id_prefix_case_
     assert await workflows(handoff_id=records[3].handoff_id) == ["refund-7"]
     assert await workflows(handoff_id=records[3].handoff_id, workflow_id_prefix="order") == []
     assert await workflows(handoff_id="ho_unknown") == []
+
+
+async def test_each_rule_writes_its_timeline_entry_in_the_order_it_happened(
+    ledger: Ledger,
+) -> None:
+    """Recorded, each heartbeat (an ignored one too), a deadline set, the outcome and its
+    reason: what the handoff page's timeline reads, the same on every backend."""
+    record = make_record(started_at=T0)
+    await ledger.record(record)
+    await ledger.record(record)  # recorded again: nothing changes, nothing is written
+    await ledger.heartbeat(record.handoff_id, {"percent": 10}, 1, T0 + 1)
+    await ledger.heartbeat(record.handoff_id, {"percent": 50}, 2, T0 + 2)
+    await ledger.heartbeat(record.handoff_id, {"percent": 5}, 1, T0 + 3)  # stale: ignored
+    await ledger.extend_deadline(record.handoff_id, T0 + 2 * HOUR, at=T0 + 4)
+    await ledger.finish(
+        record.handoff_id, Outcome.FAILED, T0 + 5, error_type="CardDeclined", error_message="no"
+    )
+    with pytest.raises(HandoffAlreadyFinishedError):
+        await ledger.extend_deadline(record.handoff_id, T0 + 3 * HOUR, at=T0 + 6)
+    events = await ledger.events(record.handoff_id)
+    assert [(e.at, e.kind, e.detail) for e in events] == [
+        (T0, HandoffEventKind.RECORDED, {"attempt": 1, "target": "agent", "deadline": T0 + HOUR}),
+        (T0 + 1, HandoffEventKind.HEARTBEAT, {"sequence": 1, "progress": {"percent": 10}}),
+        (T0 + 2, HandoffEventKind.HEARTBEAT, {"sequence": 2, "progress": {"percent": 50}}),
+        (T0 + 3, HandoffEventKind.HEARTBEAT_IGNORED, {"sequence": 1, "kept": 2}),
+        (T0 + 4, HandoffEventKind.DEADLINE_SET, {"deadline": T0 + 2 * HOUR}),
+        (
+            T0 + 5,
+            HandoffEventKind.FINISHED,
+            {"outcome": "failed", "error_type": "CardDeclined", "error_message": "no"},
+        ),
+    ]
+    assert all(e.handoff_id == record.handoff_id for e in events)
+    assert await ledger.events(record.handoff_id, limit=2) == events[:2]
+    assert await ledger.events("ho_unknown") == []
+
+
+async def test_a_superseded_attempt_and_an_early_outcome_are_in_the_timeline(
+    ledger: Ledger,
+) -> None:
+    first = make_record(workflow_id="wf-retry", attempt=1, started_at=T0)
+    await ledger.record(first)
+    second = make_record(workflow_id="wf-retry", attempt=2, started_at=T0 + 10)
+    await ledger.record(second)
+    kinds = [(e.kind, e.detail.get("outcome")) for e in await ledger.events(first.handoff_id)]
+    assert kinds == [
+        (HandoffEventKind.RECORDED, None),
+        (HandoffEventKind.FINISHED, "already_closed"),
+    ]
+
+    early = make_record(started_at=T0 + 20)
+    await ledger.record_early_outcome(early.task_token, Outcome.COMPLETED, T0 + 19)
+    await ledger.record(early)
+    events = await ledger.events(early.handoff_id)
+    assert [(e.at, e.kind) for e in events] == [
+        (T0 + 20, HandoffEventKind.RECORDED),
+        (T0 + 20, HandoffEventKind.FINISHED),  # dated no earlier than the start
+    ]
 
 
 async def test_outcomes_since_tallies_recent_outcomes_by_target_outcome_and_error_type(

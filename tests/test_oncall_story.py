@@ -226,8 +226,10 @@ async def test_from_a_firing_stuck_alert_to_the_oldest_handoffs_workflow_and_tra
     assert (await page.locator("#state").inner_text()).strip().startswith("pending")
     titles = [t.strip() for t in await page.locator("#timeline li b").all_inner_texts()]
     assert titles[0] == "recorded (attempt 1)"
-    assert "latest heartbeat #2" in titles
-    assert '{"percent": 55}' in await page.locator("#timeline").inner_text()
+    assert titles[1:3] == ["heartbeat #1", "heartbeat #2"]  # each heartbeat, in order
+    timeline = await page.locator("#timeline").inner_text()
+    assert '{"percent": 10}' in timeline
+    assert '{"percent": 55}' in timeline
     deadlines = await page.locator("#deadlines").inner_text()
     assert "start-to-close" in deadlines, deadlines  # Temporal's own timeout, asked live
     assert await page.locator("#dashboard-link").get_attribute("href") == (

@@ -40,6 +40,17 @@ UNSUCCESSFUL_OUTCOMES: Final = frozenset(
 )
 
 
+class HandoffEventKind(enum.StrEnum):
+    """What a handoff's timeline records (the ledger writes each in the rule that did it)."""
+
+    RECORDED = "recorded"
+    HEARTBEAT = "heartbeat"
+    #: A progress report older than the one kept (its sequence not above): not kept.
+    HEARTBEAT_IGNORED = "heartbeat_ignored"
+    DEADLINE_SET = "deadline_set"
+    FINISHED = "finished"
+
+
 class CloseReason(enum.StrEnum):
     """Why a handoff ended ``already_closed``: what showed that Temporal had closed it.
 

@@ -91,6 +91,25 @@ async def traffic(handshake: Handshake) -> dict[str, HandoffRecord]:
     return stored
 
 
+async def test_the_timeline_lists_every_heartbeat_an_ignored_one_and_a_deadline_set(
+    handshake: Handshake, http: httpx.AsyncClient
+) -> None:
+    record = await store(handshake, new_record(target="billing", started_at=T0))
+    for sequence, at in ((1, T0 + 60), (2, T0 + 120), (1, T0 + 180)):
+        await handshake.ledger.heartbeat(record.handoff_id, {"step": sequence}, sequence, at)
+    await handshake.ledger.extend_deadline(record.handoff_id, NOW + 3600, at=T0 + 240)
+    html = (await http.get(f"/handoffs/{record.handoff_id}")).text
+    titles = re.findall(r"data-title='([^']+)'", html)
+    assert titles == [
+        "recorded (attempt 1)",
+        "heartbeat #1",
+        "heartbeat #2",
+        "heartbeat #1 ignored",
+        "deadline set",
+    ]
+    assert "not newer than #2, the progress kept" in html
+
+
 # -- the filter ---------------------------------------------------------------------------
 
 
@@ -215,7 +234,7 @@ async def test_the_handoff_page_tells_a_stuck_handoffs_story_with_its_links(
     assert 'href="http://wiki.invalid/runbook#handshakehandoffsstuck"' in html
     assert 'id="dashboard-link"' in html
     titles = re.findall(r"data-title='([^']+)'", html)
-    assert titles == ["recorded (attempt 1)", "latest heartbeat #3"]
+    assert titles == ["recorded (attempt 1)", "heartbeat #3"]
     assert "{&quot;pct&quot;: 40}" in html
     assert "overdue by" in html
     assert "id=fail-form" in html

@@ -82,6 +82,15 @@ class SharedStatements:
         self.forget_early = f"DELETE FROM {e} WHERE token_digest = {p}"
         self.take_early = f"{self.forget_early} RETURNING {early_columns}"
 
+        ev = f"{prefix}handoff_events"
+        self.append_event = (
+            f"INSERT INTO {ev} (handoff_id, at, kind, detail) VALUES ({p}, {p}, {p}, {p})"
+        )
+        # In the order written: a rule's entries share its transaction's times.
+        self.events_of = (
+            f"SELECT at, kind, detail FROM {ev} WHERE handoff_id = {p} ORDER BY id LIMIT {p}"
+        )
+
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = (
             f"SELECT target, outcome, error_type, COUNT(*) FROM {h} "

@@ -32,7 +32,7 @@ from ..completion._completer import Completer
 from ..completion._path import CallResult, HandoffRef
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
-from ._handoff_page import render_handoff_page, timeline_of_record
+from ._handoff_page import render_handoff_page, timeline_of
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
 from ._runtime import SidecarRuntime
 from ._schemas import (
@@ -349,7 +349,7 @@ def _handoff_page_routes(app: FastAPI, gateway: _Gateway, inventory_auth: _Auth)
 
     async def page(handoff_id: str, notice: str | None, status: int = 200) -> HTMLResponse:
         record = await _find(runtime, _handoff_id(handoff_id))
-        timeline = timeline_of_record(record)
+        timeline = timeline_of(record, await runtime.handshake.ledger.events(record.handoff_id))
         temporal = await temporal_timeout(runtime, record)
         html = render_handoff_page(
             runtime, record, timeline=timeline, temporal=temporal, notice=notice

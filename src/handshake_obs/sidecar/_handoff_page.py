@@ -17,8 +17,8 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from .._records import HandoffRecord
-from .._vocabulary import Outcome
+from .._records import HandoffEvent, HandoffRecord
+from .._vocabulary import HandoffEventKind, Outcome
 from ._html import STYLE, age, clock, link
 from ._runtime import SidecarRuntime
 from ._temporal_timeout import TemporalTimeout
@@ -78,6 +78,56 @@ def timeline_of_record(record: HandoffRecord) -> list[TimelineEntry]:
     if record.finished_at is not None:
         entries.append(finished_entry(record))
     return sorted(entries, key=lambda e: e.at)
+
+
+def timeline_of(record: HandoffRecord, events: Sequence[HandoffEvent]) -> list[TimelineEntry]:
+    """The timeline from the ledger's entries; from the row alone for a handoff recorded
+    before the ledger kept them."""
+    if not events:
+        return timeline_of_record(record)
+    return [_entry(record, event) for event in events]
+
+
+def _entry(record: HandoffRecord, event: HandoffEvent) -> TimelineEntry:
+    d = event.detail
+    match event.kind:
+        case HandoffEventKind.RECORDED:
+            deadline = d.get("deadline")
+            due = f"; deadline {clock(deadline)} UTC" if isinstance(deadline, int | float) else ""
+            return TimelineEntry(
+                event.at,
+                f"recorded (attempt {d.get('attempt', record.attempt)})",
+                f"{record.activity_type} handed off to {d.get('target', record.target)}{due}",
+            )
+        case HandoffEventKind.HEARTBEAT:
+            return TimelineEntry(
+                event.at, f"heartbeat #{d.get('sequence')}", _short(d.get("progress"))
+            )
+        case HandoffEventKind.HEARTBEAT_IGNORED:
+            return TimelineEntry(
+                event.at,
+                f"heartbeat #{d.get('sequence')} ignored",
+                f"not newer than #{d.get('kept')}, the progress kept",
+            )
+        case HandoffEventKind.DEADLINE_SET:
+            deadline = d.get("deadline")
+            return TimelineEntry(
+                event.at,
+                "deadline set",
+                f"to {clock(deadline)} UTC" if isinstance(deadline, int | float) else "",
+            )
+        case HandoffEventKind.FINISHED:
+            outcome = str(d.get("outcome") or "finished")
+            reason = ": ".join(str(p) for p in (d.get("error_type"), d.get("error_message")) if p)
+            took = f"after {age(event.at - record.started_at)}"
+            return TimelineEntry(
+                event.at,
+                outcome,
+                f"{reason} ({took})" if reason else took,
+                "good" if outcome == Outcome.COMPLETED else "bad",
+            )
+        case _:  # pragma: no cover - every kind has its case
+            return TimelineEntry(event.at, str(event.kind))
 
 
 def finished_entry(record: HandoffRecord) -> TimelineEntry:

@@ -4,6 +4,7 @@ from . import programs
 from ._running import run_program, run_program_async, take_step, take_step_async
 from ._schema_version import check_schema_version
 from ._steps import (
+    AppendEvent,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -35,6 +36,7 @@ from .programs import MAX_ERROR_MESSAGE, truncate_message
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
+    "AppendEvent",
     "ClaimExpired",
     "EarlyOutcome",
     "EarlyOutcomeOf",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from ..._errors import LedgerError
-from ..._records import HandoffRecord, PendingSummary
+from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
 from .._rows import summary_from_row
@@ -129,6 +129,9 @@ class MemoryLedger(RulesLedger):
             key=lambda r: (r.started_at, r.handoff_id),
         )
         return page[: query.limit]
+
+    async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
+        return list(self._require_open().events.get(handoff_id, ())[:limit])
 
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:
         tally = Counter(

@@ -11,7 +11,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..._records import HandoffRecord
+from ..._records import HandoffEvent, HandoffRecord
 from .._rules import EarlyOutcome
 
 _K = TypeVar("_K")
@@ -41,6 +41,8 @@ class MemoryTables:
     calls_in_flight: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Outcomes kept for tokens not recorded yet, by token digest.
     early_outcomes: dict[bytes, EarlyOutcome] = field(default_factory=dict)
+    #: Each handoff's timeline, by handoff id (a tuple, replaced whole on each append).
+    events: dict[str, tuple[HandoffEvent, ...]] = field(default_factory=dict)
 
 
 class Changes:

@@ -16,8 +16,9 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ..._vocabulary import Outcome
-from .._rows import encode_progress, record_params, row_to_record
+from .._rows import encode_progress, event_params, record_params, row_to_record
 from .._rules import (
+    AppendEvent,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -128,6 +129,9 @@ async def execute(conn: Connection, sql: Statements, step: Step) -> object:  # n
             return [row_to_record(r) for r in await cur.fetchall()]
         case ReleaseClaim():
             await conn.execute(sql.release, (step.handoff_id, step.claimant))
+            return None
+        case AppendEvent():
+            await conn.execute(sql.append_event, event_params(step.event))
             return None
         case _:
             assert_never(step)

@@ -86,6 +86,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE {s}handoffs DROP COLUMN calls_in_flight;
     ALTER TABLE {s}handoffs DROP COLUMN calls_in_flight_until;
     """,
+    # 4: each handoff's timeline, written by the rules in the transaction of each change.
+    """
+    CREATE TABLE {s}handoff_events (
+        id BIGSERIAL PRIMARY KEY,
+        handoff_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX handoff_events_handoff ON {s}handoff_events (handoff_id, id);
+    """,
 )
 
 

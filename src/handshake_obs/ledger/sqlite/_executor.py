@@ -11,8 +11,9 @@ import sqlite3
 from typing import assert_never
 
 from ..._vocabulary import Outcome
-from .._rows import as_read_back, encode_progress, record_params, row_to_record
+from .._rows import as_read_back, encode_progress, event_params, record_params, row_to_record
 from .._rules import (
+    AppendEvent,
     ClaimExpired,
     EarlyOutcome,
     EarlyOutcomeOf,
@@ -121,6 +122,9 @@ def execute(conn: sqlite3.Connection, step: Step) -> object:  # noqa: PLR0911, P
             return [row_to_record(r) for r in rows]
         case ReleaseClaim():
             conn.execute(SQL.release, (step.handoff_id, step.claimant))
+            return None
+        case AppendEvent():
+            conn.execute(SQL.append_event, event_params(step.event))
             return None
         case _:
             assert_never(step)

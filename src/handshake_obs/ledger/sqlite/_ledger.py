@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..._errors import LedgerError
-from ..._records import HandoffRecord, PendingSummary
+from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._tokens import token_digest
 from .._interface import HandoffQuery, OutcomeTally
-from .._rows import record_params, row_to_record, summary_from_row
+from .._rows import record_params, row_to_event, row_to_record, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
 from ._executor import execute
@@ -177,6 +177,13 @@ class SqliteLedger(RulesLedger):
 
         def run() -> list[HandoffRecord]:
             return [row_to_record(r) for r in self._rconn().execute(sql, params).fetchall()]
+
+        return await self._read(run)
+
+    async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
+        def run() -> list[HandoffEvent]:
+            rows = self._rconn().execute(SQL.events_of, (handoff_id, limit)).fetchall()
+            return [row_to_event(handoff_id, row) for row in rows]
 
         return await self._read(run)
 

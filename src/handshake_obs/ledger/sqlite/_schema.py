@@ -73,6 +73,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE handoffs DROP COLUMN calls_in_flight;
     ALTER TABLE handoffs DROP COLUMN calls_in_flight_until;
     """,
+    # 4: each handoff's timeline, written by the rules in the transaction of each change.
+    """
+    CREATE TABLE handoff_events (
+        id INTEGER PRIMARY KEY,
+        handoff_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX handoff_events_handoff ON handoff_events (handoff_id, id);
+    """,
 )
 
 
