@@ -1174,6 +1174,23 @@ async def test_a_superseded_attempt_and_an_early_outcome_are_in_the_timeline(
     ]
 
 
+async def test_latencies_since_gives_start_to_outcome_of_recent_finishes_newest_first(
+    ledger: Ledger,
+) -> None:
+    records = [make_record(target="agent", started_at=T0 + n) for n in range(4)]
+    for record in records:
+        await ledger.record(record)
+    await ledger.finish(records[0].handoff_id, Outcome.COMPLETED, T0 + 10)  # took 10 s
+    await ledger.finish(records[1].handoff_id, Outcome.FAILED, T0 + 101)  # took 100 s
+    await ledger.finish(records[2].handoff_id, Outcome.REAPED, T0 + 52)  # took 50 s
+    recent = await ledger.latencies_since(T0 + 50, limit=10)
+    assert [(x.target, x.outcome, x.seconds) for x in recent] == [
+        ("agent", "failed", pytest.approx(100.0)),
+        ("agent", "reaped", pytest.approx(50.0)),
+    ]
+    assert len(await ledger.latencies_since(T0, limit=1)) == 1
+
+
 async def test_outcomes_since_tallies_recent_outcomes_by_target_outcome_and_error_type(
     ledger: Ledger,
 ) -> None:

@@ -179,7 +179,10 @@ async def test_from_a_firing_stuck_alert_to_the_oldest_handoffs_workflow_and_tra
     oldest_id, oldest_workflow, trace_id = await traced_handoff(temporal_address, sidecar)
     second = await hand_off(plain_client, workflows, sidecar, receiver, target="approval")
     elsewhere = await hand_off(plain_client, workflows, sidecar, receiver, target="billing")
+    answered = await hand_off(plain_client, workflows, sidecar, receiver, target="billing")
     async with sidecar.client(COMPLETION_TOKEN) as http:
+        done = await http.post(f"/v1/handoffs/{answered.handoff_id}/complete", json={})
+        assert done.status_code == 200, done.text
         for sequence, percent in ((1, 10), (2, 55)):
             beat = await http.post(
                 f"/v1/handoffs/{oldest_id}/heartbeat",
@@ -217,6 +220,18 @@ async def test_from_a_firing_stuck_alert_to_the_oldest_handoffs_workflow_and_tra
     assert elsewhere.handoff_id not in await page.content()
     assert await page.locator("input[name=target]").input_value() == "approval"
     assert await page.locator("select[name=state]").input_value() == "pending"
+    # The pictures: pending by target now, and the one completed handoff's latency.
+    chart = page.locator("#pending-chart")
+    await chart.screenshot(path=str(ARTIFACTS / "oncall-pending-chart.png"))
+    assert await chart.locator("polyline[data-target=approval]").get_attribute("data-last") == "2"
+    assert await chart.locator("polyline[data-target=billing]").get_attribute("data-last") == "1"
+    latency = page.locator("#latency-chart")
+    await latency.screenshot(path=str(ARTIFACTS / "oncall-latency-chart.png"))
+    counts = [int(c or 0) for c in await latency.locator("rect.bar").evaluate_all(
+        "bars => bars.map(b => b.dataset.count)"
+    )]  # fmt: skip
+    assert sum(counts) == 1
+    assert counts[0] == 1  # it took under a second
 
     # Step 2: one click on the oldest opens its story.
     await results.first.get_by_role("link", name=oldest_id).click()

@@ -9,7 +9,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._age_buckets import age_bucket_labels
-from ._interface import HandoffQuery, HeartbeatResult, Ledger, OutcomeTally, RecordResult
+from ._interface import (
+    FinishedLatency,
+    HandoffQuery,
+    HeartbeatResult,
+    Ledger,
+    OutcomeTally,
+    RecordResult,
+)
 from ._url import ledger_from_url
 from .memory import MemoryLedger
 from .sqlite import SqliteLedger
@@ -18,6 +25,7 @@ if TYPE_CHECKING:
     from .postgres import PostgresLedger
 
 __all__ = [
+    "FinishedLatency",
     "HandoffQuery",
     "HeartbeatResult",
     "Ledger",

@@ -69,6 +69,15 @@ class HandoffQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishedLatency:
+    """How long one finished handoff took, start to outcome."""
+
+    target: str
+    outcome: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class OutcomeTally:
     """Handoffs of one target that finished with one outcome and error type."""
 
@@ -228,6 +237,11 @@ class Ledger(abc.ABC):
     async def events(self, handoff_id: str, *, limit: int = MAX_EVENTS_READ) -> list[HandoffEvent]:
         """The handoff's timeline, oldest first: what each rule that changed it recorded
         (recorded, every heartbeat, each deadline set, the outcome), up to ``limit``."""
+
+    @abc.abstractmethod
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        """Start-to-outcome seconds of handoffs finished at or after ``since``, the most
+        recent first, up to ``limit`` (indexed on the finish time)."""
 
     @abc.abstractmethod
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:

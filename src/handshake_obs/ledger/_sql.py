@@ -91,6 +91,11 @@ class SharedStatements:
             f"SELECT at, kind, detail FROM {ev} WHERE handoff_id = {p} ORDER BY id LIMIT {p}"
         )
 
+        self.latencies_since = (
+            f"SELECT target, outcome, finished_at - started_at FROM {h} "
+            f"WHERE state = 'finished' AND finished_at >= {p} ORDER BY finished_at DESC LIMIT {p}"
+        )
+
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = (
             f"SELECT target, outcome, error_type, COUNT(*) FROM {h} "

@@ -15,6 +15,7 @@ from .._errors import LedgerError, TemporalUnavailableError
 from .._handshake import Handshake
 from ..completion._completer import Completer
 from ..config import HandshakeConfig, SidecarSettings
+from ._history import PendingHistory
 
 #: How long a readiness check waits for Temporal and for the ledger.
 READINESS_TIMEOUT = timedelta(seconds=2)
@@ -30,6 +31,8 @@ class SidecarRuntime:
     registry: CollectorRegistry
     clock: Callable[[], float] = time.time
     client: Client | None = None
+    #: Pending counts sampled over the last hour (the status page's picture).
+    history: PendingHistory = field(default_factory=PendingHistory)
     _completer: Completer | None = field(default=None, init=False, repr=False)
 
     def completer(self) -> Completer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Generator
 from datetime import timedelta
@@ -26,11 +27,13 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from .._errors import TemporalConnectionError
+from .._errors import LedgerError, TemporalConnectionError
 from .._handshake import Handshake
+from .._periodic import PeriodicTask
 from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, connect_temporal
 from ._activities import SidecarActivities
 from ._api import create_app
+from ._history import SAMPLE_SECONDS
 from ._runtime import SidecarRuntime
 
 _log = structlog.get_logger("handshake_obs.serve")
@@ -119,6 +122,12 @@ async def run_sidecar(
         )
         serving = asyncio.create_task(server.serve(), name="handshake-http")
         _log.info("serving", url=f"http://{config.listen_address}", task_queue=settings.task_queue)
+        sampler = PeriodicTask(
+            functools.partial(_sample_pending, runtime),
+            interval=SAMPLE_SECONDS,
+            name="handshake-pending-history",
+        )
+        sampler.start()
         try:
             runtime.client = await connect_when_available(
                 connection, handshake, stop, runtime=temporal_runtime
@@ -129,6 +138,7 @@ async def run_sidecar(
                 await stop.wait()
         finally:
             _log.info("stopping")
+            await sampler.stop()
             server.should_exit = True
             await serving
     _log.info("stopped")
@@ -150,6 +160,20 @@ async def _work(
             await stop.wait()
         finally:
             await reaper.stop()
+
+
+async def _sample_pending(runtime: SidecarRuntime) -> None:
+    """One sample of the status page's pending picture; a ledger that does not answer
+    leaves a gap in the picture, nothing else."""
+    now = runtime.clock()
+    try:
+        summaries = await runtime.handshake.ledger.pending_summary(
+            now, runtime.config.pending_age_bounds
+        )
+    except LedgerError as problem:
+        _log.warning("pending sample skipped", error=str(problem))
+        return
+    runtime.history.add(now, summaries)
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -17,6 +17,7 @@ from .._handoff_filter import FILTER_FIELDS, HandoffFilter, InvalidFilterError
 from .._records import HandoffRecord, PendingSummary
 from .._vocabulary import OTHER_TARGET, UNSUCCESSFUL_OUTCOMES, Label, Metrics, Outcome, State
 from ..ledger import HandoffQuery, OutcomeTally
+from ._charts import latency_chart, pending_chart
 from ._html import STYLE, age, clock, handoff_href, link
 from ._runtime import SidecarRuntime
 from ._search import query_of
@@ -26,6 +27,8 @@ from ._views import links_of
 REFRESH_SECONDS = 10
 #: Oldest pending handoffs listed.
 OLDEST_SHOWN = 25
+#: Most recent finished handoffs the latency picture counts.
+LATENCIES_DRAWN = 5000
 #: Handoffs a search lists.
 SEARCH_SHOWN = 50
 #: Window of "recent outcomes".
@@ -52,6 +55,7 @@ async def render_status_page(
         else None
     )
     tallies = await ledger.outcomes_since(now - RECENT_SECONDS)
+    latencies = await ledger.latencies_since(now - RECENT_SECONDS, limit=LATENCIES_DRAWN)
     pending_total = sum(s.pending for s in summaries)
     oldest_age = max(
         (now - s.oldest_started_at for s in summaries if s.oldest_started_at), default=None
@@ -91,6 +95,11 @@ async def render_status_page(
                 _oldest_table(oldest, runtime, now),
             ]
         ),
+        "<h2>Pictures</h2>",
+        "<div class=grid>",
+        pending_chart(runtime.history.with_now(now, summaries)),
+        latency_chart(latencies, window=f"{RECENT_SECONDS // 60} minutes"),
+        "</div>",
         "<div class=grid><section>",
         f"<h2>Outcomes in the last {RECENT_SECONDS // 60} minutes</h2>",
         _outcomes_table(tallies),

@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from ..._errors import ConfigurationError, LedgerError
 from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._tokens import token_digest
-from .._interface import HandoffQuery, OutcomeTally
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
 from .._rows import record_params, row_to_event, row_to_record, summary_from_row
 from .._rules import Program, Returns, run_program_async, take_step_async
 from .._rules_ledger import RulesLedger
@@ -212,6 +212,10 @@ class PostgresLedger(RulesLedger):
     async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
         rows = await self._fetch(self._sql.events_of, (handoff_id, limit))
         return [row_to_event(handoff_id, row) for row in rows]
+
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        rows = await self._fetch(self._sql.latencies_since, (since, limit))
+        return [FinishedLatency(t, o, float(s)) for t, o, s in rows]
 
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:
         rows = await self._fetch(self._sql.outcomes_since, (since,))

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ..._errors import LedgerError
 from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._tokens import token_digest
-from .._interface import HandoffQuery, OutcomeTally
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
 from .._rows import record_params, row_to_event, row_to_record, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
@@ -184,6 +184,13 @@ class SqliteLedger(RulesLedger):
         def run() -> list[HandoffEvent]:
             rows = self._rconn().execute(SQL.events_of, (handoff_id, limit)).fetchall()
             return [row_to_event(handoff_id, row) for row in rows]
+
+        return await self._read(run)
+
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        def run() -> list[FinishedLatency]:
+            rows = self._rconn().execute(SQL.latencies_since, (since, limit)).fetchall()
+            return [FinishedLatency(t, o, float(s)) for t, o, s in rows]
 
         return await self._read(run)
 
