@@ -296,3 +296,35 @@ async def test_the_extend_form_needs_the_operator_token_and_then_moves_the_deadl
     )
     assert invalid.status_code == 422
     assert "Not done:" in invalid.text
+
+
+async def test_a_body_sent_without_a_json_content_type_is_told_to_send_one(
+    handshake: Handshake, http: httpx.AsyncClient
+) -> None:
+    """What ``curl -d`` alone does (form-encoded): the 422 says what to change."""
+    made = await traffic(handshake)
+    answer = await http.post(
+        f"/v1/operator/handoffs/{made['fresh'].handoff_id}/fail",
+        content=b'{"reason": "x"}',
+        headers={
+            "authorization": f"Bearer {OPERATOR}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert answer.status_code == 422
+    assert "send the header Content-Type: application/json" in answer.json()["error"]["message"]
+
+
+async def test_docs_is_an_api_reference_that_needs_nothing_from_elsewhere(
+    http: httpx.AsyncClient,
+) -> None:
+    page = await http.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    assert "<code>GET /v1/handoffs</code>" in html
+    assert "<code>POST /v1/handoffs/{handoff_id}/complete</code>" in html
+    assert "<code>workflow_id</code>" in html
+    assert "<script" not in html
+    assert "cdn" not in html.lower()
+    assert not re.search(r'(src|href)="https?://', html)
+    assert (await http.get("/redoc")).status_code == 404

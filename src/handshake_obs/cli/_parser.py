@@ -184,7 +184,12 @@ def _add_dev(dev: argparse.ArgumentParser) -> None:
         default=None,
         help="do not start Prometheus and Alertmanager even when installed",
     )
-    dev.add_argument("--rules-dir", type=Path, metavar="DIR", help="the Prometheus rules to load")
+    dev.add_argument(
+        "--rules-dir",
+        type=Path,
+        metavar="DIR",
+        help="Prometheus rule files to load (default: the rules this package ships)",
+    )
     dev.add_argument(
         "--rate",
         dest="workflows_per_second",

@@ -30,6 +30,7 @@ from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
 from ..completion._call import refusals
 from ..completion._completer import Completer
 from ..completion._path import CallResult, HandoffRef
+from ._api_reference import render_api_reference
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
 from ._handoff_page import render_handoff_page, timeline_of
@@ -163,6 +164,9 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     """The ASGI application of one sidecar."""
     settings = runtime.settings
     app = FastAPI(
+        # Swagger UI and ReDoc load from a CDN (blank offline): /docs is rendered here.
+        docs_url=None,
+        redoc_url=None,
         title="handshake-obs sidecar",
         version="0.1.0",
         description=(
@@ -329,6 +333,10 @@ def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_aut
         # OpenMetrics (with exemplars) when the scraper asks for it, else the text format.
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(runtime.registry), media_type=content_type)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def api_reference() -> HTMLResponse:
+        return HTMLResponse(render_api_reference(app.openapi()))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page(request: Request, credentials: Credentials) -> HTMLResponse:
