@@ -8,15 +8,12 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client.exposition import choose_encoder
-from pydantic import ValidationError
 
-from .._errors import UnknownHandoffError
 from .._handoff_filter import (
     FILTER_FIELDS,
     MAX_AGE_SECONDS,
@@ -25,7 +22,6 @@ from .._handoff_filter import (
     InvalidFilterError,
 )
 from .._records import HandoffRecord
-from .._tokens import looks_like_handoff_id
 from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
 from ..completion._call import refusals
 from ..completion._completer import Completer
@@ -33,8 +29,10 @@ from ..completion._path import CallResult, HandoffRef
 from ._api_reference import render_api_reference
 from ._auth import bearer_scheme, require_bearer
 from ._body_limit import BodyLimitMiddleware
-from ._handoff_page import render_handoff_page, timeline_of
+from ._handoff_routes import handoff_page_routes
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
+from ._lookup import checked_handoff_id as _handoff_id
+from ._lookup import find_handoff as _find
 from ._runtime import SidecarRuntime
 from ._schemas import (
     HANDOFF_ID_PATTERN,
@@ -56,7 +54,6 @@ from ._schemas import (
 )
 from ._search import query_of
 from ._status_page import render_status_page
-from ._temporal_timeout import temporal_timeout
 from ._views import view_of
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -191,7 +188,13 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     app.include_router(_inventory_routes(gateway, inventory_auth))
     app.include_router(_operator_routes(gateway, operator_auth))
     _health_and_page_routes(app, runtime, inventory_auth)
-    _handoff_page_routes(app, gateway, inventory_auth)
+    handoff_page_routes(
+        app,
+        runtime,
+        inventory_auth=inventory_auth,
+        operator_fail=gateway.operator_fail,
+        extend=gateway.extend,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
@@ -344,87 +347,8 @@ def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_aut
         return HTMLResponse(await render_status_page(runtime, dict(request.query_params)))
 
 
-#: What the handoff page says after an operator action redirected back to it.
-_DONE_NOTICES = {
-    "failed": "Failed: the workflow now sees HandoffFailedByOperator with your reason.",
-    "extended": "Extended: the new deadline is below.",
-}
-
-
-def _handoff_page_routes(app: FastAPI, gateway: _Gateway, inventory_auth: _Auth) -> None:
-    """The handoff page, and its two forms (fail, extend) for an operator in a browser."""
-    runtime = gateway.runtime
-
-    async def page(handoff_id: str, notice: str | None, status: int = 200) -> HTMLResponse:
-        record = await _find(runtime, _handoff_id(handoff_id))
-        timeline = timeline_of(record, await runtime.handshake.ledger.events(record.handoff_id))
-        temporal = await temporal_timeout(runtime, record)
-        html = render_handoff_page(
-            runtime, record, timeline=timeline, temporal=temporal, notice=notice
-        )
-        return HTMLResponse(html, status_code=status)
-
-    @app.get("/handoffs/{handoff_id}", response_class=HTMLResponse, include_in_schema=False)
-    async def handoff_page(
-        handoff_id: str, credentials: Credentials, done: str | None = None
-    ) -> HTMLResponse:
-        inventory_auth(credentials)
-        return await page(handoff_id, _DONE_NOTICES.get(done or ""))
-
-    async def form_action(
-        request: Request, handoff_id: str, done: str, act: Callable[[dict[str, str]], Any]
-    ) -> Response:
-        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
-        token = form.get("operator_token", "")
-        try:
-            require_bearer(
-                HTTPAuthorizationCredentials(scheme="Bearer", credentials=token) if token else None,
-                runtime.settings.operator_token,
-                what="operator",
-            )
-            await act(form)
-        except ApiError as problem:
-            return await page(handoff_id, f"Not done: {problem.message}", problem.status)
-        except ValidationError as problem:
-            reasons = "; ".join(str(e["msg"]) for e in problem.errors())
-            return await page(handoff_id, f"Not done: {reasons}", 422)
-        return RedirectResponse(f"/handoffs/{quote(handoff_id, safe='')}?done={done}", 303)
-
-    @app.post("/handoffs/{handoff_id}/fail", include_in_schema=False)
-    async def fail_form(request: Request, handoff_id: str) -> Response:
-        async def act(form: dict[str, str]) -> Any:
-            body = OperatorFailBody(reason=form.get("reason", ""))
-            return await gateway.operator_fail(_handoff_id(handoff_id), body)
-
-        return await form_action(request, handoff_id, "failed", act)
-
-    @app.post("/handoffs/{handoff_id}/extend", include_in_schema=False)
-    async def extend_form(request: Request, handoff_id: str) -> Response:
-        async def act(form: dict[str, str]) -> Any:
-            body = ExtendBody.model_validate(
-                {"extend_by_seconds": form.get("extend_by_seconds") or None}
-            )
-            return await gateway.extend(_handoff_id(handoff_id), body)
-
-        return await form_action(request, handoff_id, "extended", act)
-
-
 def _view(runtime: SidecarRuntime, record: HandoffRecord) -> HandoffView:
     return view_of(record, runtime.settings, now=runtime.clock())
-
-
-async def _find(runtime: SidecarRuntime, ref: HandoffRef) -> HandoffRecord:
-    ledger = runtime.handshake.ledger
-    record = await (ledger.find_by_token(ref) if isinstance(ref, bytes) else ledger.get(ref))
-    if record is None:
-        raise UnknownHandoffError(ref if isinstance(ref, str) else "(token not in the ledger)")
-    return record
-
-
-def _handoff_id(value: str) -> str:
-    if not looks_like_handoff_id(value):
-        raise ApiError(400, "malformed_handoff_id", f"{value[:64]!r} is not a handoff id")
-    return value
 
 
 def _token(value: str) -> bytes:
