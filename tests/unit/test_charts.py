@@ -44,6 +44,8 @@ def test_latency_chart_counts_each_range_and_states_the_quantiles() -> None:
         "≤ 1d": "0", "> 1d": "1",
     }  # fmt: skip
     assert "p50: 30s" in svg
+    fast = latency_chart([FinishedLatency("t", "completed", 0.25)], window="60 min")
+    assert "p50: 250ms" in fast
     assert "9 handoffs" in svg
     assert "No handoff finished" in latency_chart([], window="60 minutes")
 

@@ -107,7 +107,7 @@ def latency_chart(latencies: Sequence[FinishedLatency], *, window: str) -> str:
         value = ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
         parts.append(
             f"<text class=quantile data-q={q} x={WIDTH - _RIGHT + 12} y={_TOP + 14 + row * 16}>"
-            f"p{round(q * 100)}: {escape(age(value))}</text>"
+            f"p{round(q * 100)}: {escape(_duration(value))}</text>"
         )
     parts.append(
         f"<text x={WIDTH - _RIGHT + 12} y={_TOP + 14 + 3 * 16}>{len(ordered)} handoffs</text>"
@@ -140,6 +140,11 @@ def _nice_top(value: float) -> float:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
     return float(next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= value))
+
+
+def _duration(seconds: float) -> str:
+    """``age`` for people, with sub-second times in milliseconds (``250ms``, not ``0s``)."""
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else age(seconds)
 
 
 def _count(value: float) -> str:
