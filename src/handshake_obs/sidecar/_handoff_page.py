@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
 
+from .._handoff_filter import HandoffFilter
 from .._records import HandoffEvent, HandoffRecord
-from .._vocabulary import HandoffEventKind, Outcome
-from ._html import STYLE, age, clock, link
+from .._vocabulary import HandoffEventKind, Outcome, State
+from ._html import STYLE, age, clock, link, status_href
 from ._runtime import SidecarRuntime
 from ._temporal_timeout import TemporalTimeout
 from ._views import links_of
@@ -173,7 +173,8 @@ def render_handoff_page(
         nav.append(link(settings.dashboard_url, "Grafana dashboard", id="dashboard-link"))
     if settings.prometheus_url:
         nav.append(link(settings.prometheus_url, "Prometheus", id="prometheus-link"))
-    nav.append(link("/?" + _target_query(record), f"all pending to {record.target}"))
+    pending_here = HandoffFilter(state=State.PENDING, target=record.target)
+    nav.append(link(status_href(pending_here), f"all pending to {record.target}"))
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{escape(record.handoff_id)} · {escape(state)} · handshake-obs</title>",
@@ -285,10 +286,6 @@ def _actions(runtime: SidecarRuntime, record: HandoffRecord) -> str:
         f"<pre class=cmd>handshake-obs fail {hid} --reason 'vendor lost it'\n"
         f"handshake-obs extend {hid} --by 1h</pre></div>"
     )
-
-
-def _target_query(record: HandoffRecord) -> str:
-    return urlencode({"state": "pending", "target": record.target})
 
 
 def _short(value: Any) -> str:
