@@ -233,7 +233,7 @@ async def test_the_handoff_page_tells_a_stuck_handoffs_story_with_its_links(
     assert f'href="{trace}" id="trace-link"' in html
     assert 'href="http://wiki.invalid/runbook#handshakehandoffsstuck"' in html
     assert 'id="dashboard-link"' in html
-    assert '<a href="/?state=pending&amp;target=billing">all pending to billing</a>' in html
+    assert '<a href="/?target=billing&amp;state=pending">all pending to billing</a>' in html
     titles = re.findall(r"data-title='([^']+)'", html)
     assert titles == ["recorded (attempt 1)", "heartbeat #3"]
     assert "{&quot;pct&quot;: 40}" in html
