@@ -163,6 +163,16 @@ def test_runbook_says_what_to_do_for_every_alert() -> None:
             assert f"### {part}" in section or f"**{part}" in section, (name, part)
 
 
+def test_every_alert_links_to_the_status_page_and_its_runbook_diagnosis_starts_there() -> None:
+    sections = re.split(r"^## ", RUNBOOK.read_text(), flags=re.MULTILINE)
+    by_title = {section.splitlines()[0].strip(): section for section in sections[1:]}
+    for alert in shipped_alerts():
+        status = alert["annotations"]["status_url"]
+        assert status.startswith(RuleSettings().status_url + "?state="), status
+        diagnosis = by_title[alert["alert"]].split("**Diagnosis.**", 1)[1].lstrip()
+        assert diagnosis.startswith("- Open the alert's `status_url`"), alert["alert"]
+
+
 def test_alert_checks_are_parts_of_their_expressions() -> None:
     # The no-dead-query test runs each alert's checks against a real Prometheus.
     for alert in alert_rules(RuleSettings()):

@@ -90,7 +90,9 @@ async def cli(env: dict[str, str], *args: str) -> Run:
 def table_rows(text: str) -> dict[str, list[str]]:
     """The table's rows by handoff id, split into columns (two or more spaces apart)."""
     lines = text.splitlines()
-    assert lines[0].split() == ["HANDOFF", "WORKFLOW", "TARGET", "AGE", "DEADLINE", "STATE"]
+    columns = ["HANDOFF", "WORKFLOW", "TARGET", "AGE", "DEADLINE", "STATE"]
+    # A listing with finished handoffs adds TOOK (start to outcome) at the end.
+    assert lines[0].split() in (columns, [*columns, "TOOK"]), lines[0]
     return {
         cells[0]: cells
         for line in lines[1:]
@@ -164,6 +166,85 @@ async def test_pending_shows_a_table_of_handoffs_filtered_by_target_state_age_an
     assert all(item["target"] == "billing" and "task_token" not in item for item in lines)
     tokens = [*ledger_tokens(sidecar), *(s.task_token for s in sent.values())]
     assert_no_token(everything.out + every_state.out + as_json.out, tokens)
+
+
+async def test_pending_and_show_search_by_handoff_id_and_workflow_id_prefix(
+    sidecar: Sidecar, receiver: ExternalReceiver, plain_client: Client, workflows: str
+) -> None:
+    """The status page's search from a shell: the same filters, the same answers."""
+    first = await hand_off(
+        plain_client, workflows, sidecar, receiver, workflow_id=f"order-{os.getpid()}-1"
+    )
+    second = await hand_off(
+        plain_client, workflows, sidecar, receiver, workflow_id=f"order-{os.getpid()}-2"
+    )
+    other = await hand_off(plain_client, workflows, sidecar, receiver, target="approval")
+    env = cli_env(sidecar)
+    prefix, by_id, show_oldest, show_none, show_nothing_given, show_both = await asyncio.gather(
+        cli(env, "pending", "--workflow-id", f"order-{os.getpid()}-"),
+        cli(env, "pending", "--handoff-id", other.handoff_id),
+        cli(env, "show", "--workflow-id", f"order-{os.getpid()}-"),
+        cli(env, "show", "--workflow-id", "no-such-workflow-"),
+        cli(env, "show"),
+        cli(env, "show", first.handoff_id, "--target", "billing"),
+    )
+    assert prefix.code == 0, prefix.err
+    assert list(table_rows(prefix.out)) == [first.handoff_id, second.handoff_id]
+    assert list(table_rows(by_id.out)) == [other.handoff_id]
+    assert show_oldest.code == 0, show_oldest.err
+    fields = dict(
+        re.split(r"\s{2,}", line, maxsplit=1)
+        for line in show_oldest.out.splitlines()
+        if not line.startswith("(")
+    )
+    assert fields["handoff_id"] == first.handoff_id
+    assert "(the oldest of several matches" in show_oldest.out
+    assert (show_none.code, show_none.err) == (
+        1,
+        "handshake-obs: no handoff matches these filters\n",
+    )
+    assert show_nothing_given.code == 1
+    assert "give a handoff id, or a filter" in show_nothing_given.err
+    assert (show_both.code, show_both.err) == (
+        1,
+        "handshake-obs: give a handoff id or filters, not both\n",
+    )
+
+
+async def test_pending_state_finished_counts_age_from_the_start_and_adds_took(
+    sidecar: Sidecar, receiver: ExternalReceiver, plain_client: Client, workflows: str
+) -> None:
+    sent = await hand_off(plain_client, workflows, sidecar, receiver)
+    async with sidecar.client(COMPLETION_TOKEN) as http:
+        done = await http.post(f"/v1/handoffs/{sent.handoff_id}/complete", json={"result": 1})
+        assert done.status_code == 200, done.text
+    await asyncio.sleep(2.2)  # the handoff took well under 2 s; its age grows past that
+    listed = await cli(cli_env(sidecar), "pending", "--state", "finished")
+    assert listed.code == 0, listed.err
+    assert listed.out.splitlines()[0].split()[-1] == "TOOK"
+    row = table_rows(listed.out)[sent.handoff_id]
+    age, took = parse_duration(row[3]), parse_duration(row[6])
+    assert took < 2 <= age, row
+
+
+async def test_pending_json_into_a_closed_pipe_exits_quietly(
+    sidecar: Sidecar, receiver: ExternalReceiver, plain_client: Client, workflows: str
+) -> None:
+    """``pending --json | head -1`` once head has gone: no BrokenPipeError traceback."""
+    await hand_off(plain_client, workflows, sidecar, receiver)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "handshake_obs", "pending", "--json",
+            cwd=PROJECT_ROOT, env=cli_env(sidecar),
+            stdout=write_end, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert err.decode() == ""
+    assert process.returncode == 0
 
 
 async def test_pending_follows_next_cursor_pages_up_to_the_limit(

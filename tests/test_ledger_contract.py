@@ -39,6 +39,7 @@ from handshake_obs import (
     token_fingerprint,
 )
 from handshake_obs._tokens import new_handoff_id, token_digest
+from handshake_obs._vocabulary import HandoffEventKind
 from handshake_obs.ledger import (
     CallIntent,
     HandoffQuery,
@@ -1088,6 +1089,107 @@ async def test_list_handoffs_pages_oldest_first_with_filters_and_a_keyset_cursor
     assert len(old) == 2
     finished = await ledger.list_handoffs(HandoffQuery(state=State.FINISHED, limit=10))
     assert [r.handoff_id for r in finished] == [records[3].handoff_id]
+
+
+async def test_list_handoffs_finds_by_handoff_id_and_by_workflow_id_prefix_case_sensitively(
+    ledger: Ledger,
+) -> None:
+    """The on-call search: an exact handoff id, or the start of a workflow id (its case
+    kept: ``Order-`` does not find ``order-``, and ``%`` or ``_`` match only themselves)."""
+    names = ["order-1001", "order-1002", "Order-1003", "refund-7", "order_%x"]
+    records = [make_record(workflow_id=name, started_at=T0 + n) for n, name in enumerate(names)]
+    for record in records:
+        await ledger.record(record)
+
+    async def workflows(
+        *, handoff_id: str | None = None, workflow_id_prefix: str | None = None
+    ) -> list[str]:
+        query = HandoffQuery(limit=10, handoff_id=handoff_id, workflow_id_prefix=workflow_id_prefix)
+        return [r.workflow_id for r in await ledger.list_handoffs(query)]
+
+    assert await workflows(workflow_id_prefix="order-") == ["order-1001", "order-1002"]
+    assert await workflows(workflow_id_prefix="Order-") == ["Order-1003"]
+    assert await workflows(workflow_id_prefix="order-1002") == ["order-1002"]
+    assert await workflows(workflow_id_prefix="order_%") == ["order_%x"]
+    assert await workflows(workflow_id_prefix="order%") == []
+    assert await workflows(handoff_id=records[3].handoff_id) == ["refund-7"]
+    assert await workflows(handoff_id=records[3].handoff_id, workflow_id_prefix="order") == []
+    assert await workflows(handoff_id="ho_unknown") == []
+
+
+async def test_each_rule_writes_its_timeline_entry_in_the_order_it_happened(
+    ledger: Ledger,
+) -> None:
+    """Recorded, each heartbeat (an ignored one too), a deadline set, the outcome and its
+    reason: what the handoff page's timeline reads, the same on every backend."""
+    record = make_record(started_at=T0)
+    await ledger.record(record)
+    await ledger.record(record)  # recorded again: nothing changes, nothing is written
+    await ledger.heartbeat(record.handoff_id, {"percent": 10}, 1, T0 + 1)
+    await ledger.heartbeat(record.handoff_id, {"percent": 50}, 2, T0 + 2)
+    await ledger.heartbeat(record.handoff_id, {"percent": 5}, 1, T0 + 3)  # stale: ignored
+    await ledger.extend_deadline(record.handoff_id, T0 + 2 * HOUR, at=T0 + 4)
+    await ledger.finish(
+        record.handoff_id, Outcome.FAILED, T0 + 5, error_type="CardDeclined", error_message="no"
+    )
+    with pytest.raises(HandoffAlreadyFinishedError):
+        await ledger.extend_deadline(record.handoff_id, T0 + 3 * HOUR, at=T0 + 6)
+    events = await ledger.events(record.handoff_id)
+    assert [(e.at, e.kind, e.detail) for e in events] == [
+        (T0, HandoffEventKind.RECORDED, {"attempt": 1, "target": "agent", "deadline": T0 + HOUR}),
+        (T0 + 1, HandoffEventKind.HEARTBEAT, {"sequence": 1, "progress": {"percent": 10}}),
+        (T0 + 2, HandoffEventKind.HEARTBEAT, {"sequence": 2, "progress": {"percent": 50}}),
+        (T0 + 3, HandoffEventKind.HEARTBEAT_IGNORED, {"sequence": 1, "kept": 2}),
+        (T0 + 4, HandoffEventKind.DEADLINE_SET, {"deadline": T0 + 2 * HOUR}),
+        (
+            T0 + 5,
+            HandoffEventKind.FINISHED,
+            {"outcome": "failed", "error_type": "CardDeclined", "error_message": "no"},
+        ),
+    ]
+    assert all(e.handoff_id == record.handoff_id for e in events)
+    assert await ledger.events(record.handoff_id, limit=2) == events[:2]
+    assert await ledger.events("ho_unknown") == []
+
+
+async def test_a_superseded_attempt_and_an_early_outcome_are_in_the_timeline(
+    ledger: Ledger,
+) -> None:
+    first = make_record(workflow_id="wf-retry", attempt=1, started_at=T0)
+    await ledger.record(first)
+    second = make_record(workflow_id="wf-retry", attempt=2, started_at=T0 + 10)
+    await ledger.record(second)
+    kinds = [(e.kind, e.detail.get("outcome")) for e in await ledger.events(first.handoff_id)]
+    assert kinds == [
+        (HandoffEventKind.RECORDED, None),
+        (HandoffEventKind.FINISHED, "already_closed"),
+    ]
+
+    early = make_record(started_at=T0 + 20)
+    await ledger.record_early_outcome(early.task_token, Outcome.COMPLETED, T0 + 19)
+    await ledger.record(early)
+    events = await ledger.events(early.handoff_id)
+    assert [(e.at, e.kind) for e in events] == [
+        (T0 + 20, HandoffEventKind.RECORDED),
+        (T0 + 20, HandoffEventKind.FINISHED),  # dated no earlier than the start
+    ]
+
+
+async def test_latencies_since_gives_start_to_outcome_of_recent_finishes_newest_first(
+    ledger: Ledger,
+) -> None:
+    records = [make_record(target="agent", started_at=T0 + n) for n in range(4)]
+    for record in records:
+        await ledger.record(record)
+    await ledger.finish(records[0].handoff_id, Outcome.COMPLETED, T0 + 10)  # took 10 s
+    await ledger.finish(records[1].handoff_id, Outcome.FAILED, T0 + 101)  # took 100 s
+    await ledger.finish(records[2].handoff_id, Outcome.REAPED, T0 + 52)  # took 50 s
+    recent = await ledger.latencies_since(T0 + 50, limit=10)
+    assert [(x.target, x.outcome, round(x.seconds, 6)) for x in recent] == [
+        ("agent", "failed", 100.0),
+        ("agent", "reaped", 50.0),
+    ]
+    assert len(await ledger.latencies_since(T0, limit=1)) == 1
 
 
 async def test_outcomes_since_tallies_recent_outcomes_by_target_outcome_and_error_type(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._vocabulary import Outcome, State
+from ._vocabulary import HandoffEventKind, Outcome, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,18 @@ class HandoffRecord:
         if self.schedule_to_close_timeout and self.scheduled_at is not None:
             ends.append(self.scheduled_at + self.schedule_to_close_timeout)
         return min(ends, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffEvent:
+    """One entry of a handoff's timeline, written by the ledger rule that did it."""
+
+    handoff_id: str
+    at: float
+    kind: HandoffEventKind
+    #: What else there is to say (a heartbeat's sequence and progress, an outcome's reason),
+    #: as JSON-compatible values.
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,17 @@ UNSUCCESSFUL_OUTCOMES: Final = frozenset(
 )
 
 
+class HandoffEventKind(enum.StrEnum):
+    """What a handoff's timeline records (the ledger writes each in the rule that did it)."""
+
+    RECORDED = "recorded"
+    HEARTBEAT = "heartbeat"
+    #: A progress report older than the one kept (its sequence not above): not kept.
+    HEARTBEAT_IGNORED = "heartbeat_ignored"
+    DEADLINE_SET = "deadline_set"
+    FINISHED = "finished"
+
+
 class CloseReason(enum.StrEnum):
     """Why a handoff ended ``already_closed``: what showed that Temporal had closed it.
 
@@ -343,3 +354,12 @@ class Metrics:
     def all(cls) -> tuple[Metric, ...]:
         """Every metric, in the order above."""
         return tuple(v for v in vars(cls).values() if isinstance(v, Metric))
+
+
+# -- where the project's documents are published --------------------------------------------
+
+#: Where ``docs/runbook.md`` is published: alerts and the handoff page link to its sections
+#: (``#<alert name in lower case>``) unless a setting names another copy.
+PUBLISHED_RUNBOOK_URL: Final = (
+    "https://github.com/handshake-obs/handshake-obs/blob/main/docs/runbook.md"
+)

@@ -89,6 +89,7 @@ def test_a_reconciled_handoff_shows_its_reason() -> None:
     assert view.temporal_closes_at is not None
     assert view.temporal_closes_at.timestamp() == T0 + 900
     rows = format_table([view.model_dump(mode="json")])
-    assert rows[1].split()[-2:] == ["already_closed", "(completed_elsewhere)"]
+    # STATE, then TOOK (start to outcome) for a listing with finished handoffs.
+    assert rows[1].split()[-3:] == ["already_closed", "(completed_elsewhere)", "20s"]
     completed = dataclasses.replace(record, outcome=Outcome.COMPLETED, error_type=None)
     assert view_of(completed, SidecarSettings(), now=T0 + 30).close_reason is None

@@ -146,6 +146,18 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
         "http://j/{trace_id}", '"http://j/{trace_id}"',
         lambda s: s.sidecar_settings().trace_url_template, "http://j/{trace_id}",
     ),
+    "runbook_url": (
+        "http://wiki/runbook", '"http://wiki/runbook"',
+        lambda s: s.sidecar_settings().runbook_url, "http://wiki/runbook",
+    ),
+    "dashboard_url": (
+        "http://grafana:3000/d/hs", '"http://grafana:3000/d/hs"',
+        lambda s: s.sidecar_settings().dashboard_url, "http://grafana:3000/d/hs",
+    ),
+    "prometheus_url": (
+        "http://prom:9090", '"http://prom:9090"',
+        lambda s: s.sidecar_settings().prometheus_url, "http://prom:9090",
+    ),
     "url": (
         "http://hs:9464/", '"http://hs:9464/"', lambda s: s.sidecar_endpoint().url,
         "http://hs:9464",

@@ -13,8 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._vocabulary import PUBLISHED_RUNBOOK_URL
+
 #: Where the runbook is published; each alert links to its anchor there.
-DEFAULT_RUNBOOK_URL = "https://github.com/handshake-obs/handshake-obs/blob/main/docs/runbook.md"
+DEFAULT_RUNBOOK_URL = PUBLISHED_RUNBOOK_URL
+#: Where the sidecar's status page is, as the people who get the alerts reach it: the
+#: default listen address of ``handshake-obs serve``.
+DEFAULT_STATUS_URL = "http://127.0.0.1:9464/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,9 @@ class RuleSettings:
     job_selector: str = ""
     #: Where ``docs/runbook.md`` is published; each alert links to its anchor there.
     runbook_url: str = DEFAULT_RUNBOOK_URL
+    #: The sidecar's status page as on-call reaches it; each alert's ``status_url``
+    #: annotation opens it filtered to what fired.
+    status_url: str = DEFAULT_STATUS_URL
     #: Oldest pending handoff older than this: warning.
     stuck_warning_age: str = "6h"
     #: Oldest pending handoff older than this: critical.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from .._vocabulary import DEADLINE_EXCEEDED_TYPE, Label, Metrics, Outcome, ReaperRun
 from ._recorded import FAILED_OUTCOMES, QUANTILES, Recorded
@@ -57,6 +58,9 @@ class Alert:
     summary: str
     description: str
     checks: tuple[str, ...]
+    #: The status page's search (query parameter, value) that shows what fired; a value may
+    #: be a template such as ``{{ $labels.target | urlquery }}``.
+    status_filter: tuple[tuple[str, str], ...] = (("state", "pending"),)
 
     @property
     def anchor(self) -> str:
@@ -130,6 +134,19 @@ def recording_rules(settings: RuleSettings) -> list[Recording]:
     ]
 
 
+#: The alert's target label in a URL query.
+_TARGET = "{{ $labels.target | urlquery }}"
+
+
+def status_url(settings: RuleSettings, alert: Alert) -> str:
+    """The status page filtered to what ``alert`` fired for (its ``status_url``)."""
+    query = "&".join(
+        f"{name}={value if '{{' in value else quote(value, safe='')}"
+        for name, value in alert.status_filter
+    )
+    return f"{settings.status_url.rstrip('/')}/?{query}"
+
+
 def alert_rules(s: RuleSettings) -> list[Alert]:
     """The alerts, each with its severity, summary, description and runbook anchor."""
     job = s.selector
@@ -174,6 +191,11 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
                 "workflow is still blocked on it."
             ),
             checks=(oldest,),
+            status_filter=(
+                ("state", "pending"),
+                ("target", _TARGET),
+                ("min_age_seconds", number(seconds(age))),
+            ),
         )
 
     return [
@@ -195,6 +217,7 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
                 "reaped, already closed or aborted instead of completed."
             ),
             checks=(ratio, finished),
+            status_filter=(("state", "finished"), ("target", _TARGET)),
         ),
         Alert(
             name="HandshakeCompletionRpcLatencyHigh",
@@ -222,6 +245,7 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
                 "{{ $labels.job }}) are waiting for their external system."
             ),
             checks=(pending,),
+            status_filter=(("state", "pending"), ("target", _TARGET)),
         ),
         Alert(
             name="HandshakePendingBacklogGrowing",
@@ -234,6 +258,7 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
                 "{{ $value | humanize }} per hour: more are handed off than answered."
             ),
             checks=(growth, pending),
+            status_filter=(("state", "pending"), ("target", _TARGET)),
         ),
         Alert(
             name="HandshakeHandoffsReaped",
@@ -247,6 +272,7 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
                 "{{ $value | humanize }}. Their external system never answered."
             ),
             checks=(reaped,),
+            status_filter=(("state", "finished"), ("target", _TARGET)),
         ),
         Alert(
             name="HandshakeReaperNotRunning",
@@ -353,6 +379,7 @@ def rule_groups(settings: RuleSettings) -> dict[str, Any]:
                 "summary": a.summary,
                 "description": a.description,
                 "runbook_url": f"{base}#{a.anchor}",
+                "status_url": status_url(settings, a),
             },
         }
         for a in alert_rules(settings)

@@ -17,6 +17,10 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
         assignments.append(f"sidecar_job={args.sidecar_job}")
     if args.job_selector:
         assignments.append(f"job_selector={args.job_selector}")
+    if args.status_url:
+        assignments.append(f"status_url={args.status_url}")
+    if args.runbook_url:
+        assignments.append(f"runbook_url={args.runbook_url}")
     labels: dict[str, str] = {}
     for label in args.labels:
         key, sep, value = label.partition("=")

@@ -167,13 +167,7 @@ class _Api:
 def _pending(
     api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: TextIO, *, page_size: int
 ) -> None:
-    query: dict[str, str | int | float] = {}
-    if args.state != "all":
-        query["state"] = args.state
-    if args.target:
-        query["target"] = args.target
-    if args.older_than is not None:
-        query["min_age_seconds"] = args.older_than
+    query = filter_params(args)
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     while len(items) < args.limit:
@@ -195,25 +189,55 @@ def _pending(
         which = "" if args.state == "all" else f"{args.state} "
         out.write(f"No {which}handoff matches.\n")
         return
-    out.writelines(line + "\n" for line in format_table(items))
+    out.writelines(line + "\n" for line in format_table(items, now=datetime.now(UTC)))
     if cursor is not None:
         out.write(f"({len(items)} shown; more match: raise --limit or narrow the filters)\n")
 
 
-def format_table(items: list[dict[str, Any]]) -> list[str]:
-    """Aligned rows (header first) of handoffs as the API returns them."""
+def filter_params(args: argparse.Namespace) -> dict[str, str | int | float]:
+    """The search options as the API's query parameters (handshake_obs._handoff_filter)."""
+    query: dict[str, str | int | float] = {}
+    if args.state != "all":
+        query["state"] = args.state
+    for name in ("handoff_id", "workflow_id", "target"):
+        if getattr(args, name, None):
+            query[name] = getattr(args, name)
+    if args.older_than is not None:
+        query["min_age_seconds"] = args.older_than
+    return query
+
+
+def format_table(items: list[dict[str, Any]], *, now: datetime | None = None) -> list[str]:
+    """Aligned rows (header first) of handoffs as the API returns them.
+
+    AGE is always the time since the handoff started (by ``now``, else the sidecar's clock
+    for pending rows); a listing with finished handoffs adds TOOK, start to outcome.
+    """
+    finished = any(item["state"] != "pending" for item in items)
     rows = [
         (
             item["handoff_id"],
             item["workflow_id"],
             item["target"],
-            format_duration(item["age_seconds"]),
+            format_duration(_age_seconds(item, now)),
             _deadline_text(item),
             _state_text(item),
+            *((_took(item),) if finished else ()),
         )
         for item in items
     ]
-    return render_table(rows, header=_HEADER)
+    return render_table(rows, header=(*_HEADER, "TOOK") if finished else _HEADER)
+
+
+def _age_seconds(item: Mapping[str, Any], now: datetime | None) -> float:
+    """Seconds since the handoff started (the API's age of a finished one is its duration)."""
+    if item["state"] == "pending":
+        return float(item["age_seconds"])
+    return max(0.0, ((now or datetime.now(UTC)) - _instant(item["started_at"])).total_seconds())
+
+
+def _took(item: Mapping[str, Any]) -> str:
+    return "-" if item["state"] == "pending" else format_duration(item["age_seconds"])
 
 
 def _state_text(item: dict[str, Any]) -> str:
@@ -226,7 +250,7 @@ def _state_text(item: dict[str, Any]) -> str:
 
 
 def _show(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: TextIO) -> None:
-    view = api.call("GET", _handoff_path(args.handoff_id), token=endpoint.inventory_token)
+    view, more = _shown(api, endpoint, args)
     if args.json:
         out.write(json.dumps(view, indent=2) + "\n")
         return
@@ -241,6 +265,28 @@ def _show(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: T
         else:
             fields.append((name, _text(value)))
     out.writelines(line + "\n" for line in render_table(fields))
+    if more:
+        out.write("(the oldest of several matches: pending with the same filters lists them)\n")
+
+
+def _shown(
+    api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace
+) -> tuple[dict[str, Any], bool]:
+    """The handoff ``show`` prints, and whether the filters selected more than it."""
+    query = filter_params(args)
+    if args.handoff_id:
+        if set(query) - {"state", "handoff_id"}:
+            raise CommandError("give a handoff id or filters, not both")
+        view = api.call("GET", _handoff_path(args.handoff_id), token=endpoint.inventory_token)
+        return view, False
+    if not set(query) - {"state"}:
+        raise CommandError("give a handoff id, or a filter: --workflow-id, --target, --older-than")
+    page = api.call(
+        "GET", "/v1/handoffs", token=endpoint.inventory_token, params={**query, "limit": 2}
+    )
+    if not page["items"]:
+        raise CommandError("no handoff matches these filters")
+    return page["items"][0], len(page["items"]) > 1
 
 
 def _fail(api: _Api, endpoint: SidecarEndpoint, args: argparse.Namespace, out: TextIO) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -48,6 +49,11 @@ def _run(args: argparse.Namespace) -> int:
         # ``*_created`` series double the exposition and no rule or dashboard reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         return command(args.command)(args, settings)
+    except BrokenPipeError:
+        # The reader went away (``pending --json | head``): what it wanted it has. Later
+        # writes (the interpreter's own flush at exit) go nowhere instead of a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except HandshakeError as err:
         sys.stderr.write(f"handshake-obs: {err}\n")
         return 2

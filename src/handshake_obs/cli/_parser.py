@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import __version__
+from .._handoff_filter import FILTER_FIELDS
 from ..config import DEFAULT_LOG_LEVEL, LOG_LEVELS
 from ._time import parse_duration, parse_instant
 
@@ -240,7 +241,12 @@ def _add_dev(dev: argparse.ArgumentParser) -> None:
         default=None,
         help="do not start Prometheus and Alertmanager even when installed",
     )
-    dev.add_argument("--rules-dir", type=Path, metavar="DIR", help="the Prometheus rules to load")
+    dev.add_argument(
+        "--rules-dir",
+        type=Path,
+        metavar="DIR",
+        help="Prometheus rule files to load (default: the rules this package ships)",
+    )
     dev.add_argument(
         "--rate",
         dest="workflows_per_second",
@@ -307,20 +313,10 @@ def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
         help="operator token (setting operator_token)",
     )
 
-    pending = subcommand("pending", "list a sidecar's handoffs, oldest first", parents=[inventory])
-    pending.add_argument("--target", metavar="NAME", help="only handoffs to this target")
-    pending.add_argument(
-        "--state",
-        choices=("pending", "finished", "all"),
-        default="pending",
-        help="which handoffs (default: pending)",
+    pending = subcommand(
+        "pending", "list a sidecar's handoffs, oldest start first", parents=[inventory]
     )
-    pending.add_argument(
-        "--older-than",
-        type=parse_duration,
-        metavar="DURATION",
-        help=f"only handoffs started at least this long ago ({_DURATION_HELP})",
-    )
+    _add_filters(pending, state_default="pending")
     pending.add_argument(
         "--limit",
         type=_positive_int,
@@ -329,8 +325,13 @@ def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
         help=f"most handoffs listed (default: {DEFAULT_LIMIT})",
     )
 
-    show = subcommand("show", "every field of one handoff", parents=[inventory])
-    show.add_argument("handoff_id", metavar="ID", help="the handoff id (ho_...)")
+    show = subcommand(
+        "show",
+        "every field of one handoff: by id, or the oldest the filters select",
+        parents=[inventory],
+    )
+    show.add_argument("handoff_id", metavar="ID", nargs="?", help="the handoff id (ho_...)")
+    _add_filters(show, state_default="all", by_id=False)
 
     fail = subcommand(
         "fail", "fail a stuck handoff now (HandoffFailedByOperator)", parents=[operator]
@@ -346,6 +347,29 @@ def _add_inventory(subcommand: Callable[..., argparse.ArgumentParser]) -> None:
     )
     when.add_argument(
         "--until", type=parse_instant, metavar="TIME", help="e.g. 2026-11-23T12:00:00Z"
+    )
+
+
+def _add_filters(
+    command: argparse.ArgumentParser, *, state_default: str, by_id: bool = True
+) -> None:
+    """The search of the status page and the API (handshake_obs._handoff_filter); ``by_id``
+    False where the handoff id is the command's positional argument."""
+    if by_id:
+        command.add_argument("--handoff-id", metavar="ID", help=FILTER_FIELDS["handoff_id"])
+    command.add_argument("--workflow-id", metavar="PREFIX", help=FILTER_FIELDS["workflow_id"])
+    command.add_argument("--target", metavar="NAME", help=FILTER_FIELDS["target"])
+    command.add_argument(
+        "--state",
+        choices=("pending", "finished", "all"),
+        default=state_default,
+        help=f"which handoffs (default: {state_default})",
+    )
+    command.add_argument(
+        "--older-than",
+        type=parse_duration,
+        metavar="DURATION",
+        help=f"only handoffs started at least this long ago ({_DURATION_HELP})",
     )
 
 
@@ -369,6 +393,15 @@ def _add_export(export: argparse.ArgumentParser) -> None:
         "--job-selector",
         metavar="MATCHERS",
         help='label matchers that select the sidecar, e.g. job="handshake-obs",namespace="prod"',
+    )
+    export.add_argument(
+        "--status-url",
+        metavar="URL",
+        help="the sidecar's status page as on-call reaches it: each alert's status_url "
+        "annotation opens it filtered to what fired",
+    )
+    export.add_argument(
+        "--runbook-url", metavar="URL", help="where the runbook is published (runbook_url)"
     )
     export.add_argument(
         "--set",

@@ -182,6 +182,9 @@ class _SettingValues(BaseSettings):
     allow_unauthenticated: bool | None = None  # SidecarSettings.allow_unauthenticated
     temporal_ui_url: _Text | None = None  # SidecarSettings.temporal_ui_url
     trace_url_template: _Text | None = None  # SidecarSettings.trace_url_template
+    runbook_url: _Text | None = None  # SidecarSettings.runbook_url
+    dashboard_url: _Text | None = None  # SidecarSettings.dashboard_url
+    prometheus_url: _Text | None = None  # SidecarSettings.prometheus_url
     url: _Text | None = None  # SidecarEndpoint.url (the inventory commands)
     proxy_listen_address: _Text | None = None  # ProxySettings.listen_address
     proxy_metrics_address: _Text | None = None  # ProxySettings.metrics_address
@@ -448,6 +451,9 @@ class Settings:
             "allow_unauthenticated": v.allow_unauthenticated,
             "temporal_ui_url": v.temporal_ui_url,
             "trace_url_template": v.trace_url_template,
+            "runbook_url": v.runbook_url,
+            "dashboard_url": v.dashboard_url,
+            "prometheus_url": v.prometheus_url,
             "target_urls": {t.name: t.url for t in self._targets if t.url} or None,
         }
         return _build(SidecarSettings, given, overrides)

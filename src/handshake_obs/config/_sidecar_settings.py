@@ -13,6 +13,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from .._errors import ConfigurationError
+from .._vocabulary import PUBLISHED_RUNBOOK_URL
 from ._handshake_config import HandshakeConfig
 
 #: Largest request body the API reads (a result or an error with details).
@@ -56,6 +57,14 @@ class SidecarSettings:
     temporal_ui_url: str = "http://localhost:8233"
     #: Trace link with ``{trace_id}``. Setting ``trace_url_template``.
     trace_url_template: str = "http://localhost:16686/trace/{trace_id}"
+    #: Where ``docs/runbook.md`` is published; the handoff page links to the section of a
+    #: handoff's state there. Setting ``runbook_url``.
+    runbook_url: str = PUBLISHED_RUNBOOK_URL
+    #: The Grafana dashboard (``dashboards/handshake-obs.json`` as imported); None: no link.
+    #: Setting ``dashboard_url``.
+    dashboard_url: str | None = None
+    #: Prometheus's web UI; None: no link. Setting ``prometheus_url``.
+    prometheus_url: str | None = None
     #: Where the HTTP handoff activity POSTs, by target. Setting: the ``url`` of each of the
     #: config file's ``[[targets]]``.
     target_urls: Mapping[str, str] = field(default_factory=dict)
@@ -72,6 +81,10 @@ class SidecarSettings:
             raise ConfigurationError("body_timeout_seconds must be positive")
         if self.max_connections < 8:
             raise ConfigurationError("max_connections must be at least 8")
+        for name in ("runbook_url", "dashboard_url", "prometheus_url", "temporal_ui_url"):
+            url = getattr(self, name)
+            if url is not None and urlsplit(url).scheme not in ("http", "https"):
+                raise ConfigurationError(f"{name} must be an http(s) URL, not {url!r}")
         if "{trace_id}" not in self.trace_url_template:
             raise ConfigurationError("trace_url_template must contain {trace_id}")
 

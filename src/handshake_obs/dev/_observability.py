@@ -21,6 +21,8 @@ import structlog
 _log = structlog.get_logger("handshake_obs.dev")
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
+#: The rendered rule file of the stack (in the state directory).
+RULES_FILE = "handshake-obs.rules.yml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +50,14 @@ async def start_observability(
     *,
     sidecar: str,
     sdk_metrics: str,
-    rules_dir: Path,
+    rules_dir: Path | None,
     prometheus_port: int,
     alertmanager_port: int,
 ) -> Observability:
-    """Start Alertmanager, then Prometheus, where installed and their ports are free."""
+    """Start Alertmanager, then Prometheus, where installed and their ports are free.
+
+    ``rules_dir`` None loads the rules this package ships (wherever it is installed), with
+    each alert's ``status_url`` pointing at this stack's sidecar."""
     processes: list[asyncio.subprocess.Process] = []
     urls: dict[str, str] = {}
     alertmanager = next(filter(None, map(shutil.which, ALERTMANAGER_BINARIES)), None)
@@ -72,17 +77,18 @@ async def start_observability(
                 log=directory / "alertmanager.log",
             )
         )
-        urls["Alertmanager"] = f"http://{alertmanager_address}"
+        # Debian's Alertmanager has no web UI: its API lists what reached it.
+        urls["Alertmanager (API)"] = f"http://{alertmanager_address}/api/v2/alerts"
     else:
         _log.info("alertmanager not started", installed=bool(alertmanager), port=alertmanager_port)
     prometheus = shutil.which("prometheus")
     if prometheus and _port_free(prometheus_port):
-        rules = _rule_files(rules_dir)
+        rules = _rule_files(rules_dir) if rules_dir else [_packaged_rules(state_dir, sidecar)]
         text = _prometheus_config(
             sidecar=sidecar,
             sdk_metrics=sdk_metrics,
             rules=rules,
-            alertmanager=alertmanager_address if "Alertmanager" in urls else None,
+            alertmanager=alertmanager_address if "Alertmanager (API)" in urls else None,
         )
         directory = _prepared(state_dir / "prometheus", "prometheus.yml", text)
         config = directory / "prometheus.yml"
@@ -96,7 +102,8 @@ async def start_observability(
                 log=directory / "prometheus.log",
             )
         )
-        urls["Prometheus"] = f"http://127.0.0.1:{prometheus_port}"
+        # Debian's Prometheus 2.42 serves the classic UI: /alerts is a 404 there.
+        urls["Prometheus (alerts)"] = f"http://127.0.0.1:{prometheus_port}/classic/alerts"
     else:
         _log.info("prometheus not started", installed=bool(prometheus), port=prometheus_port)
     return Observability(tuple(processes), urls)
@@ -106,6 +113,14 @@ def _prepared(directory: Path, name: str, text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(text)
     return directory
+
+
+def _packaged_rules(state_dir: Path, sidecar: str) -> Path:
+    """The shipped rules, rendered into the state directory with this stack's status page."""
+    from ..artifacts import RuleSettings, render  # noqa: PLC0415 - needs PyYAML (dev extra)
+
+    text = render(RuleSettings(status_url=f"http://{sidecar}/"))
+    return _prepared(state_dir / "rules", RULES_FILE, text) / RULES_FILE
 
 
 def _rule_files(rules_dir: Path) -> list[Path]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shlex
+import shutil
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -52,7 +54,8 @@ class DevOptions:
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     with_prometheus: bool = True
-    rules_dir: Path = Path("alerts")
+    #: Rule files to load instead of the rules the package ships (None: those).
+    rules_dir: Path | None = None
     workflows_per_second: float = 2.0
     #: Activity start-to-close timeout of demo workflows: bounds how long a lost handoff waits.
     activity_timeout_seconds: float = 60.0
@@ -202,21 +205,38 @@ async def _until_serving(http: httpx.AsyncClient, url: str, sidecar: asyncio.Tas
         await asyncio.sleep(0.1)
 
 
+def cli_command() -> str:
+    """How to run ``handshake-obs`` from the shell the stack was started in: its name when
+    that is what PATH finds, else the path of this environment's script."""
+    script = Path(sys.executable).parent / "handshake-obs"
+    found = shutil.which("handshake-obs")
+    if found and Path(found).resolve() == script.resolve():
+        return "handshake-obs"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m handshake_obs"
+
+
 def _print_urls(options: DevOptions, operator_token: str, extra: dict[str, str]) -> None:
     sidecar = f"http://127.0.0.1:{options.metrics_port}"
+    cli = cli_command()
+    pages = {
+        "status page": f"{sidecar}/",
+        "metrics": f"{sidecar}/metrics",
+        "API (OpenAPI)": f"{sidecar}/docs",
+        "Temporal UI": f"http://127.0.0.1:{options.temporal_ui_port}",
+        "Temporal SDK": f"http://127.0.0.1:{options.sdk_metrics_port}/metrics",
+        **extra,
+        "ledger": str(options.state_dir / "ledger.db"),
+    }
+    width = max(map(len, pages)) + 2
     lines = [
         "handshake-obs dev is running (Ctrl-C stops everything):",
-        f"  status page        {sidecar}/",
-        f"  metrics            {sidecar}/metrics",
-        f"  API (OpenAPI)      {sidecar}/docs",
-        f"  Temporal UI        http://127.0.0.1:{options.temporal_ui_port}",
-        f"  Temporal SDK       http://127.0.0.1:{options.sdk_metrics_port}/metrics",
-        *(f"  {name:<18} {url}" for name, url in extra.items()),
-        f"  ledger             {options.state_dir / 'ledger.db'}",
+        *(f"  {name:<{width}}{where}" for name, where in pages.items()),
         "",
-        "  try:  HANDSHAKE_URL=" + sidecar + " handshake-obs pending",
-        f"        HANDSHAKE_OPERATOR_TOKEN={operator_token} handshake-obs fail <handoff id> "
-        "--reason 'stuck'",
+        f"  try:  HANDSHAKE_URL={sidecar} {cli} pending",
+        f"        HANDSHAKE_URL={sidecar} HANDSHAKE_OPERATOR_TOKEN={operator_token} "
+        f"{cli} fail <handoff id> --reason 'stuck'",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._records import CallIntent
 from ._age_buckets import age_bucket_labels
-from ._interface import HandoffQuery, HeartbeatResult, Ledger, OutcomeTally, RecordResult
+from ._interface import (
+    FinishedLatency,
+    HandoffQuery,
+    HeartbeatResult,
+    Ledger,
+    OutcomeTally,
+    RecordResult,
+)
 from ._url import ledger_from_url
 from .memory import MemoryLedger
 from .sqlite import SqliteLedger
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallIntent",
+    "FinishedLatency",
     "HandoffQuery",
     "HeartbeatResult",
     "Ledger",

@@ -19,8 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._records import CallIntent, FinishedOutcome, HandoffRecord, PendingSummary
+from .._records import CallIntent, FinishedOutcome, HandoffEvent, HandoffRecord, PendingSummary
 from .._vocabulary import CloseReason, Outcome, State
+
+#: Timeline entries read for one handoff at most (its page shows the first ones).
+MAX_EVENTS_READ = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,19 @@ class HandoffQuery:
     limit: int = 50
     #: Keyset cursor: the (started_at, handoff_id) of the last handoff of the previous page.
     after: tuple[float, str] | None = None
+    #: Only the handoff with this id.
+    handoff_id: str | None = None
+    #: Only handoffs whose workflow id starts with this (case-sensitive).
+    workflow_id_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedLatency:
+    """How long one finished handoff took, start to outcome."""
+
+    target: str
+    outcome: str
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +220,11 @@ class Ledger(abc.ABC):
     # -- deadlines and reaping ----------------------------------------------------------
 
     @abc.abstractmethod
-    async def extend_deadline(self, handoff_id: str, deadline: float) -> HandoffRecord:
+    async def extend_deadline(
+        self, handoff_id: str, deadline: float, *, at: float | None = None
+    ) -> HandoffRecord:
         """Move a pending handoff's deadline (earlier or later); returns the updated record.
+        ``at`` dates the timeline entry (None: now, by the ledger's clock).
 
         Raises :class:`UnknownHandoffError` or :class:`HandoffAlreadyFinishedError`.
         """
@@ -279,6 +298,16 @@ class Ledger(abc.ABC):
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         """One page of handoffs, oldest start first (indexed; never a full scan for
         pending ones)."""
+
+    @abc.abstractmethod
+    async def events(self, handoff_id: str, *, limit: int = MAX_EVENTS_READ) -> list[HandoffEvent]:
+        """The handoff's timeline, oldest first: what each rule that changed it recorded
+        (recorded, every heartbeat, each deadline set, the outcome), up to ``limit``."""
+
+    @abc.abstractmethod
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        """Start-to-outcome seconds of handoffs finished at or after ``since``, the most
+        recent first, up to ``limit`` (indexed on the finish time)."""
 
     @abc.abstractmethod
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:

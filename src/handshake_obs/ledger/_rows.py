@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._records import HandoffRecord, PendingSummary
-from .._vocabulary import Outcome, State
+from .._records import HandoffEvent, HandoffRecord, PendingSummary
+from .._vocabulary import HandoffEventKind, Outcome, State
 from ._age_buckets import age_bucket_labels
 from ._token_cipher import TokenCipher, no_key_for
 
@@ -182,3 +182,15 @@ def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> Pending
         oldest_started_at=oldest,
         by_age=dict(zip(age_bucket_labels(age_bounds), disjoint, strict=True)),
     )
+
+
+def event_params(event: HandoffEvent) -> tuple[str, float, str, str]:
+    """The parameters of the timeline insert (``handoff_id, at, kind, detail``)."""
+    detail = json.dumps(event.detail, default=str, separators=(",", ":"))
+    return (event.handoff_id, event.at, event.kind.value, detail)
+
+
+def row_to_event(handoff_id: str, row: Sequence[Any]) -> HandoffEvent:
+    """A timeline row (``at, kind, detail``) as the event it records."""
+    at, kind, detail = row
+    return HandoffEvent(handoff_id, float(at), HandoffEventKind(kind), json.loads(detail))

@@ -16,9 +16,9 @@ import time
 import uuid
 from typing import Any, TypeVar
 
-from .._records import FinishedOutcome, HandoffRecord
+from .._records import FinishedOutcome, HandoffEvent, HandoffRecord
 from .._vocabulary import CloseReason, Outcome
-from ._interface import HeartbeatResult, Ledger, RecordResult
+from ._interface import MAX_EVENTS_READ, HeartbeatResult, Ledger, RecordResult
 from ._rules import (
     CallIntent,
     EndCall,
@@ -123,8 +123,18 @@ class RulesLedger(Ledger):
 
     # -- deadlines and reaping ----------------------------------------------------------
 
-    async def extend_deadline(self, handoff_id: str, deadline: float) -> HandoffRecord:
-        return await self._run(programs.extend_deadline(handoff_id, deadline))
+    async def extend_deadline(
+        self, handoff_id: str, deadline: float, *, at: float | None = None
+    ) -> HandoffRecord:
+        when = time.time() if at is None else at
+        return await self._run(programs.extend_deadline(handoff_id, deadline, at=when))
+
+    async def events(self, handoff_id: str, *, limit: int = MAX_EVENTS_READ) -> list[HandoffEvent]:
+        return await self._events(handoff_id, limit)
+
+    @abc.abstractmethod
+    async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
+        """The backend's read of a handoff's timeline, oldest first."""
 
     async def claim_expired(
         self, now: float, *, limit: int, claimant: str, lease_seconds: float

@@ -117,6 +117,20 @@ class SharedStatements:
         self.forget_early = f"DELETE FROM {e} WHERE token_digest = {p}"
         self.take_early = f"{self.forget_early} RETURNING {early_columns}"
 
+        ev = f"{prefix}handoff_events"
+        self.append_event = (
+            f"INSERT INTO {ev} (handoff_id, at, kind, detail) VALUES ({p}, {p}, {p}, {p})"
+        )
+        # In the order written: a rule's entries share its transaction's times.
+        self.events_of = (
+            f"SELECT at, kind, detail FROM {ev} WHERE handoff_id = {p} ORDER BY id LIMIT {p}"
+        )
+
+        self.latencies_since = (
+            f"SELECT target, outcome, finished_at - started_at FROM {h} "
+            f"WHERE state = 'finished' AND finished_at >= {p} ORDER BY finished_at DESC LIMIT {p}"
+        )
+
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = (
             f"SELECT target, outcome, error_type, COUNT(*) FROM {h} "
@@ -166,6 +180,13 @@ class SharedStatements:
         if query.started_before is not None:
             conditions.append(f"started_at <= {p}")
             params.append(query.started_before)
+        if query.handoff_id is not None:
+            conditions.append(f"handoff_id = {p}")
+            params.append(query.handoff_id)
+        if query.workflow_id_prefix is not None:
+            # substr, not LIKE: SQLite's LIKE ignores case, and the prefix needs no escaping.
+            conditions.append(f"substr(workflow_id, 1, {p}) = {p}")
+            params.extend((len(query.workflow_id_prefix), query.workflow_id_prefix))
         if query.after is not None:
             conditions.append(f"(started_at, handoff_id) > ({p}, {p})")
             params.extend(query.after)

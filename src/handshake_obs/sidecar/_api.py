@@ -15,16 +15,24 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client.exposition import choose_encoder
 
-from .._errors import UnknownHandoffError
+from .._handoff_filter import (
+    FILTER_FIELDS,
+    MAX_AGE_SECONDS,
+    MAX_FILTER_TEXT,
+    HandoffFilter,
+    InvalidFilterError,
+)
 from .._records import HandoffRecord
-from .._tokens import looks_like_handoff_id
 from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
 from ..completion._call import refusals
 from ..completion._completer import Completer
 from ..completion._path import CallResult, HandoffRef
-from ..ledger import HandoffQuery
+from ._api_reference import render_api_reference
 from ._auth import EndpointGroup, bearer_scheme, expected_token, require_bearer
+from ._handoff_routes import handoff_page_routes
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
+from ._lookup import checked_handoff_id as _handoff_id
+from ._lookup import find_handoff as _find
 from ._request_guard import RequestGuard
 from ._runtime import SidecarRuntime
 from ._schemas import (
@@ -47,6 +55,7 @@ from ._schemas import (
     TokenFailBody,
     TokenHeartbeatBody,
 )
+from ._search import query_of
 from ._status_page import render_status_page
 from ._unexpected_errors import UnexpectedErrors
 from ._views import view_of
@@ -152,21 +161,10 @@ class _Gateway:
         )
         return await self.refreshed(result)
 
-    async def page(
-        self,
-        state: State | None,
-        target: str | None,
-        min_age_seconds: float | None,
-        limit: int,
-        cursor: str | None,
-    ) -> HandoffPage:
+    async def page(self, search: HandoffFilter, limit: int, cursor: str | None) -> HandoffPage:
         now = self.runtime.clock()
-        query = HandoffQuery(
-            state=state,
-            target=target,
-            started_before=None if min_age_seconds is None else now - min_age_seconds,
-            limit=limit + 1,
-            after=_decode_cursor(cursor) if cursor else None,
+        query = query_of(
+            search, now=now, limit=limit + 1, after=_decode_cursor(cursor) if cursor else None
         )
         records = await self.runtime.handshake.ledger.list_handoffs(query)
         page, more = records[:limit], len(records) > limit
@@ -180,6 +178,9 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     """The ASGI application of one sidecar."""
     settings = runtime.settings
     app = FastAPI(
+        # Swagger UI and ReDoc load from a CDN (blank offline): /docs is rendered here.
+        docs_url=None,
+        redoc_url=None,
         title="handshake-obs sidecar",
         version="0.1.0",
         description=(
@@ -209,6 +210,13 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
     app.include_router(_inventory_routes(gateway, inventory_auth))
     app.include_router(_operator_routes(gateway, operator_auth))
     _health_and_page_routes(app, runtime, inventory_auth)
+    handoff_page_routes(
+        app,
+        runtime,
+        inventory_auth=inventory_auth,
+        operator_fail=gateway.operator_fail,
+        extend=gateway.extend,
+    )
     app.add_middleware(RequestGuard, settings=settings)
     # Added last, so outermost: what escapes everything else is still a JSON answer.
     app.add_middleware(UnexpectedErrors)
@@ -282,14 +290,39 @@ def _inventory_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
 
     @router.get("/handoffs")
     async def list_handoffs(
-        state: State | None = None,
-        target: Annotated[str | None, Query(max_length=256)] = None,
-        min_age_seconds: Annotated[float | None, Query(ge=0, le=10 * 365 * 86400)] = None,
+        handoff_id: Annotated[
+            str | None, Query(max_length=MAX_FILTER_TEXT, description=FILTER_FIELDS["handoff_id"])
+        ] = None,
+        workflow_id: Annotated[
+            str | None,
+            Query(max_length=MAX_FILTER_TEXT, description=FILTER_FIELDS["workflow_id"]),
+        ] = None,
+        state: Annotated[State | None, Query(description="pending or finished; omitted: both")] = (
+            None
+        ),
+        target: Annotated[
+            str | None, Query(max_length=MAX_FILTER_TEXT, description=FILTER_FIELDS["target"])
+        ] = None,
+        min_age_seconds: Annotated[
+            float | None,
+            Query(ge=0, le=MAX_AGE_SECONDS, description=FILTER_FIELDS["min_age_seconds"]),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> HandoffPage:
-        """Handoffs, oldest first, filtered by state, target and minimum age."""
-        return await gateway.page(state, target, min_age_seconds, limit, cursor)
+        """Handoffs, oldest first, filtered by handoff id, workflow id prefix, target, state
+        and minimum age (the status page's search, and ``handshake-obs pending``)."""
+        try:
+            search = HandoffFilter(
+                handoff_id=handoff_id or None,
+                workflow_id=workflow_id or None,
+                target=target or None,
+                state=state,
+                min_age_seconds=min_age_seconds,
+            )
+        except InvalidFilterError as problem:
+            raise ApiError(400, "invalid_filter", str(problem)) from None
+        return await gateway.page(search, limit, cursor)
 
     @router.get("/handoffs/{handoff_id}")
     async def get_handoff(handoff_id: HandoffId) -> HandoffView:
@@ -340,28 +373,18 @@ def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_aut
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(runtime.registry), media_type=content_type)
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def api_reference() -> HTMLResponse:
+        return HTMLResponse(render_api_reference(app.openapi()))
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def status_page(credentials: Credentials) -> HTMLResponse:
+    async def status_page(request: Request, credentials: Credentials) -> HTMLResponse:
         inventory_auth(credentials)
-        return HTMLResponse(await render_status_page(runtime))
+        return HTMLResponse(await render_status_page(runtime, dict(request.query_params)))
 
 
 def _view(runtime: SidecarRuntime, record: HandoffRecord) -> HandoffView:
     return view_of(record, runtime.settings, now=runtime.clock())
-
-
-async def _find(runtime: SidecarRuntime, ref: HandoffRef) -> HandoffRecord:
-    ledger = runtime.handshake.ledger
-    record = await (ledger.find_by_token(ref) if isinstance(ref, bytes) else ledger.get(ref))
-    if record is None:
-        raise UnknownHandoffError(ref if isinstance(ref, str) else "(token not in the ledger)")
-    return record
-
-
-def _handoff_id(value: str) -> str:
-    if not looks_like_handoff_id(value):
-        raise ApiError(400, "malformed_handoff_id", f"{value[:64]!r} is not a handoff id")
-    return value
 
 
 def _token(value: str) -> bytes:

@@ -51,7 +51,9 @@ def endpoint_group(method: str, path: str) -> EndpointGroup | None:
         return EndpointGroup.COMPLETION
     if path == "/v1/handoffs" or path.startswith("/v1/handoffs/"):
         return EndpointGroup.INVENTORY if method in ("GET", "HEAD") else EndpointGroup.COMPLETION
-    if path == "/":
+    if path == "/" or path.startswith("/handoffs/"):
+        # The status page and the handoff pages (their forms carry the operator token in
+        # the form and are checked again there).
         return EndpointGroup.INVENTORY
     return None
 

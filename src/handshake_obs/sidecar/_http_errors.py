@@ -101,8 +101,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(err.status, err.code, err.message, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         errors: list[Any] = list(err.errors())
+        content_type = request.headers.get("content-type", "")
+        if content_type and "json" not in content_type.lower():
+            # curl -d sends application/x-www-form-urlencoded: the body is not read as JSON.
+            return error_response(
+                422,
+                "invalid_request",
+                "the body must be JSON: send the header Content-Type: application/json "
+                f"(this request sent {content_type[:100]!r})",
+            )
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "the request body is not valid JSON")
         locations = {tuple(e.get("loc", ())) for e in errors}

@@ -78,7 +78,12 @@ class RequestGuard:
             if body is None:  # the client went away: let the application see it
                 await self._app(scope, receive, send)
                 return
-            if body or headers.get(b"content-type", b"").startswith(b"application/json"):
+            content_type = headers.get(b"content-type", b"")
+            # An HTML form (the handoff page's operator actions) is not JSON.
+            is_form = content_type.startswith(b"application/x-www-form-urlencoded")
+            if (body and not (is_form and not scope["path"].startswith("/v1/"))) or (
+                content_type.startswith(b"application/json")
+            ):
                 check_json_body(body)
         except _RefusedBodyError as refused:
             await _answer(

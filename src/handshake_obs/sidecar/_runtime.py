@@ -17,6 +17,7 @@ from .._handshake import Handshake
 from .._vocabulary import Component
 from ..completion._completer import Completer
 from ..config import HandshakeConfig, SidecarSettings
+from ._history import PendingHistory
 
 _log = structlog.get_logger("handshake_obs.sidecar")
 
@@ -34,6 +35,8 @@ class SidecarRuntime:
     registry: CollectorRegistry
     clock: Callable[[], float] = time.time
     client: Client | None = None
+    #: Pending counts sampled over the last hour (the status page's picture).
+    history: PendingHistory = field(default_factory=PendingHistory)
     _completer: Completer | None = field(default=None, init=False, repr=False)
 
     def completer(self) -> Completer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Generator
 from datetime import timedelta
 
@@ -25,13 +26,15 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from .._errors import TemporalConnectionError
+from .._errors import LedgerError, TemporalConnectionError
 from .._handshake import Handshake
+from .._periodic import PeriodicTask
 from .._stop_signals import stop_event
 from ..config import HandshakeConfig, SidecarSettings, TemporalConnection, connect_temporal
 from ._activities import SidecarActivities
 from ._api import create_app
 from ._exposure import check_exposure
+from ._history import SAMPLE_SECONDS
 from ._http_protocol import protocol_with_header_timeout
 from ._request_guard import keep_alive_timeout
 from ._runtime import SidecarRuntime
@@ -129,6 +132,12 @@ async def run_sidecar(
         )
         serving = asyncio.create_task(server.serve(), name="handshake-http")
         _log.info("serving", url=f"http://{config.listen_address}", task_queue=settings.task_queue)
+        sampler = PeriodicTask(
+            functools.partial(_sample_pending, runtime),
+            interval=SAMPLE_SECONDS,
+            name="handshake-pending-history",
+        )
+        sampler.start()
         try:
             runtime.client = await connect_when_available(
                 connection, handshake, stop, runtime=temporal_runtime
@@ -139,6 +148,7 @@ async def run_sidecar(
                 await stop.wait()
         finally:
             _log.info("stopping")
+            await sampler.stop()
             server.should_exit = True
             await serving
     _log.info("stopped")
@@ -169,3 +179,17 @@ async def _work(
             await reaper.stop()
             if reconciler is not None:
                 await reconciler.stop()
+
+
+async def _sample_pending(runtime: SidecarRuntime) -> None:
+    """One sample of the status page's pending picture; a ledger that does not answer
+    leaves a gap in the picture, nothing else."""
+    now = runtime.clock()
+    try:
+        summaries = await runtime.handshake.ledger.pending_summary(
+            now, runtime.config.pending_age_bounds
+        )
+    except LedgerError as problem:
+        _log.warning("pending sample skipped", error=str(problem))
+        return
+    runtime.history.add(now, summaries)

@@ -10,59 +10,52 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from html import escape
 
+from .._handoff_filter import FILTER_FIELDS, HandoffFilter, InvalidFilterError
 from .._records import HandoffRecord, PendingSummary
 from .._vocabulary import OTHER_TARGET, UNSUCCESSFUL_OUTCOMES, Label, Metrics, Outcome, State
 from ..ledger import HandoffQuery, OutcomeTally
+from ._charts import latency_chart, pending_chart
+from ._html import STYLE, age, clock, handoff_href, link
 from ._runtime import SidecarRuntime
+from ._search import query_of
 from ._views import links_of
 
 #: Seconds between automatic reloads.
 REFRESH_SECONDS = 10
 #: Oldest pending handoffs listed.
 OLDEST_SHOWN = 25
+#: Most recent finished handoffs the latency picture counts.
+LATENCIES_DRAWN = 5000
+#: Handoffs a search lists.
+SEARCH_SHOWN = 50
 #: Window of "recent outcomes".
 RECENT_SECONDS = 3600
 
 _AGE_LABEL = re.compile(r"^(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s$")
 _OLDER_LABEL = re.compile(r"^>(\d+(?:\.\d+)?)s$")
 
-_STYLE = """
-:root{--line:#d0d7de;--muted:#57606a;--bad:#b42318;--bad-bg:#fef3f2;--ok:#1a7f37}
-body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem 2rem;color:#1b1f24;background:#f6f8fa}
-h1{font-size:1.35rem;margin:0}h2{font-size:1.05rem;margin:1.8rem 0 .2rem}
-.sub,.note,.empty,small{color:var(--muted)}.sub{margin:.2rem 0 1rem}.note{margin:0 0 .5rem}
-table{border-collapse:collapse;background:#fff}
-th,td{border:1px solid var(--line);padding:.3rem .65rem;text-align:left;vertical-align:top}
-th{background:#eef1f4;font-weight:600;white-space:nowrap}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td.zero{color:#afb8c1}
-code{font-size:12px}a{color:#0550ae}
-tr[data-state=overdue] td{background:var(--bad-bg)}
-tr[data-state=overdue] td:first-child{box-shadow:inset 4px 0 var(--bad)}
-td.deadline small{display:block}tr[data-state=overdue] td.deadline{color:var(--bad)}
-tr[data-state=overdue] td.deadline small{color:var(--bad);font-weight:700}
-.cards{display:flex;gap:.8rem;flex-wrap:wrap}
-.card{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.55rem 1rem;
-min-width:9rem;color:var(--muted)}
-.card b{display:block;font-size:1.45rem;color:#1b1f24;font-variant-numeric:tabular-nums}
-.card.bad{border-color:var(--bad);box-shadow:inset 0 3px var(--bad)}.card.bad b{color:var(--bad)}
-.card.good b{color:var(--ok)}
-.grid{display:flex;gap:0 2.5rem;flex-wrap:wrap;align-items:flex-start}
-.empty{background:#fff;border:1px dashed var(--line);border-radius:6px;padding:.5rem .9rem;
-margin:.3rem 0;display:inline-block}.empty.ok::before{content:"\\2713  ";color:var(--ok)}
-.bad-n{color:var(--bad);font-weight:600}footer{margin-top:2rem;font-size:12px;color:var(--muted)}
-"""
 
-
-async def render_status_page(runtime: SidecarRuntime) -> str:
-    """The whole page, from the ledger and this process's metrics."""
+async def render_status_page(
+    runtime: SidecarRuntime, params: Mapping[str, str] | None = None
+) -> str:
+    """The whole page, from the ledger and this process's metrics; ``params`` (the URL's
+    query) holds a search (:class:`HandoffFilter`), which replaces the oldest-pending list
+    with the handoffs it selects."""
     now = runtime.clock()
     ledger = runtime.handshake.ledger
+    search, problem = _search_of(params or {})
     summaries = await ledger.pending_summary(now, runtime.config.pending_age_bounds)
     oldest = await ledger.list_handoffs(HandoffQuery(state=State.PENDING, limit=OLDEST_SHOWN))
+    found = (
+        await ledger.list_handoffs(query_of(search, now=now, limit=SEARCH_SHOWN + 1))
+        if search is not None
+        else None
+    )
     tallies = await ledger.outcomes_since(now - RECENT_SECONDS)
+    latencies = await ledger.latencies_since(now - RECENT_SECONDS, limit=LATENCIES_DRAWN)
     pending_total = sum(s.pending for s in summaries)
     oldest_age = max(
         (now - s.oldest_started_at for s in summaries if s.oldest_started_at), default=None
@@ -74,13 +67,15 @@ async def render_status_page(runtime: SidecarRuntime) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">',
         f"<title>{pending_total} pending · handshake-obs</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         "<h1>handshake-obs</h1>",
         f"<div class=sub>Temporal namespace <code>{escape(runtime.config.temporal_namespace)}"
-        f"</code> · as of {escape(_clock(now))} UTC · refreshes every {REFRESH_SECONDS}s</div>",
+        f"</code> · as of {escape(clock(now))} UTC · refreshes every {REFRESH_SECONDS}s</div>",
+        _links_nav(runtime),
+        _search_form(search, runtime, problem),
         "<div class=cards>",
         _card("pending handoffs", str(pending_total), "pending-total"),
-        _card("oldest pending", _age(oldest_age) if oldest_age is not None else "—", "oldest-age"),
+        _card("oldest pending", age(oldest_age) if oldest_age is not None else "—", "oldest-age"),
         _card(
             "overdue" if len(oldest) < OLDEST_SHOWN else f"overdue (of oldest {OLDEST_SHOWN})",
             str(overdue),
@@ -93,9 +88,20 @@ async def render_status_page(runtime: SidecarRuntime) -> str:
         "<h2>Pending by target</h2>",
         "<p class=note>How many handoffs wait on each target, and for how long.</p>",
         _pending_table(summaries, runtime, now),
-        "<h2>Oldest pending handoffs</h2>",
-        _oldest_note(len(oldest), pending_total, overdue),
-        _oldest_table(oldest, runtime, now),
+        *(
+            _search_section(search, found, runtime, now)
+            if search is not None and found is not None
+            else [
+                "<h2>Oldest pending handoffs</h2>",
+                _oldest_note(len(oldest), pending_total, overdue),
+                _oldest_table(oldest, runtime, now),
+            ]
+        ),
+        "<h2>Pictures</h2>",
+        "<div class=grid>",
+        pending_chart(runtime.history.with_now(now, summaries)),
+        latency_chart(latencies, window=f"{RECENT_SECONDS // 60} minutes"),
+        "</div>",
         "<div class=grid><section>",
         f"<h2>Outcomes in the last {RECENT_SECONDS // 60} minutes</h2>",
         _outcomes_table(tallies),
@@ -125,10 +131,10 @@ def _reaper_health(runtime: SidecarRuntime, now: float) -> tuple[str, str]:
     interval = runtime.config.reaper_interval.total_seconds()
     if not last:
         return ("not run yet", "")
-    age = now - last
-    if age <= 3 * interval + 5:
-        return (f"healthy: last scan {_age(age)} ago", "good")
-    return (f"STALE: last scan {_age(age)} ago", "bad")
+    since = now - last
+    if since <= 3 * interval + 5:
+        return (f"healthy: last scan {age(since)} ago", "good")
+    return (f"STALE: last scan {age(since)} ago", "bad")
 
 
 def _reconciler_health(runtime: SidecarRuntime, now: float) -> tuple[str, str]:
@@ -144,10 +150,13 @@ def _reconciler_health(runtime: SidecarRuntime, now: float) -> tuple[str, str]:
         for sample in family.samples
         if sample.name == Metrics.RECONCILED.series
     )
-    age = now - last
-    if age <= 3 * runtime.config.reconcile_interval.total_seconds() + 5:
-        return (f"healthy: {int(reconciled)} closed since start, last pass {_age(age)} ago", "good")
-    return (f"STALE: last pass {_age(age)} ago", "bad")
+    since = now - last
+    if since <= 3 * runtime.config.reconcile_interval.total_seconds() + 5:
+        return (
+            f"healthy: {int(reconciled)} closed since start, last pass {age(since)} ago",
+            "good",
+        )
+    return (f"STALE: last pass {age(since)} ago", "bad")
 
 
 def _pending_table(summaries: list[PendingSummary], runtime: SidecarRuntime, now: float) -> str:
@@ -161,8 +170,8 @@ def _pending_table(summaries: list[PendingSummary], runtime: SidecarRuntime, now
         name = escape(s.target) + ("" if label != OTHER_TARGET else " <small>(other)</small>")
         cells = "".join(_count_cell(s.by_age.get(a, 0)) for a in ages)
         oldest = (
-            f'<td class=n title="started {escape(_clock(s.oldest_started_at))} UTC">'
-            f"{escape(_age(now - s.oldest_started_at))}</td>"
+            f'<td class=n title="started {escape(clock(s.oldest_started_at))} UTC">'
+            f"{escape(age(now - s.oldest_started_at))}</td>"
             if s.oldest_started_at
             else "<td class=n>—</td>"
         )
@@ -181,7 +190,14 @@ def _oldest_note(shown: int, pending: int, overdue: int) -> str:
     return f"<p class=note>{which}, oldest first{late}.</p>"
 
 
-def _oldest_table(records: list[HandoffRecord], runtime: SidecarRuntime, now: float) -> str:
+def _oldest_table(
+    records: list[HandoffRecord],
+    runtime: SidecarRuntime,
+    now: float,
+    *,
+    ident: str = "oldest-pending",
+    with_state: bool = False,
+) -> str:
     if not records:
         return "<p class='empty ok'>No pending handoff.</p>"
     rows = []
@@ -191,24 +207,110 @@ def _oldest_table(records: list[HandoffRecord], runtime: SidecarRuntime, now: fl
         trace = f' · <a href="{escape(links.trace)}">trace</a>' if links.trace else ""
         if r.deadline is None:
             deadline = "none"
+        elif not r.is_pending:
+            deadline = escape(clock(r.deadline))
         else:
             left = r.deadline - now
-            due = f"overdue by {_age(-left)}" if overdue else f"in {_age(left)}"
-            deadline = f"{escape(_clock(r.deadline))}<small>{escape(due)}</small>"
+            due = f"overdue by {age(-left)}" if overdue else f"in {age(left)}"
+            deadline = f"{escape(clock(r.deadline))}<small>{escape(due)}</small>"
         rows.append(
             f"<tr class=handoff data-state={'overdue' if overdue else 'due'}>"
-            f"<td><code>{escape(r.handoff_id)}</code></td>"
+            f"<td><code>{link(handoff_href(r.handoff_id), r.handoff_id)}</code></td>"
             f'<td><a href="{escape(links.temporal_ui)}">{escape(r.workflow_id)}</a>{trace}</td>'
             f"<td>{escape(r.target)}</td>"
-            f"<td class='n age'>{escape(_age(now - r.started_at))}</td>"
+            + (f"<td class=state>{escape(_state_text(r))}</td>" if with_state else "")
+            + f"<td class='n age'>{escape(_age_of(r, now))}</td>"
             f"<td class=deadline>{deadline}</td>"
             f"<td class=n>{r.attempt}</td><td><code>{escape(r.token_fingerprint)}</code></td></tr>"
         )
+    state_head = "<th>state</th>" if with_state else ""
     return (
-        "<table id=oldest-pending><tr><th>handoff</th><th>workflow (Temporal UI)</th>"
-        "<th>target</th><th class=n>age</th><th>deadline (UTC)</th><th class=n>attempt</th>"
+        f"<table id={ident}><tr><th>handoff</th><th>workflow (Temporal UI)</th>"
+        f"<th>target</th>{state_head}<th class=n>age</th><th>deadline (UTC)</th>"
+        "<th class=n>attempt</th>"
         f"<th>token fingerprint</th></tr>{''.join(rows)}</table>"
     )
+
+
+def _search_of(params: Mapping[str, str]) -> tuple[HandoffFilter | None, str | None]:
+    """The search in the URL's query (None: no search), or why it cannot be read."""
+    if not any(params.get(name, "").strip() for name in FILTER_FIELDS):
+        return None, None
+    try:
+        return HandoffFilter.from_params(params), None
+    except InvalidFilterError as problem:
+        return None, str(problem)
+
+
+def _search_form(search: HandoffFilter | None, runtime: SidecarRuntime, problem: str | None) -> str:
+    """A plain GET form: its fields are the filter's query parameters."""
+    current = search or HandoffFilter(state=State.PENDING)
+
+    def text_field(name: str, label: str, value: str | None, extra: str = "") -> str:
+        return (
+            f'<label>{escape(label)}<input name={name} value="{escape(value or "")}" '
+            f'title="{escape(FILTER_FIELDS[name])}"{extra}></label>'
+        )
+
+    state = current.state.value if current.state is not None else "all"
+    options = "".join(
+        f"<option{' selected' if value == state else ''}>{value}</option>"
+        for value in ("pending", "finished", "all")
+    )
+    targets = "".join(f'<option value="{escape(t)}">' for t in runtime.config.targets)
+    age_value = f"{current.min_age_seconds:g}" if current.min_age_seconds is not None else ""
+    error = f"<p class=error id=search-error>{escape(problem)}</p>" if problem else ""
+    return (
+        "<form class=search id=search method=get action=/>"
+        + text_field("handoff_id", "handoff id", current.handoff_id)
+        + text_field("workflow_id", "workflow id starts with", current.workflow_id)
+        + text_field("target", "target", current.target, " list=targets")
+        + f"<datalist id=targets>{targets}</datalist>"
+        + f"<label>state<select name=state>{options}</select></label>"
+        + text_field("min_age_seconds", "at least (seconds) old", age_value, " inputmode=decimal")
+        + "<button type=submit>Search</button>"
+        + (f" {link('/', 'clear')}" if search is not None else "")
+        + f"</form>{error}"
+    )
+
+
+def _search_section(
+    search: HandoffFilter, found: list[HandoffRecord], runtime: SidecarRuntime, now: float
+) -> list[str]:
+    shown = found[:SEARCH_SHOWN]
+    more = len(found) > len(shown)
+    if shown:
+        count = f"The {len(shown)} oldest shown; more match." if more else f"{len(shown)} match."
+        note = f"<p class=note id=search-count>{escape(count)} Oldest first.</p>"
+        table = _oldest_table(shown, runtime, now, ident="search-results", with_state=True)
+    else:
+        note = ""
+        table = "<p class=no-match id=search-count>No handoff matches.</p>"
+    return [f"<h2>Handoffs: {escape(search.describe())}</h2>", note, table]
+
+
+def _links_nav(runtime: SidecarRuntime) -> str:
+    settings = runtime.settings
+    found = [("Temporal UI", settings.temporal_ui_url), ("runbook", settings.runbook_url)]
+    if settings.dashboard_url:
+        found.append(("Grafana dashboard", settings.dashboard_url))
+    if settings.prometheus_url:
+        found.append(("Prometheus", settings.prometheus_url))
+    return "<nav class=links id=links>" + "".join(link(u, t) for t, u in found) + "</nav>"
+
+
+def _state_text(record: HandoffRecord) -> str:
+    if record.is_pending:
+        return "pending"
+    outcome = record.outcome.value if record.outcome else "finished"
+    return f"{outcome} ({record.error_type})" if record.error_type else outcome
+
+
+def _age_of(record: HandoffRecord, now: float) -> str:
+    """A pending handoff's age; a finished one's time to its outcome."""
+    if record.finished_at is not None:
+        return f"took {age(record.finished_at - record.started_at)}"
+    return age(now - record.started_at)
 
 
 def _outcomes_table(tallies: list[OutcomeTally]) -> str:
@@ -298,18 +400,3 @@ def _span(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
-
-
-def _clock(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
-    return f"{seconds / 86400:.1f}d".replace(".0d", "d")

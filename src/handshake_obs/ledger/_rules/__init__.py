@@ -5,6 +5,7 @@ from . import programs
 from ._running import run_program, run_program_async, take_step, take_step_async
 from ._schema_version import check_schema_version
 from ._steps import (
+    AppendEvent,
     ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
@@ -42,6 +43,7 @@ from .programs import MAX_ERROR_MESSAGE, truncate_message
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
+    "AppendEvent",
     "CallIntent",
     "ClaimDueChecks",
     "ClaimExpired",

@@ -20,7 +20,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
-from ..._records import CallIntent, HandoffRecord
+from ..._records import CallIntent, HandoffEvent, HandoffRecord
 from ..._vocabulary import Outcome
 
 _T = TypeVar("_T")
@@ -296,6 +296,16 @@ class TakeEarlyOutcome(Returns[EarlyOutcome | None]):
     digest: bytes
 
 
+# -- the timeline ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEvent(Returns[None]):
+    """Add an entry to the handoff's timeline (in the transaction of the rule it records)."""
+
+    event: HandoffEvent
+
+
 Step: TypeAlias = (
     LockToken
     | LockHandoff
@@ -323,6 +333,7 @@ Step: TypeAlias = (
     | EarlyOutcomeOf
     | KeepEarlyOutcome
     | TakeEarlyOutcome
+    | AppendEvent
 )
 
 #: A rule: yields steps, is sent each one's answer, returns the rule's result.

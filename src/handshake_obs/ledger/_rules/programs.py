@@ -12,19 +12,25 @@ Two rules carry the others:
   that died go with it), and no raw task token: a credential is kept only as long as it can
   still be used, while the token's digest stays so a late duplicate is still recognised.
 * **Messages** are cut to :data:`MAX_ERROR_MESSAGE` characters before they are stored.
+
+Each rule that changes a handoff also appends what it did to the handoff's timeline
+(:class:`~._steps.AppendEvent`: recorded, each heartbeat, a deadline set, the outcome), in
+the same transaction, so the timeline never tells of a change the ledger does not hold.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from ..._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
-from ..._records import CallIntent, FinishedOutcome, HandoffRecord
+from ..._records import CallIntent, FinishedOutcome, HandoffEvent, HandoffRecord
 from ..._tokens import token_digest
-from ..._vocabulary import CloseReason, Outcome
+from ..._vocabulary import CloseReason, HandoffEventKind, Outcome
 from .._interface import HeartbeatResult, RecordResult
 from ._steps import (
+    AppendEvent,
     ClaimDueChecks,
     ClaimExpired,
     EarlyOutcome,
@@ -55,6 +61,8 @@ from ._steps import (
 
 #: Longest error message kept (a stack trace pasted by an external system stays readable).
 MAX_ERROR_MESSAGE = 4096
+#: Longest progress (as JSON) a timeline entry keeps whole; a longer one is cut, as text.
+MAX_EVENT_PROGRESS = 2048
 
 
 def truncate_message(message: str | None) -> str | None:
@@ -82,6 +90,14 @@ def record(record: HandoffRecord) -> Program[RecordResult]:
         if existing is None:  # pragma: no cover - the row that conflicted cannot vanish
             raise LedgerError("handoff vanished while being recorded")
         return RecordResult(record=existing, created=False)
+    yield from _event(
+        stored.handoff_id,
+        stored.started_at,
+        HandoffEventKind.RECORDED,
+        attempt=stored.attempt,
+        target=stored.target,
+        deadline=stored.deadline,
+    )
     superseded = yield from _supersede_older_attempts(stored)
     reconciled = yield from _apply_early_outcome(stored, digest)
     return RecordResult(
@@ -147,6 +163,14 @@ def _finish_pending(
     if finished is None:
         return None
     yield from ask(EndAllCalls(handoff_id))
+    yield from _event(
+        handoff_id,
+        at,
+        HandoffEventKind.FINISHED,
+        outcome=outcome.value,
+        error_type=finished.error_type,
+        error_message=finished.error_message,
+    )
     yield from ask(ForgetToken(handoff_id))
     forgotten = dataclasses.replace(finished, task_token=b"")
     return FinishedOutcome(record=forgotten, outcome=outcome, finished_at=at)
@@ -254,18 +278,26 @@ def heartbeat(
         raise UnknownHandoffError(handoff_id)
     new = sequence if sequence is not None else (kept.sequence or 0) + 1
     if kept.sequence is not None and new <= kept.sequence:
+        yield from _event(
+            handoff_id, at, HandoffEventKind.HEARTBEAT_IGNORED, sequence=new, kept=kept.sequence
+        )
         return HeartbeatResult(accepted=False, sequence=kept.sequence)
     yield from ask(SetProgress(handoff_id, progress, new, at))
+    yield from _event(
+        handoff_id, at, HandoffEventKind.HEARTBEAT, sequence=new, progress=event_progress(progress)
+    )
     return HeartbeatResult(accepted=True, sequence=new)
 
 
 # -- deadlines and reaping ----------------------------------------------------------------------
 
 
-def extend_deadline(handoff_id: str, deadline: float) -> Program[HandoffRecord]:
-    """Move a pending handoff's deadline; an unknown or finished handoff is refused."""
+def extend_deadline(handoff_id: str, deadline: float, *, at: float) -> Program[HandoffRecord]:
+    """Move a pending handoff's deadline (at ``at``); an unknown or finished handoff is
+    refused."""
     updated = yield from ask(SetDeadline(handoff_id, deadline))
     if updated is not None:
+        yield from _event(handoff_id, at, HandoffEventKind.DEADLINE_SET, deadline=deadline)
         return updated
     existing = yield from ask(HandoffById(handoff_id))
     if existing is None:
@@ -273,6 +305,19 @@ def extend_deadline(handoff_id: str, deadline: float) -> Program[HandoffRecord]:
     raise HandoffAlreadyFinishedError(
         handoff_id, existing.outcome.value if existing.outcome else existing.state.value
     )
+
+
+def event_progress(progress: Any) -> Any:
+    """Progress as a timeline entry keeps it: whole up to :data:`MAX_EVENT_PROGRESS`
+    characters of JSON, else the start of its JSON text (the row keeps the latest whole)."""
+    text = json.dumps(progress, default=str, separators=(",", ":"))
+    if len(text) <= MAX_EVENT_PROGRESS:
+        return json.loads(text)
+    return text[: MAX_EVENT_PROGRESS - 1] + "…"
+
+
+def _event(handoff_id: str, at: float, kind: HandoffEventKind, **detail: Any) -> Program[None]:
+    yield from ask(AppendEvent(HandoffEvent(handoff_id, at, kind, detail)))
 
 
 def claim_expired(

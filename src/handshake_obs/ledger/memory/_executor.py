@@ -15,8 +15,9 @@ from typing import assert_never
 from ..._errors import LedgerError
 from ..._records import CallIntent, HandoffRecord
 from ..._vocabulary import State
-from .._rows import as_read_back, progress_as_read_back
+from .._rows import as_read_back, event_params, progress_as_read_back, row_to_event
 from .._rules import (
+    AppendEvent,
     ClaimDueChecks,
     ClaimExpired,
     EarlyOutcomeOf,
@@ -143,6 +144,12 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
             if step.handoff_id in tables.handoffs:
                 changes.put(tables.next_checks, step.handoff_id, step.next_check_at)
                 _release(tables, changes, step.handoff_id, step.claimant)
+            return None
+        case AppendEvent():
+            # Stored as the SQL ledgers read it back (details through JSON).
+            event = row_to_event(step.event.handoff_id, event_params(step.event)[1:])
+            kept = tables.events.get(event.handoff_id, ())
+            changes.put(tables.events, event.handoff_id, (*kept, event))
             return None
         case _:
             assert_never(step)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from ..._errors import LedgerError
-from ..._records import HandoffRecord, PendingSummary
+from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._tokens import token_digest
-from .._interface import HandoffQuery, OutcomeTally
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
 from .._rows import summary_from_row
 from .._rules import InsertHandoff, Program, run_program
 from .._rules_ledger import RulesLedger
@@ -130,6 +130,11 @@ class MemoryLedger(RulesLedger):
                 and (query.target is None or r.target == query.target)
                 and (query.started_before is None or r.started_at <= query.started_before)
                 and (query.after is None or (r.started_at, r.handoff_id) > query.after)
+                and (query.handoff_id is None or r.handoff_id == query.handoff_id)
+                and (
+                    query.workflow_id_prefix is None
+                    or r.workflow_id.startswith(query.workflow_id_prefix)
+                )
             )
 
         page = sorted(
@@ -137,6 +142,23 @@ class MemoryLedger(RulesLedger):
             key=lambda r: (r.started_at, r.handoff_id),
         )
         return page[: query.limit]
+
+    async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
+        return list(self._require_open().events.get(handoff_id, ())[:limit])
+
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        finished = sorted(
+            (
+                r
+                for r in self._require_open().handoffs.values()
+                if not r.is_pending and r.finished_at is not None and r.finished_at >= since
+            ),
+            key=lambda r: -(r.finished_at or 0.0),
+        )
+        return [
+            FinishedLatency(r.target, r.outcome.value if r.outcome else "", _took(r))
+            for r in finished[:limit]
+        ]
 
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:
         tally = Counter(
@@ -163,3 +185,7 @@ def _insert_new(tables: MemoryTables, changes: Changes, record: HandoffRecord) -
         raise LedgerError(
             f"ledger (memory): the token of handoff {record.handoff_id!r} is recorded already"
         )
+
+
+def _took(record: HandoffRecord) -> float:
+    return (record.finished_at or record.started_at) - record.started_at

@@ -11,7 +11,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..._records import HandoffRecord
+from ..._records import HandoffEvent, HandoffRecord
 from .._rules import CallIntent, EarlyOutcome
 
 _K = TypeVar("_K")
@@ -47,6 +47,8 @@ class MemoryTables:
     probe: dict[int, float] = field(default_factory=dict)
     #: Outcomes kept for tokens not recorded yet, by token digest.
     early_outcomes: dict[bytes, EarlyOutcome] = field(default_factory=dict)
+    #: Each handoff's timeline, by handoff id (a tuple, replaced whole on each append).
+    events: dict[str, tuple[HandoffEvent, ...]] = field(default_factory=dict)
 
 
 class Changes:

@@ -16,8 +16,9 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ..._vocabulary import Outcome
-from .._rows import RowCodec, encode_progress
+from .._rows import RowCodec, encode_progress, event_params
 from .._rules import (
+    AppendEvent,
     CallIntent,
     ClaimDueChecks,
     ClaimExpired,
@@ -170,6 +171,9 @@ async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step
                 sql.schedule_check,
                 (step.next_check_at, step.claimant, step.claimant, step.handoff_id),
             )
+            return None
+        case AppendEvent():
+            await conn.execute(sql.append_event, event_params(step.event))
             return None
         case _:
             assert_never(step)

@@ -20,11 +20,11 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from ..._errors import ConfigurationError, LedgerError
-from ..._records import HandoffRecord, PendingSummary
+from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
-from .._interface import HandoffQuery, OutcomeTally
-from .._rows import RowCodec, summary_from_row
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._rows import RowCodec, row_to_event, summary_from_row
 from .._rules import Program, Returns, run_program_async, take_step_async
 from .._rules_ledger import RulesLedger
 from .._token_cipher import TokenCipher
@@ -222,6 +222,14 @@ class PostgresLedger(RulesLedger):
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         sql, params = self._sql.list_query(query)
         return [self._codec.record(row) for row in await self._fetch(sql, params)]
+
+    async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
+        rows = await self._fetch(self._sql.events_of, (handoff_id, limit))
+        return [row_to_event(handoff_id, row) for row in rows]
+
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        rows = await self._fetch(self._sql.latencies_since, (since, limit))
+        return [FinishedLatency(t, o, float(s)) for t, o, s in rows]
 
     async def outcomes_since(self, since: float) -> list[OutcomeTally]:
         rows = await self._fetch(self._sql.outcomes_since, (since,))

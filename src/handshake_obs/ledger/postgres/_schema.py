@@ -123,6 +123,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX handoffs_standalone_activity ON {s}handoffs (namespace, activity_id)
         WHERE workflow_id = '';
     """,
+    # 8: each handoff's timeline, written by the rules in the transaction of each change.
+    """
+    CREATE TABLE {s}handoff_events (
+        id BIGSERIAL PRIMARY KEY,
+        handoff_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX handoff_events_handoff ON {s}handoff_events (handoff_id, id);
+    """,
 )
 
 

@@ -11,8 +11,9 @@ import sqlite3
 from typing import assert_never
 
 from ..._vocabulary import Outcome
-from .._rows import RowCodec, as_read_back, encode_progress
+from .._rows import RowCodec, as_read_back, encode_progress, event_params
 from .._rules import (
+    AppendEvent,
     CallIntent,
     ClaimDueChecks,
     ClaimExpired,
@@ -162,6 +163,9 @@ def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  #
                 SQL.schedule_check,
                 (step.next_check_at, step.claimant, step.claimant, step.handoff_id),
             )
+            return None
+        case AppendEvent():
+            conn.execute(SQL.append_event, event_params(step.event))
             return None
         case _:
             assert_never(step)

@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 import structlog
 
 from ..._errors import LedgerError
-from ..._records import HandoffRecord, PendingSummary
+from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
-from .._interface import HandoffQuery, OutcomeTally
-from .._rows import RowCodec, summary_from_row
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._rows import RowCodec, row_to_event, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
 from .._token_cipher import TokenCipher
@@ -216,6 +216,20 @@ class SqliteLedger(RulesLedger):
 
         def run() -> list[HandoffRecord]:
             return [self._codec.record(r) for r in self._rconn().execute(sql, params).fetchall()]
+
+        return await self._read(run)
+
+    async def _events(self, handoff_id: str, limit: int) -> list[HandoffEvent]:
+        def run() -> list[HandoffEvent]:
+            rows = self._rconn().execute(SQL.events_of, (handoff_id, limit)).fetchall()
+            return [row_to_event(handoff_id, row) for row in rows]
+
+        return await self._read(run)
+
+    async def latencies_since(self, since: float, *, limit: int) -> list[FinishedLatency]:
+        def run() -> list[FinishedLatency]:
+            rows = self._rconn().execute(SQL.latencies_since, (since, limit)).fetchall()
+            return [FinishedLatency(t, o, float(s)) for t, o, s in rows]
 
         return await self._read(run)
 

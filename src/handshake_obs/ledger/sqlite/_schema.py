@@ -109,6 +109,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX handoffs_standalone_activity ON handoffs (namespace, activity_id)
         WHERE workflow_id = '';
     """,
+    # 8: each handoff's timeline, written by the rules in the transaction of each change.
+    """
+    CREATE TABLE handoff_events (
+        id INTEGER PRIMARY KEY,
+        handoff_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX handoff_events_handoff ON handoff_events (handoff_id, id);
+    """,
 )
 
 
