@@ -128,3 +128,12 @@ class CallIntent:
     outcome: Outcome
     error_type: str | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailure:
+    """A completion-path call Temporal did not take, for the handoff's timeline."""
+
+    operation: str
+    error_type: str
+    at: float

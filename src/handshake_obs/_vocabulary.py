@@ -48,6 +48,9 @@ class HandoffEventKind(enum.StrEnum):
     #: A progress report older than the one kept (its sequence not above): not kept.
     HEARTBEAT_IGNORED = "heartbeat_ignored"
     DEADLINE_SET = "deadline_set"
+    #: A completion-path call Temporal did not take (unavailable, rejected, ...): the
+    #: handoff stays pending.
+    CALL_FAILED = "call_failed"
     FINISHED = "finished"
 
 

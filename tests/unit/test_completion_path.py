@@ -39,11 +39,12 @@ from handshake_obs import (
     TemporalUnavailableError,
     UnknownHandoffError,
 )
-from handshake_obs._vocabulary import CloseReason, Component
+from handshake_obs._vocabulary import CloseReason, Component, HandoffEventKind
 from handshake_obs.completion._call import Subject
 from handshake_obs.completion._path import CallResult, CompletionPath
 from handshake_obs.completion._rpc import RetryingRpc
 from handshake_obs.ledger import SqliteLedger
+from handshake_obs.sidecar._handoff_page import timeline_of
 from handshake_obs.telemetry import _semconv as sc
 from handshake_obs.telemetry._metrics import HandshakeMetrics
 from handshake_obs.telemetry._tracing import HandshakeTracing
@@ -391,6 +392,35 @@ async def test_unavailable_is_retried_then_raised_and_the_handoff_stays_pending(
     # The same call succeeds once Temporal is back.
     await path.complete(of(record), FakeRpc())
     assert finished(registry, "completed") == 1
+
+
+async def test_a_call_temporal_did_not_take_is_on_the_handoffs_timeline(
+    path: CompletionPath, ledger: SqliteLedger
+) -> None:
+    """The handoff page shows each completion-path call with its result: one Temporal
+    refused leaves a ``call_failed`` event (the handoff stays pending), then the outcome."""
+    record = await recorded(ledger)
+    with pytest.raises(TemporalUnavailableError):
+        await path.complete(
+            of(record), answers(rpc_error(RPCStatusCode.UNAVAILABLE, "connection refused"))
+        )
+    assert await path.delayed.drain(5.0) == 0
+    await path.complete(of(record), FakeRpc())
+
+    events = await ledger.events(record.handoff_id)
+    kinds = [e.kind for e in events]
+    assert kinds == [
+        HandoffEventKind.RECORDED,
+        HandoffEventKind.CALL_FAILED,
+        HandoffEventKind.FINISHED,
+    ]
+    assert events[1].detail == {"operation": "complete", "error_type": "unavailable"}
+    assert (await side_tables(ledger)).calls_in_flight == frozenset()
+    stored = await ledger.get(record.handoff_id)
+    assert stored is not None
+    shown = timeline_of(stored, events)[1]
+    assert (shown.title, shown.kind) == ("complete not taken by Temporal", "bad")
+    assert shown.detail.startswith("unavailable")
 
 
 async def test_unavailable_then_accepted_is_one_completion_and_no_error(

@@ -39,9 +39,9 @@ from .._errors import (
     HandshakeError,
     LedgerError,
 )
-from .._records import CallIntent, FinishedOutcome, HandoffRecord
+from .._records import CallFailure, CallIntent, FinishedOutcome, HandoffRecord
 from .._tokens import token_fingerprint
-from .._vocabulary import CloseReason, Component, Operation, Outcome
+from .._vocabulary import CloseReason, Component, ErrorType, Operation, Outcome
 from ..config import HandshakeConfig
 from ..ledger import HeartbeatResult, Ledger
 from ..telemetry._logging import handoff_fields
@@ -246,8 +246,9 @@ class Call:
             if call_id is not None:
                 return call_id
 
-    def _end_mark(self) -> None:
-        """The call ended without an outcome: its mark goes, now or once it is written."""
+    def _end_mark(self, refused: ErrorType | None = None) -> None:
+        """The call ended without an outcome: its mark goes, now or once it is written;
+        ``refused``: Temporal did not take it, which goes on the handoff's timeline."""
         record = self._subject.record
         if record is None:
             return
@@ -259,10 +260,16 @@ class Call:
         if mark is None:
             return
 
+        failure = (
+            CallFailure(self._operation.value, refused.value, self._parts.clock())
+            if refused is not None
+            else None
+        )
+
         async def end() -> None:
             call_id = await mark
             if call_id is not None:
-                await self._ledger.end_call(handoff_id, call_id)
+                await self._ledger.end_call(handoff_id, call_id, failure=failure)
 
         self._parts.delayed.follow(
             asyncio.ensure_future(end()), end, lambda _: None, what="end call", log=self._log
@@ -385,7 +392,7 @@ class Call:
         """
         record, token = self._subject.record, self._subject.task_token
         if not isinstance(error, ActivityAlreadyClosedError):
-            self._end_mark()
+            self._end_mark(error.error_type)
             self._log.warning(
                 "completion call failed", error_type=error.error_type.value, error=str(error)
             )

@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._records import CallIntent, FinishedOutcome, HandoffEvent, HandoffRecord, PendingSummary
+from .._records import (
+    CallFailure,
+    CallIntent,
+    FinishedOutcome,
+    HandoffEvent,
+    HandoffRecord,
+    PendingSummary,
+)
 from .._vocabulary import CloseReason, Outcome, State
 
 #: Timeline entries read for one handoff at most (its page shows the first ones).
@@ -164,8 +171,11 @@ class Ledger(abc.ABC):
         call's answer is this one's; wait for it rather than call Temporal again)."""
 
     @abc.abstractmethod
-    async def end_call(self, handoff_id: str, call_id: str) -> None:
-        """The call ended without an outcome (an error that leaves the handoff pending)."""
+    async def end_call(
+        self, handoff_id: str, call_id: str, *, failure: CallFailure | None = None
+    ) -> None:
+        """The call ended without an outcome (an error that leaves the handoff pending);
+        ``failure``, when Temporal refused it, goes on the handoff's timeline."""
 
     @abc.abstractmethod
     async def finish(

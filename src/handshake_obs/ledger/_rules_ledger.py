@@ -16,12 +16,11 @@ import time
 import uuid
 from typing import Any, TypeVar
 
-from .._records import FinishedOutcome, HandoffEvent, HandoffRecord
+from .._records import CallFailure, FinishedOutcome, HandoffEvent, HandoffRecord
 from .._vocabulary import CloseReason, Outcome
 from ._interface import MAX_EVENTS_READ, HeartbeatResult, Ledger, RecordResult
 from ._rules import (
     CallIntent,
-    EndCall,
     MarkCall,
     ProbeWrite,
     Program,
@@ -72,8 +71,10 @@ class RulesLedger(Ledger):
         )
         return call_id if begun else None
 
-    async def end_call(self, handoff_id: str, call_id: str) -> None:
-        await self._take(EndCall(handoff_id, call_id))
+    async def end_call(
+        self, handoff_id: str, call_id: str, *, failure: CallFailure | None = None
+    ) -> None:
+        await self._run(programs.end_call(handoff_id, call_id, failure))
 
     async def finish(
         self,

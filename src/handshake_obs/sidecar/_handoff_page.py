@@ -88,7 +88,7 @@ def timeline_of(record: HandoffRecord, events: Sequence[HandoffEvent]) -> list[T
     return [_entry(record, event) for event in events]
 
 
-def _entry(record: HandoffRecord, event: HandoffEvent) -> TimelineEntry:
+def _entry(record: HandoffRecord, event: HandoffEvent) -> TimelineEntry:  # noqa: PLR0911 - one case per kind
     d = event.detail
     match event.kind:
         case HandoffEventKind.RECORDED:
@@ -115,6 +115,13 @@ def _entry(record: HandoffRecord, event: HandoffEvent) -> TimelineEntry:
                 event.at,
                 "deadline set",
                 f"to {clock(deadline)} UTC" if isinstance(deadline, int | float) else "",
+            )
+        case HandoffEventKind.CALL_FAILED:
+            return TimelineEntry(
+                event.at,
+                f"{d.get('operation')} not taken by Temporal",
+                f"{d.get('error_type')}: the handoff stays pending",
+                "bad",
             )
         case HandoffEventKind.FINISHED:
             outcome = str(d.get("outcome") or "finished")

@@ -25,7 +25,7 @@ import json
 from typing import Any
 
 from ..._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
-from ..._records import CallIntent, FinishedOutcome, HandoffEvent, HandoffRecord
+from ..._records import CallFailure, CallIntent, FinishedOutcome, HandoffEvent, HandoffRecord
 from ..._tokens import token_digest
 from ..._vocabulary import CloseReason, HandoffEventKind, Outcome
 from .._interface import HeartbeatResult, RecordResult
@@ -314,6 +314,19 @@ def event_progress(progress: Any) -> Any:
     if len(text) <= MAX_EVENT_PROGRESS:
         return json.loads(text)
     return text[: MAX_EVENT_PROGRESS - 1] + "…"
+
+
+def end_call(handoff_id: str, call_id: str, failure: CallFailure | None) -> Program[None]:
+    """A call ended without an outcome: its mark goes, and a refusal goes on the timeline."""
+    yield from ask(EndCall(handoff_id, call_id))
+    if failure is not None:
+        yield from _event(
+            handoff_id,
+            failure.at,
+            HandoffEventKind.CALL_FAILED,
+            operation=failure.operation,
+            error_type=failure.error_type,
+        )
 
 
 def _event(handoff_id: str, at: float, kind: HandoffEventKind, **detail: Any) -> Program[None]:
