@@ -251,7 +251,12 @@ async def test_pruning_deletes_only_finished_rows_older_than_the_cutoff_oldest_f
     for record in old:
         assert await ledger.get(record.handoff_id) is None
         assert await ledger.find_by_token(record.task_token) is None
+        assert await ledger.events(record.handoff_id) == []  # the timeline went with it
     assert await ledger.get(recent.handoff_id) is not None
+    assert [e.kind.value for e in await ledger.events(recent.handoff_id)] == [
+        "recorded",
+        "finished",
+    ]
     kept_pending = await ledger.get(old_pending.handoff_id)
     assert kept_pending is not None
     assert kept_pending.is_pending

@@ -121,6 +121,8 @@ class SharedStatements:
         self.append_event = (
             f"INSERT INTO {ev} (handoff_id, at, kind, detail) VALUES ({p}, {p}, {p}, {p})"
         )
+        #: One pruned handoff's timeline (PostgreSQL deletes a batch's at once).
+        self.prune_events = f"DELETE FROM {ev} WHERE handoff_id = {p}"
         # In the order written: a rule's entries share its transaction's times.
         self.events_of = (
             f"SELECT at, kind, detail FROM {ev} WHERE handoff_id = {p} ORDER BY id LIMIT {p}"

@@ -258,6 +258,7 @@ def _prune(tables: MemoryTables, changes: Changes, step: PruneFinished) -> int:
     for record in old:
         changes.delete(tables.handoffs, record.handoff_id)
         changes.delete(tables.claims, record.handoff_id)
+        changes.delete(tables.events, record.handoff_id)  # the timeline goes with it
         changes.delete(tables.ids_by_digest, digests[record.handoff_id])
     for digest in [d for d, e in tables.early_outcomes.items() if e.finished_at < step.before]:
         changes.delete(tables.early_outcomes, digest)

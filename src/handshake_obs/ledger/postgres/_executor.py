@@ -78,9 +78,12 @@ async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step
             await conn.execute(sql.forget_token, (b"", None, step.handoff_id))
             return None
         case PruneFinished():
-            pruned = (await conn.execute(sql.prune, (step.before, step.limit))).rowcount
+            cur = await conn.execute(sql.prune, (step.before, step.limit))
+            pruned = [handoff_id for (handoff_id,) in await cur.fetchall()]
+            # The timelines go with their handoffs.
+            await conn.execute(sql.prune_events, (pruned,))
             await conn.execute(sql.prune_early, (step.before,))
-            return pruned
+            return len(pruned)
         case EndAllCalls():
             await conn.execute(sql.end_all_calls, (step.handoff_id,))
             return None

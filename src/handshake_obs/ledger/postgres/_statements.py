@@ -53,12 +53,16 @@ class Statements(SharedStatements):
             f") UPDATE {h} AS h SET claimed_by = %s, claim_until = %s FROM picked "
             f"WHERE h.handoff_id = picked.handoff_id RETURNING {claimed}"
         )
+        # Parameters: the pruned handoffs' ids.
+        self.prune_events = (
+            f"DELETE FROM {table_prefix(schema)}handoff_events WHERE handoff_id = ANY(%s)"
+        )
         # Parameters: before, limit. By physical row address, the cheapest way to delete a
         # bounded batch; rows another transaction is locking are left for the next batch.
         self.prune = (
             f"DELETE FROM {h} WHERE ctid IN ("
             f"  SELECT ctid FROM {h} WHERE state = 'finished' AND finished_at < %s"
-            "   ORDER BY finished_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            "   ORDER BY finished_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING handoff_id"
         )
         # Parameters: now, first check before, now, first check delay, limit, claimant,
         # until; as the reaper's claim, rows another replica is claiming are skipped.

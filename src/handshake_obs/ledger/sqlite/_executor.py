@@ -67,9 +67,11 @@ def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  #
             conn.execute(SQL.forget_token, (b"", None, step.handoff_id))
             return None
         case PruneFinished():
-            pruned = conn.execute(SQL.prune, (step.before, step.limit)).rowcount
+            pruned = conn.execute(SQL.prune, (step.before, step.limit)).fetchall()
+            # The timelines go with their handoffs.
+            conn.executemany(SQL.prune_events, pruned)
             conn.execute(SQL.prune_early, (step.before,))
-            return pruned
+            return len(pruned)
         case EndAllCalls():
             conn.execute(SQL.end_all_calls, (step.handoff_id,))
             return None

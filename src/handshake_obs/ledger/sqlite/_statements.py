@@ -27,7 +27,7 @@ class Statements(SharedStatements):
         self.prune = (
             f"DELETE FROM {h} WHERE handoff_id IN ("
             f"  SELECT handoff_id FROM {h} WHERE state = 'finished' AND finished_at < ?"
-            "  ORDER BY finished_at LIMIT ?)"
+            "  ORDER BY finished_at LIMIT ?) RETURNING handoff_id"
         )
         # Parameters: claimant, until, now, first check before, now, first check delay, limit.
         self.claim_checks = (
