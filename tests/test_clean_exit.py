@@ -35,6 +35,20 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: f
         time.sleep(0.1)
 
 
+def wait_for_python(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until the interpreter has initialised (it catches SIGINT: /proc's SigCgt bit 2)."""
+    deadline = time.monotonic() + timeout
+    status = Path(f"/proc/{process.pid}/status")
+    while time.monotonic() < deadline and process.poll() is None:
+        caught = next(
+            (line for line in status.read_text().splitlines() if line.startswith("SigCgt:")),
+            "SigCgt: 0",
+        )
+        if int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.01)
+
+
 def stop_and_wait(process: subprocess.Popen[bytes], sig: int, log: Path) -> int:
     process.send_signal(sig)
     try:
@@ -74,7 +88,10 @@ def test_serve_exits_0_on_sigterm_and_sigint_over_20_cycles(
                 cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         if cycle % 4 == 3:
-            time.sleep(0.3)  # still importing or connecting: the signal comes during start-up
+            # Still importing (the sidecar, FastAPI, temporalio) or connecting: the signal
+            # comes during start-up, once the interpreter runs.
+            wait_for_python(process)
+            time.sleep(0.5)
         else:
             wait_ready(process, f"http://127.0.0.1:{port}/readyz", log, timeout=120)
         sig = signal.SIGTERM if cycle % 2 == 0 else signal.SIGINT
@@ -106,6 +123,7 @@ def test_dev_exits_0_on_sigint_and_sigterm(tmp_path: Path) -> None:
         with log.open("wb") as out:
             process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
         if cycle == DEV_CYCLES - 1:
+            wait_for_python(process)
             time.sleep(1)  # during start-up: the dev server or the sidecar still starting
         else:
             wait_ready(process, f"http://127.0.0.1:{metrics_port}/readyz", log, timeout=180)
