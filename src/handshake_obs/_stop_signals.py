@@ -22,16 +22,35 @@ if TYPE_CHECKING:  # imported when the loop needs it: ``--help`` stays fast
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _requested = threading.Event()
+#: The signal that made the request (to deliver it again if the command is not ours to stop).
+_received: list[int] = []
 
 
-def _record(_signum: int, _frame: FrameType | None) -> None:
+def _record(signum: int, _frame: FrameType | None) -> None:
+    _received.append(signum)
     _requested.set()
+
+
+#: The handlers before :func:`catch_stop_signals`, put back by :func:`release_stop_signals`.
+_previous: dict[int, object] = {}
 
 
 def catch_stop_signals() -> None:
     """From now on SIGTERM/SIGINT are recorded as a stop request (never a kill)."""
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _record)
+        previous = signal.signal(sig, _record)
+        if previous is not _record:
+            _previous[sig] = previous
+
+
+def release_stop_signals() -> None:
+    """Give SIGTERM/SIGINT back their default behaviour (a short command: Ctrl-C interrupts
+    it); a signal that arrived while they were caught is delivered again now."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _previous.pop(sig, defaults[sig]))  # type: ignore[arg-type]
+    if _received:
+        signal.raise_signal(_received.pop(0))
 
 
 def stop_requested() -> bool:

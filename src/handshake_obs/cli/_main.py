@@ -10,18 +10,23 @@ import warnings
 from collections.abc import Sequence
 
 from .._errors import HandshakeError
-from .._stop_signals import catch_stop_signals
+from .._stop_signals import catch_stop_signals, release_stop_signals
 from ._exit import exit_now
 from ._parser import LONG_RUNNING_COMMANDS, build_parser, command, setting_arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    # First, before the command is known: a signal during start-up is a clean stop too.
+    catch_stop_signals()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        release_stop_signals()
+        raise
     long_running = args.command in LONG_RUNNING_COMMANDS and not getattr(args, "once", False)
-    if long_running:
-        # As early as the command is known: a signal during start-up is a clean stop too.
-        catch_stop_signals()
+    if not long_running:
+        release_stop_signals()
     try:
         code = _run(args)
     finally:
