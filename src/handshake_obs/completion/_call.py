@@ -190,8 +190,14 @@ class Call:
         now = self._parts.clock()
         until = now + self._parts.rpc.worst_case_seconds()
         write: asyncio.Future[str | None]
-        if intent is not None and self._subject.refuse_finished:
-            # One finishing call per handoff across processes: wait for one in flight.
+        if (
+            intent is not None
+            and self._subject.refuse_finished
+            and self._operation is not Operation.REAP
+        ):
+            # One finishing call per handoff across processes: wait for one in flight. (The
+            # reaper writes its mark in one statement: it owns the rows it claimed, and a
+            # call in flight elsewhere makes its NOT_FOUND leave the handoff pending.)
             first = self._ledger.begin_finishing_call(record.handoff_id, until, intent, now)
             write = asyncio.ensure_future(first)
         else:
