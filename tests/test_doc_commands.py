@@ -18,6 +18,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,10 @@ from .support.sidecar import (
 
 RUNNABLE = [b for b in shell_blocks() if b.runnable]
 _EXAMPLE_ID = re.compile(r"ho_[A-Za-z0-9_-]{24}")
+#: An example time in the docs, run as a time in the future.
+_EXAMPLE_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+#: Temporal's own timeout of the handoffs the blocks act on: past every documented extension.
+_DOCUMENTED_WAIT = 2 * 24 * 3600.0
 
 
 @pytest.fixture
@@ -72,6 +77,9 @@ async def test_a_documented_block_runs_as_written(
         sent = await hand_off(
             plain_client, workflows, sidecar, receiver, target=target,
             workflow_id=f"invoice-{os.urandom(4).hex()}",
+            # Long enough for the documented extensions (extend refuses a deadline past
+            # Temporal's own timeout).
+            start_to_close_seconds=_DOCUMENTED_WAIT,
         )  # fmt: skip
         return sent.handoff_id
 
@@ -87,10 +95,13 @@ async def test_a_documented_block_runs_as_written(
         "TOKEN": COMPLETION_TOKEN,
     }
 
+    # A date in the docs stands for one in the future (extend refuses a past deadline).
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def as_run(text: str) -> str:
         for example, handoff_id in real.items():
             text = text.replace(example, handoff_id)
-        return text
+        return _EXAMPLE_TIME.sub(tomorrow, text)
 
     if block.language == "console":
         for command, fails in block.commands():

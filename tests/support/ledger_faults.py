@@ -133,6 +133,12 @@ async def postgres_store() -> AsyncIterator[FaultyStore]:
                     sql.Identifier(schema), sql.Identifier(role)
                 )
             )
+            # The timeline's ids come from a sequence: writing a row needs it.
+            await admin.execute(
+                sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(role)
+                )
+            )
             fault = PostgresFault(admin, schema, role)
             await fault.stop()  # the write privileges
             parts = urlsplit(POSTGRES_URL)
