@@ -755,4 +755,5 @@ async def test_any_other_temporalio_error_is_raised_as_a_completion_error(
     stored = await ledger.get(record.handoff_id)
     assert stored is not None
     assert stored.is_pending
+    assert await path.delayed.drain(5.0) == 0  # the mark ends in the background
     assert (await side_tables(ledger)).calls_in_flight == frozenset()
