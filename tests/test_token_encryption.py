@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,7 @@ from temporalio.worker import Worker
 
 from handshake_obs import Handshake, LedgerError, Outcome
 from handshake_obs._token_keys import TokenKeys, parse_token_keys
+from handshake_obs.cli._reap import reap
 from handshake_obs.ledger import Ledger, PostgresLedger, SqliteLedger
 from handshake_obs.ledger.postgres._statements import table_prefix
 
@@ -245,6 +247,31 @@ async def test_encrypted_handoffs_complete_and_are_reaped_through_temporal(
     assert finished_rows[done.explicit.handoff_id] == (b"", None)
     labels = {"target": "agent", "outcome": "reaped"}
     assert registry.get_sample_value("handshake_handoffs_finished_total", labels) == 1
+
+
+@pytest.mark.parametrize("config_overrides", [{"token_keys": ROTATED}])
+async def test_the_reap_command_reads_encrypted_handoffs_with_the_configured_keys(
+    handshake: Handshake, worker: Worker, start_workflow: StartWorkflow, temporal_address: str
+) -> None:
+    """``handshake-obs reap --once`` opens the ledger with the configured token keys: an
+    encrypted handoff past its deadline is reaped, not an unreadable row."""
+    expiring = await start_workflow(
+        "hand_off_explicit", target="agent", extra={"deadline_seconds": 0.2}
+    )
+    lost = await EXTERNAL.receive(expiring.id)
+    await asyncio.sleep(0.3)
+    out = io.StringIO()
+
+    code = await reap(
+        handshake.config.with_changes(temporal_address=temporal_address), once=True, out=out
+    )
+
+    assert code == 0, out.getvalue()
+    assert out.getvalue().endswith("1 handoff(s) reaped\n")
+    assert (await expiring.result())["error_type"] == "HandoffDeadlineExceeded"
+    record = await handshake.ledger.get(lost.explicit.handoff_id)
+    assert record is not None
+    assert record.outcome is Outcome.REAPED
 
 
 def _stored(path: Path) -> dict[str, tuple[bytes, str | None]]:

@@ -48,16 +48,21 @@ class Handshake:
         *,
         registry: CollectorRegistry,
         ledger: Ledger | None = None,
+        create_ledger: bool = True,
         clock: Callable[[], float] = time.time,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         #: The configuration every part applies.
         self.config = config
-        #: Where handoffs are kept (opened by :meth:`start`).
+        #: Where handoffs are kept (opened by :meth:`start`): the configured one, with the
+        #: configured token keys. ``create_ledger=False``: a missing SQLite file is refused
+        #: when opened, never created empty (a command that expects a ledger).
         self.ledger = (
             ledger
             if ledger is not None
-            else ledger_from_url(config.ledger_url, token_keys=config.token_keys)
+            else ledger_from_url(
+                config.ledger_url, create=create_ledger, token_keys=config.token_keys
+            )
         )
         self._clock = clock
         self._metrics = HandshakeMetrics(config, registry=registry)
@@ -66,7 +71,7 @@ class Handshake:
         self._refresher = PendingGaugesRefresher(
             pending, self.ledger, config, metrics=self._metrics, clock=clock
         )
-        tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
+        tracing = self._tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
         # One reporter: an outcome is counted and described alike whoever recorded it.
         reporter = self._reporter = OutcomeReporter(self._metrics)
         #: Ledger writes that outlived their bound, owed by this process.

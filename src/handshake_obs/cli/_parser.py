@@ -46,7 +46,7 @@ COMMANDS: Final[Mapping[str, str]] = {
 
 #: Commands that run until SIGTERM/SIGINT (``reap`` unless ``--once``): a signal stops them
 #: cleanly from the moment the command line is parsed.
-LONG_RUNNING_COMMANDS: Final = ("serve", "dev", "demo", "reap")
+LONG_RUNNING_COMMANDS: Final = ("serve", "dev", "demo", "reap", "reconcile", "proxy")
 
 #: What ``export`` writes (``handshake_obs.artifacts.ARTIFACTS``, and ``all``), and the rule
 #: file formats (``RULE_FORMATS``): repeated here so that ``--help`` imports nothing.

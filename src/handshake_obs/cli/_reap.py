@@ -16,7 +16,6 @@ from .._stop_signals import stop_event
 from .._vocabulary import ReapStatus
 from ..completion._reaper import ReapResult
 from ..config import HandshakeConfig, Settings, TemporalConnection, connect_temporal
-from ..ledger import ledger_from_url
 from ._table import render_table
 from ._time import format_duration
 from ._tracing import exporting_spans
@@ -62,8 +61,7 @@ async def reap(
             address=config.temporal_address, namespace=config.temporal_namespace
         )
     # Reaping expects a ledger: a missing SQLite file is an error, never a new empty ledger.
-    ledger = ledger_from_url(config.ledger_url, create=False)
-    async with Handshake(config, registry=CollectorRegistry(), ledger=ledger) as handshake:
+    async with Handshake(config, registry=CollectorRegistry(), create_ledger=False) as handshake:
         # A refused or unreachable Temporal is a TemporalConnectionError: one line, exit 2.
         client = await connect_temporal(connection, interceptors=[handshake.interceptor])
         reaper = handshake.reaper(client)

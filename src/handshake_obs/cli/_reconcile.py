@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -14,6 +13,7 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry
 
 from .._handshake import Handshake
+from .._stop_signals import stop_event
 from ..config import HandshakeConfig, Settings, TemporalConnection, connect_temporal
 from ..reconcile import Check, CheckResult
 from ._table import render_table
@@ -63,7 +63,8 @@ async def reconcile(
         connection = TemporalConnection(
             address=config.temporal_address, namespace=config.temporal_namespace
         )
-    async with Handshake(config, registry=CollectorRegistry()) as handshake:
+    # Reconciling expects a ledger: a missing SQLite file is an error, never a new empty one.
+    async with Handshake(config, registry=CollectorRegistry(), create_ledger=False) as handshake:
         client = await connect_temporal(connection, interceptors=[handshake.interceptor])
         reconciler = handshake.reconciler(client)
         if once:
@@ -74,10 +75,7 @@ async def reconcile(
             out.write(f"{len(checks)} handoff(s) checked, {reconciled} reconciled\n")
             out.flush()
             return 1 if any(c.result is CheckResult.ERROR for c in checks) else 0
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_event()
         interval = config.reconcile_interval.total_seconds()
         while not stop.is_set():
             checks = await reconciler.reconcile_once()

@@ -10,9 +10,7 @@ up to the grace period), stop the gauges, close the ledger.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -22,14 +20,10 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from .._errors import ConfigurationError
-from ..completion._path import CompletionPath
+from .._handshake import Handshake
+from .._stop_signals import stop_event
 from ..config import HandshakeConfig, ProxySettings, RetryPolicy, TemporalConnection
-from ..ledger import Ledger, ledger_from_url
-from ..telemetry._metrics import HandshakeMetrics
-from ..telemetry._outcome_reporter import OutcomeReporter
-from ..telemetry._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
-from ..telemetry._tracing import HandshakeTracing
-from ..worker._recorder import HandoffRecorder
+from ..ledger import Ledger
 from ._forwarder import Forwarder
 from ._handoffs import WireHandoffs, WireParts
 from ._methods import streaming_methods
@@ -48,16 +42,19 @@ class RunningProxy:
 
     port: int
     server: grpc.aio.Server
-    ledger: Ledger
+    handshake: Handshake
     channel: grpc.aio.Channel
-    refresher: PendingGaugesRefresher
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger the proxy records in."""
+        return self.handshake.ledger
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop serving (calls in flight get ``grace`` seconds), then close everything."""
         await self.server.stop(grace)
         await self.channel.close()
-        await self.refresher.stop()
-        await self.ledger.close()
+        await self.handshake.stop()
 
 
 @contextlib.asynccontextmanager
@@ -90,40 +87,22 @@ async def start_proxy(
     clock: Callable[[], float] = time.time,
 ) -> RunningProxy:
     """Open the ledger, build the parts a handoff uses, and start serving."""
-    ledger = ledger if ledger is not None else ledger_from_url(config.ledger_url)
-    await ledger.open()
-    metrics = HandshakeMetrics(config, registry=registry)
-    pending = PendingGaugesCollector(config)
-    registry.register(pending)
-    refresher = PendingGaugesRefresher(pending, ledger, config, metrics=metrics, clock=clock)
-    await refresher.refresh()
-    refresher.start()
-    tracing = HandshakeTracing(config)
-    reporter = OutcomeReporter(metrics)
     # One attempt: the call is the caller's, and its SDK retries it as without the proxy.
-    path_config = replace(config, rpc_retry=RetryPolicy(max_attempts=1))
-    parts = WireParts(
+    handshake = Handshake(
+        replace(config, rpc_retry=RetryPolicy(max_attempts=1)),
+        registry=registry,
         ledger=ledger,
-        metrics=metrics,
+        clock=clock,
+    )
+    await handshake.start()
+    parts = WireParts(
+        ledger=handshake.ledger,
+        metrics=handshake._metrics,
         config=config,
         settings=settings,
-        tracing=tracing,
-        recorder=HandoffRecorder(
-            ledger=ledger,
-            metrics=metrics,
-            config=config,
-            tracing=tracing,
-            reporter=reporter,
-            clock=clock,
-        ),
-        completion=CompletionPath(
-            ledger=ledger,
-            metrics=metrics,
-            config=path_config,
-            tracing=tracing,
-            reporter=reporter,
-            clock=clock,
-        ),
+        tracing=handshake._tracing,
+        recorder=handshake._recorder,
+        completion=handshake._completion,
         clock=clock,
     )
     channel = upstream_channel(connection, max_message_bytes=settings.max_message_bytes)
@@ -141,8 +120,7 @@ async def start_proxy(
         port = 0
     if port == 0:
         await channel.close()
-        await refresher.stop()
-        await ledger.close()
+        await handshake.stop()
         raise ConfigurationError(
             f"the proxy cannot listen on {settings.listen_address} (proxy_listen_address): "
             "the address is in use or not this machine's"
@@ -154,7 +132,7 @@ async def start_proxy(
         upstream=connection.describe(),
         async_activities=[rule.activity_type for rule in settings.async_activities],
     )
-    return RunningProxy(port, server, ledger, channel, refresher)
+    return RunningProxy(port, server, handshake, channel)
 
 
 async def run_proxy(
@@ -169,10 +147,7 @@ async def run_proxy(
 
     host, _, port = settings.metrics_address.rpartition(":")
     metrics_server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     try:
         async with running_proxy(config, settings, connection, registry=registry):
             await stop.wait()
