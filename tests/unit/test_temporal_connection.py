@@ -229,6 +229,14 @@ SDK_FAILURES = [
         "TLS is on at one end only",
         False,
     ),
+    (
+        # The same mismatch when the TLS server hangs up before answering the preface.
+        "Failed client connect: `get_system_info` call error after connection: Status { code: "
+        'Cancelled, message: "operation was canceled", source: Some(tonic::transport::Error('
+        'Transport, hyper::Error(Canceled, "connection closed"))) }',
+        "TLS is on at one end only",
+        False,
+    ),
 ]
 
 
