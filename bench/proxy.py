@@ -48,6 +48,7 @@ from temporalio.worker import Worker
 from handshake_obs.dev import start_dev_server
 
 from ._common import machine_note, median, ratio, table
+from ._nginx_front import start_nginx
 from ._workflows import HandoffBenchWorkflow
 
 _SERVICE = "/temporal.api.workflowservice.v1.WorkflowService/"
@@ -220,28 +221,50 @@ async def _handoff_round(address: str, workflows: int) -> float:
         completer.cancel()
 
 
-async def throughput(direct: str, proxied: str, workflows: int, rounds: int) -> None:
-    await _handoff_round(direct, max(10, workflows // 5))  # warm-up, unreported
-    await _handoff_round(proxied, max(10, workflows // 5))
+async def throughput(
+    paths: dict[str, tuple[str, tuple[int, ...]]], workflows: int, rounds: int
+) -> None:
+    """``paths``: name -> (address, pids of the processes in the path); "direct" first."""
+    names = list(paths)
+    for name in names:  # warm-up, unreported
+        await _handoff_round(paths[name][0], max(10, workflows // 5))
     rows: list[list[object]] = []
-    ratios: list[float] = []
+    ratios: dict[str, list[float]] = {n: [] for n in names[1:]}
+    cpu: dict[str, list[float]] = {n: [] for n in names if paths[n][1]}
     last: dict[str, float] = {}
     drift: list[float] = []
     for number in range(1, rounds + 1):
-        order = ("direct", "proxy") if number % 2 else ("proxy", "direct")
+        order = names if number % 2 else names[::-1]
         rate: dict[str, float] = {}
-        for path in order:
+        for name in order:
+            address, pids = paths[name]
             await asyncio.sleep(1.0)
-            rate[path] = await _handoff_round(direct if path == "direct" else proxied, workflows)
-            if path in last:
-                drift.append(max(rate[path] / last[path], last[path] / rate[path]))
-            last[path] = rate[path]
-        ratios.append(ratio(rate["proxy"], rate["direct"]))
-        rows.append([number, rate["direct"], rate["proxy"], ratios[-1]])
+            before = sum(_proxy_cpu_seconds(pid) for pid in pids)
+            rate[name] = await _handoff_round(address, workflows)
+            if pids:
+                used = sum(_proxy_cpu_seconds(pid) for pid in pids) - before
+                cpu[name].append(used / workflows * 1e3)
+            if name in last:
+                drift.append(max(rate[name] / last[name], last[name] / rate[name]))
+            last[name] = rate[name]
+        for name, values in ratios.items():
+            values.append(ratio(rate[name], rate["direct"]))
+        rows.append(
+            [number, *(rate[n] for n in names), *(ratios[n][-1] for n in ratios),
+             *(cpu[n][-1] for n in cpu)]
+        )  # fmt: skip
     print(f"\nhandoff throughput: {workflows} workflows per round")
-    print(table(["round", "direct handoffs/s", "proxy handoffs/s", "proxy / direct"], rows))
+    headers = [
+        "round", *(f"{n} handoffs/s" for n in names), *(f"{n} / direct" for n in ratios),
+        *(f"{n} CPU ms/handoff" for n in cpu),
+    ]  # fmt: skip
+    print(table(headers, rows))
     band = max(drift) if drift else 1.0
-    print(f"median proxy / direct: {median(ratios):.3f}  (noise band {1 / band:.3f} .. {band:.3f})")
+    for name, values in ratios.items():
+        spread = f"{min(values):.3f} .. {max(values):.3f}"
+        where = f", CPU {median(cpu[name]):.2f} ms per handoff" if name in cpu else ""
+        print(f"median {name} / direct: {median(values):.3f} (rounds {spread}){where}")
+    print(f"noise band (consecutive rounds of one path): {1 / band:.3f} .. {band:.3f}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -249,19 +272,36 @@ async def main(args: argparse.Namespace) -> None:
     env = await start_dev_server()
     direct = env.client.service_client.config.target_host
     with tempfile.TemporaryDirectory() as workdir:
-        process, proxied = await _start_proxy(direct, Path(workdir))
+        root = Path(workdir)
+        process, proxied = await _start_proxy(direct, root)
         bare, bare_address = await _start_bare_proxy(direct)
+        nginx, nginx_address = await start_nginx(root / "nginx", direct, None)
+        split, split_address = await start_nginx(root / "split", direct, proxied)
+        children = (process, bare, nginx, split)
         try:
-            paths = {
-                "direct": (direct, 0),
-                "bare": (bare_address, bare.pid),
-                "proxy": (proxied, process.pid),
-            }
-            await latency(paths, args.calls, args.rounds)
-            bare.terminate()
-            await throughput(direct, proxied, args.workflows, args.rounds)
+            if not args.skip_latency:
+                await latency(
+                    {
+                        "direct": (direct, 0),
+                        "bare": (bare_address, bare.pid),
+                        "proxy": (proxied, process.pid),
+                    },
+                    args.calls,
+                    args.rounds,
+                )
+            await throughput(
+                {
+                    "direct": (direct, ()),
+                    "nginx": (nginx_address, (nginx.pid,)),
+                    "bare": (bare_address, (bare.pid,)),
+                    "proxy": (proxied, (process.pid,)),
+                    "split": (split_address, (split.pid, process.pid)),
+                },
+                args.workflows,
+                args.rounds,
+            )
         finally:
-            for child in (process, bare):
+            for child in children:
                 if child.returncode is None:
                     child.terminate()
                 await child.wait()
@@ -274,4 +314,7 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=2000, help="calls per path per round")
     parser.add_argument("--workflows", type=int, default=100, help="workflows per round")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
+    parser.add_argument(
+        "--skip-latency", action="store_true", help="measure the handoff throughput only"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -19,6 +19,8 @@ from temporalio.api.failure.v1 import (
 from temporalio.api.workflowservice.v1 import PollActivityTaskQueueResponse
 
 from handshake_obs._vocabulary import TRACER_HEADER
+from handshake_obs.proxy._handoffs import WireHandoffs
+from handshake_obs.proxy._methods import OBSERVED_METHODS
 from handshake_obs.proxy._wire import (
     UNTYPED_FAILURE,
     ActivityTask,
@@ -111,3 +113,9 @@ def test_progress_is_the_one_value_or_the_list_and_unreadable_is_none() -> None:
 def test_bytes_that_are_not_the_message_decode_to_none() -> None:
     assert decode(PollActivityTaskQueueResponse, b"\xff\xff\xff") is None
     assert decode(PollActivityTaskQueueResponse, b"") == PollActivityTaskQueueResponse()
+
+
+def test_the_observed_methods_are_exactly_those_with_an_observer() -> None:
+    # A front routing by method (docs/proxy.md) relies on this list being complete.
+    handoffs = object.__new__(WireHandoffs)  # the observers' table needs no parts
+    assert set(handoffs.observers()) == set(OBSERVED_METHODS)

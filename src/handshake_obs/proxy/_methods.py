@@ -26,6 +26,21 @@ CANCELED_BY_ID: Final = _WORKFLOW_SERVICE + "RespondActivityTaskCanceledById"
 HEARTBEAT: Final = _WORKFLOW_SERVICE + "RecordActivityTaskHeartbeat"
 HEARTBEAT_BY_ID: Final = _WORKFLOW_SERVICE + "RecordActivityTaskHeartbeatById"
 
+#: Every method the proxy decodes: a front that routes by method (see docs/proxy.md) must
+#: send these through the proxy; any other may go straight to Temporal.
+OBSERVED_METHODS: Final = (
+    POLL_ACTIVITY_TASK,
+    WORKFLOW_TASK_COMPLETED,
+    COMPLETED,
+    COMPLETED_BY_ID,
+    FAILED,
+    FAILED_BY_ID,
+    CANCELED,
+    CANCELED_BY_ID,
+    HEARTBEAT,
+    HEARTBEAT_BY_ID,
+)
+
 
 def streaming_methods() -> frozenset[str]:
     """Full names (``/package.Service/Method``) of the known methods that stream."""

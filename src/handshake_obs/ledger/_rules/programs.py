@@ -111,6 +111,8 @@ def record(record: HandoffRecord) -> Program[RecordResult]:
 def _supersede_older_attempts(newer: HandoffRecord) -> Program[tuple[FinishedOutcome, ...]]:
     """A new attempt means Temporal closed the earlier ones of the same activity and run:
     those still pending finish ``already_closed``, as superseded, when the new one started."""
+    if newer.attempt <= 1:
+        return ()  # attempts count from 1: the first has none before it (no query needed)
     older = yield from ask(
         OlderPendingAttempts(
             newer.namespace, newer.workflow_id, newer.run_id, newer.activity_id, newer.attempt

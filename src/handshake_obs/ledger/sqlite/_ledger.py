@@ -1,8 +1,10 @@
 """The embedded ledger: one SQLite file in WAL mode.
 
 Writes go through one thread and one connection (SQLite has one writer anyway, and this keeps
-lock waits off the event loop): each write operation is one rule, run whole on that thread in
-one ``BEGIN IMMEDIATE`` transaction, so it costs one hop to the thread. Reads for the
+lock waits off the event loop): each write operation is one rule, run whole on that thread,
+so it costs one hop to the thread. Rules that queue while the thread is busy share one
+``BEGIN IMMEDIATE`` transaction, each in its own savepoint (``_group_commit.py``), and no
+caller hears its result before that transaction commits. Reads for the
 scrape-time gauges use a second thread and connection, so a slow summary never delays a
 handoff. WAL with ``synchronous=NORMAL`` keeps every committed handoff across a kill -9 of the
 process (only an OS crash can lose the last commits). Several processes may share the file:
@@ -19,6 +21,7 @@ import asyncio
 import functools
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +39,7 @@ from .._rules import Program, Returns, run_program, take_step
 from .._rules_ledger import RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
+from ._group_commit import GroupCommit
 from ._schema import migrate
 from ._statements import SQL
 
@@ -63,6 +67,7 @@ class SqliteLedger(RulesLedger):
         self._identity: tuple[int, int] | None = None
         self._codec = RowCodec(TokenCipher(token_keys) if token_keys is not None else None)
         self._writer: ThreadPoolExecutor | None = None
+        self._group: GroupCommit | None = None
         self._reader: ThreadPoolExecutor | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
@@ -86,6 +91,7 @@ class SqliteLedger(RulesLedger):
             _log.warning("creating a new, empty ledger", path=str(self._path))
         _create_owner_only(self._path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-write")
+        self._group = GroupCommit(self._writer, self._wconn)
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-read")
         try:
             self._write_conn = await self._write(self._connect)
@@ -99,6 +105,7 @@ class SqliteLedger(RulesLedger):
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
         self._writer = self._reader = None
+        self._group = None
         if writer is not None:
             conn, self._write_conn = self._write_conn, None
             if conn is not None:
@@ -112,7 +119,7 @@ class SqliteLedger(RulesLedger):
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enter_wal_mode(conn, time.monotonic() + self._busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         return conn
@@ -140,7 +147,18 @@ class SqliteLedger(RulesLedger):
         return await _run_on(self._reader, fn, *args)
 
     async def _run(self, program: Program[_T]) -> _T:
-        return await self._write(self._run_in_transaction, program)
+        return await self._in_group(
+            lambda conn: run_program(program, functools.partial(execute, conn, self._codec))
+        )
+
+    async def _in_group(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``body`` in a transaction of the group commit, once that transaction committed."""
+        if self._group is None:
+            raise LedgerError("the ledger is not open")
+        try:
+            return await self._group.run(body)
+        except sqlite3.Error as err:
+            raise LedgerError(f"ledger (sqlite): {err}") from err
 
     async def _take(self, step: Returns[_T]) -> _T:
         # One write statement in autocommit takes the write lock as it starts.
@@ -148,30 +166,12 @@ class SqliteLedger(RulesLedger):
             lambda: take_step(step, functools.partial(execute, self._wconn(), self._codec))
         )
 
-    def _run_in_transaction(self, program: Program[_T]) -> _T:
-        return self._in_transaction(
-            lambda conn: run_program(program, functools.partial(execute, conn, self._codec))
-        )
-
-    def _in_transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
-        conn = self._wconn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = body(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
     async def _insert_new_rows(self, records: Sequence[HandoffRecord]) -> None:
         """Insert ``records`` as new rows in one transaction, without the record rule (see
         ``ledger/_bulk_insert.py``); a token or handoff id recorded already, or repeated in
         ``records``, fails the unique index and rolls all of them back."""
         params = [self._codec.params(r, token_digest(r.task_token)) for r in records]
-        await self._write(
-            self._in_transaction, lambda conn: conn.executemany(SQL.insert_new, params)
-        )
+        await self._in_group(lambda conn: conn.executemany(SQL.insert_new, params))
 
     # -- looking up ---------------------------------------------------------------------
 
@@ -257,6 +257,21 @@ class SqliteLedger(RulesLedger):
     def _file_identity(self) -> tuple[int, int]:
         stat = os.stat(self._path)
         return (stat.st_dev, stat.st_ino)
+
+
+def _enter_wal_mode(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch a fresh file to WAL; connections opening it at the same moment may get BUSY
+    at once (the switch takes an exclusive lock without waiting), so retry until
+    ``deadline``."""
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+        else:
+            return
 
 
 #: Modes of what the ledger creates: its credentials are for its owner only.

@@ -1,0 +1,137 @@
+"""Group commit: the rules queued while the writer thread is busy commit in one transaction.
+
+SQLite has one writer, and a commit costs more than a rule's statements; one transaction per
+rule caps the ledger at one commit's rate however many callers wait. Here each rule still
+runs whole and alone — in its own savepoint, so a rule that raises undoes only its own
+writes — but the rules that queued up meanwhile share one ``BEGIN IMMEDIATE`` … ``COMMIT``.
+Durability is unchanged: no caller hears its rule's result before the commit that holds it,
+so a handoff is on disk before its token leaves the process. A failed commit fails every rule
+of its batch, and none of their writes stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+_T = TypeVar("_T")
+
+#: Most rules one transaction takes: the write lock is not held for long at a time.
+MAX_BATCH: Final = 128
+
+
+@dataclass(slots=True)
+class _Queued(Generic[_T]):
+    body: Callable[[sqlite3.Connection], _T]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[_T]
+
+
+#: A rule's answer: its result, or the exception it raised.
+_Answer = tuple[bool, Any]
+
+
+class GroupCommit:
+    """Runs transaction bodies on ``executor``'s one thread, batching those that wait."""
+
+    def __init__(self, executor: Executor, connection: Callable[[], sqlite3.Connection]) -> None:
+        self._executor = executor
+        self._connection = connection
+        self._queue: deque[_Queued[Any]] = deque()
+        self._lock = threading.Lock()
+        #: Whether a flush is submitted and not yet past taking its batch.
+        self._flush_due = False
+
+    async def run(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``body``'s result once the transaction it ran in has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        with self._lock:
+            self._queue.append(_Queued(body, loop, future))
+            submit, self._flush_due = not self._flush_due, True
+        if submit:
+            self._submit_flush()
+        return await future
+
+    def _submit_flush(self) -> None:
+        try:
+            self._executor.submit(self._flush)
+        except RuntimeError:  # the writer shut down: nothing will run what is queued
+            self._fail_queued(sqlite3.ProgrammingError("the ledger is closed"))
+
+    def _fail_queued(self, error: BaseException) -> None:
+        with self._lock:
+            batch = list(self._queue)
+            self._queue.clear()
+            self._flush_due = False
+        _deliver(batch, [(False, error)] * len(batch))
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            more = bool(self._queue)
+            self._flush_due = more
+        if more:
+            self._submit_flush()  # runs after this one: the executor has one thread
+        if not batch:
+            return
+        try:
+            answers = self._commit(batch)
+        except Exception as err:  # noqa: BLE001 - every rule of the batch hears why
+            answers = [(False, err)] * len(batch)
+        except BaseException as err:
+            _deliver(batch, [(False, err)] * len(batch))
+            raise
+        _deliver(batch, answers)
+
+    def _commit(self, batch: list[_Queued[Any]]) -> list[_Answer]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            answers = [_in_savepoint(conn, item.body) for item in batch]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return answers
+
+
+def _in_savepoint(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], Any]) -> _Answer:
+    conn.execute("SAVEPOINT rule")
+    try:
+        result = body(conn)
+    except Exception as err:  # the rule's own failure: only its writes go
+        if not conn.in_transaction:
+            raise  # SQLite rolled the whole transaction back: the batch fails
+        conn.execute("ROLLBACK TO rule")
+        conn.execute("RELEASE rule")
+        return (False, err)
+    conn.execute("RELEASE rule")
+    return (True, result)
+
+
+def _deliver(batch: list[_Queued[Any]], answers: list[_Answer]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Answer]]] = {}
+    for item, answer in zip(batch, answers, strict=True):
+        by_loop.setdefault(item.loop, []).append((item.future, answer))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], _Answer]]) -> None:
+    for future, (ok, value) in settled:
+        if future.done():
+            continue  # its caller was cancelled; the rule ran and committed all the same
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

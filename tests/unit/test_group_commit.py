@@ -1,0 +1,158 @@
+"""The SQLite ledger's group commit, on a real SQLite file: rules that queue share a
+transaction, a rule that raises undoes only its own writes, a failed commit fails them all,
+and nobody hears a result before its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from handshake_obs.ledger.sqlite._group_commit import MAX_BATCH, GroupCommit
+
+
+class Store:
+    """One file, the writer's connection (its COMMITs counted) and its one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.executor = ThreadPoolExecutor(1)
+        self.conn = self.executor.submit(self._connect).result()
+        self.commits = 0
+        self.closed = False
+        self.group = GroupCommit(self.executor, lambda: self.conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE item (name TEXT PRIMARY KEY, parent INTEGER REFERENCES parent (id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.execute("INSERT INTO parent (id) VALUES (1)")
+        conn.set_trace_callback(self._traced)
+        return conn
+
+    def _traced(self, statement: str) -> None:
+        if statement == "COMMIT":
+            self.commits += 1
+
+    def names(self) -> set[str]:
+        """What another connection sees committed."""
+        with sqlite3.connect(self.path) as reader:
+            return {name for (name,) in reader.execute("SELECT name FROM item")}
+
+    def close(self) -> None:
+        """Close the connection and shut the writer thread down (once)."""
+        if not self.closed:
+            self.closed = True
+            self.executor.submit(self.conn.close).result()
+            self.executor.shutdown()
+
+    def hold(self) -> threading.Event:
+        """Keep the writer thread busy until the returned event is set."""
+        release = threading.Event()
+        self.executor.submit(release.wait, 10)
+        return release
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "group.db")
+    yield store
+    store.close()
+
+
+def insert(name: str, parent: int = 1) -> Callable[[sqlite3.Connection], str]:
+    def body(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO item (name, parent) VALUES (?, ?)", (name, parent))
+        return name
+
+    return body
+
+
+def failing(name: str) -> Callable[[sqlite3.Connection], str]:
+    def body(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO item (name, parent) VALUES (?, 1)", (name,))
+        raise LookupError(f"{name} refused")
+
+    return body
+
+
+async def test_rules_that_queued_meanwhile_commit_in_one_transaction(store: Store) -> None:
+    release = store.hold()
+    names = [f"item-{n}" for n in range(50)]
+    runs = [asyncio.ensure_future(store.group.run(insert(name))) for name in names]
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await asyncio.gather(*runs) == names
+    assert store.names() == set(names)
+    assert store.commits == 1
+
+
+async def test_a_batch_takes_at_most_max_batch_rules(store: Store) -> None:
+    release = store.hold()
+    runs = [
+        asyncio.ensure_future(store.group.run(insert(f"item-{n}"))) for n in range(MAX_BATCH + 1)
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(*runs)
+    assert store.commits == 2
+    assert len(store.names()) == MAX_BATCH + 1
+
+
+async def test_a_rule_that_raises_undoes_only_its_own_writes(store: Store) -> None:
+    release = store.hold()
+    good = asyncio.ensure_future(store.group.run(insert("kept")))
+    bad = asyncio.ensure_future(store.group.run(failing("undone")))
+    after = asyncio.ensure_future(store.group.run(insert("kept too")))
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await good == "kept"
+    with pytest.raises(LookupError, match="undone refused"):
+        await bad
+    assert await after == "kept too"
+    assert store.names() == {"kept", "kept too"}
+    assert store.commits == 1
+
+
+async def test_a_failed_commit_fails_every_rule_of_its_batch_and_keeps_nothing(
+    store: Store,
+) -> None:
+    release = store.hold()
+    # A deferred foreign key is checked at COMMIT: this batch's commit fails.
+    runs = [
+        asyncio.ensure_future(store.group.run(insert("fine"))),
+        asyncio.ensure_future(store.group.run(insert("orphan", parent=99))),
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    for run in runs:
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            await run
+    assert store.names() == set()
+    # The connection is usable again: the next rule commits on its own.
+    assert await store.group.run(insert("later")) == "later"
+    assert store.names() == {"later"}
+
+
+async def test_nobody_hears_a_result_before_its_commit_is_visible(store: Store) -> None:
+    async def record_and_look(name: str) -> bool:
+        await store.group.run(insert(name))
+        return name in store.names()  # another connection: only committed rows
+
+    assert all(await asyncio.gather(*(record_and_look(f"item-{n}") for n in range(30))))
+
+
+async def test_after_the_writer_shut_down_a_rule_is_refused(store: Store) -> None:
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        await store.group.run(insert("late"))
