@@ -67,8 +67,11 @@ class Handshake:
             )
         )
         self._clock = clock
+        # Registered first: a scrape from another thread refreshes before anything is read.
+        self._scrape_thread_refresh = ScrapeThreadRefresh()
+        registry.register(self._scrape_thread_refresh)
         self._metrics = HandshakeMetrics(config, registry=registry)
-        pending = self._pending = PendingGaugesCollector(config, self._metrics)
+        pending = PendingGaugesCollector(config, self._metrics.pending_changes)
         registry.register(pending)
         self._refresher = PendingGaugesRefresher(
             pending, self.ledger, config, metrics=self._metrics, clock=clock
@@ -107,16 +110,14 @@ class Handshake:
         await self._refresher.refresh()
         self._refresher.start()
         # A scrape thread (prometheus_client's HTTP server) refreshes on this loop.
-        self._pending.before_collect(
-            ScrapeThreadRefresh(
-                self._refresher, timeout=self._scrape_refresh_timeout, metrics=self._metrics
-            )
+        self._scrape_thread_refresh.start(
+            self._refresher, metrics=self._metrics, timeout=self._scrape_refresh_timeout
         )
 
     async def stop(self) -> None:
         """Stop the refresher, give the ledger writes still owed time to land, and close
         the ledger."""
-        self._pending.before_collect(None)
+        self._scrape_thread_refresh.stop()
         await self._refresher.stop()
         await self._delayed.drain(DRAIN_SECONDS)
         await self.ledger.close()

@@ -47,7 +47,7 @@ def test_every_metric_is_registered_by_its_collectors_and_nothing_else() -> None
     registry = CollectorRegistry()
     config = HandshakeConfig()
     metrics = HandshakeMetrics(config, registry=registry)
-    registry.register(PendingGaugesCollector(config, metrics))
+    registry.register(PendingGaugesCollector(config, metrics.pending_changes))
     registered = {(family.name, family.type) for family in registry.collect()}
     assert registered == {(m.name, m.kind) for m in Metrics.all()}
     for family in registry.collect():

@@ -5,7 +5,7 @@ So they are right after a restart and agree across processes sharing one ledger.
 request, on the event loop when served by ASGI, where nothing may wait on the database);
 :class:`~._pending_refresher.PendingGaugesRefresher` renews it in the background and, when
 this process has counted a handoff the snapshot may not include, before a scrape: the async
-handler awaits it first, and a scrape thread asks through the hook set here
+handler awaits it first, and a scrape thread has it done on the event loop
 (:mod:`._scrape_thread_refresh`). The snapshot's age and how many of this process's changes
 it may miss are exported, so a stuck or failed refresh is visible rather than silently stale.
 """
@@ -13,22 +13,18 @@ it may miss are exported, so a stuck or failed refresh is visible rather than si
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import structlog
 from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric as MetricFamily
 from prometheus_client.registry import Collector
 
 from .._records import PendingSummary
-from .._vocabulary import OTHER_TARGET, Component, Metric, Metrics
+from .._vocabulary import OTHER_TARGET, Metric, Metrics
 from ..config import HandshakeConfig
 from ..ledger import age_bucket_labels
-from ._metrics import HandshakeMetrics
-
-_log = structlog.get_logger("handshake_obs.pending_gauges")
-
+from ._pending_changes import PendingChanges
 
 #: No snapshot yet: behind any count of changes, even none.
 _NO_SNAPSHOT = -1
@@ -46,13 +42,12 @@ class _Snapshot:
 class PendingGaugesCollector(Collector):
     """Serves the latest pending-handoff snapshot as gauges; never touches the ledger."""
 
-    def __init__(self, config: HandshakeConfig, metrics: HandshakeMetrics) -> None:
+    def __init__(self, config: HandshakeConfig, changes: PendingChanges) -> None:
         self._config = config
-        self._metrics = metrics
+        self._changes = changes
         self._age_labels = age_bucket_labels(config.pending_age_bounds)
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
-        self._before_collect: Callable[[], None] | None = None
 
     def update(
         self,
@@ -78,22 +73,11 @@ class PendingGaugesCollector(Collector):
         with self._lock:
             return _NO_SNAPSHOT if self._snapshot is None else self._snapshot.covers
 
-    def before_collect(self, hook: Callable[[], None] | None) -> None:
-        """Call ``hook`` at the start of every ``collect()`` (None: no longer): how a scrape
-        thread refreshes a stale snapshot before it is served."""
-        self._before_collect = hook
-
     def describe(self) -> Iterable[MetricFamily]:
         # Registering the collector must not compute anything.
         return self._families()
 
     def collect(self) -> Iterable[MetricFamily]:
-        if (hook := self._before_collect) is not None:
-            try:
-                hook()
-            except Exception as err:  # noqa: BLE001 - a scrape is served whatever happened
-                self._metrics.observe_instrumentation_error(Component.PENDING_GAUGES)
-                _log.warning("pending gauges not refreshed for a scrape", error=repr(err))
         with self._lock:
             snapshot = self._snapshot
         return self._families(snapshot)
@@ -118,7 +102,7 @@ class PendingGaugesCollector(Collector):
                 by_age.add_metric([target, age], summary.by_age.get(age, 0) if summary else 0)
         taken.add_metric([], snapshot.taken_at)
         took.add_metric([], snapshot.duration)
-        behind.add_metric([], max(0, self._metrics.pending_changes.count - snapshot.covers))
+        behind.add_metric([], max(0, self._changes.count - snapshot.covers))
         return families
 
 
