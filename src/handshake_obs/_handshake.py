@@ -20,7 +20,9 @@ from .config import HandshakeConfig
 from .ledger import Ledger, ledger_from_url
 from .telemetry._metrics import HandshakeMetrics
 from .telemetry._outcome_reporter import OutcomeReporter
-from .telemetry._pending_gauges import PendingGaugesCollector, PendingGaugesRefresher
+from .telemetry._pending_gauges import PendingGaugesCollector
+from .telemetry._pending_refresher import PendingGaugesRefresher
+from .telemetry._scrape_thread_refresh import ScrapeThreadRefresh
 from .telemetry._tracing import HandshakeTracing
 from .worker._recorder import HandoffRecorder
 
@@ -65,8 +67,11 @@ class Handshake:
             )
         )
         self._clock = clock
+        # Registered first: a scrape from another thread refreshes before anything is read.
+        self._scrape_thread_refresh = ScrapeThreadRefresh()
+        registry.register(self._scrape_thread_refresh)
         self._metrics = HandshakeMetrics(config, registry=registry)
-        pending = PendingGaugesCollector(config)
+        pending = PendingGaugesCollector(config, self._metrics.pending_changes)
         registry.register(pending)
         self._refresher = PendingGaugesRefresher(
             pending, self.ledger, config, metrics=self._metrics, clock=clock
@@ -99,14 +104,20 @@ class Handshake:
         self.interceptor = HandshakeInterceptor(self)
 
     async def start(self) -> None:
-        """Open the ledger, compute the pending gauges once, then keep them fresh."""
+        """Open the ledger, compute the pending gauges once, then keep them fresh: in the
+        background, and at a scrape after this process recorded or finished a handoff."""
         await self.ledger.open()
         await self._refresher.refresh()
         self._refresher.start()
+        # A scrape thread (prometheus_client's HTTP server) refreshes on this loop.
+        self._scrape_thread_refresh.start(
+            self._refresher, metrics=self._metrics, timeout=self._scrape_refresh_timeout
+        )
 
     async def stop(self) -> None:
         """Stop the refresher, give the ledger writes still owed time to land, and close
         the ledger."""
+        self._scrape_thread_refresh.stop()
         await self._refresher.stop()
         await self._delayed.drain(DRAIN_SECONDS)
         await self.ledger.close()
@@ -115,6 +126,18 @@ class Handshake:
         """Recompute the pending gauges from the ledger now (they refresh on their own every
         ``metrics_refresh_interval``)."""
         await self._refresher.refresh()
+
+    async def refresh_stale_pending_gauges(self) -> bool:
+        """What an async ``/metrics`` handler on this event loop awaits before it renders:
+        the pending gauges brought up to every handoff this process counted, within
+        ``metrics_scrape_refresh_timeout``. False: they were not (the last snapshot is
+        served, and ``handshake_pending_snapshot_changes_behind`` says so). A scrape from
+        another thread does this by itself."""
+        return await self._refresher.refresh_if_stale(self._scrape_refresh_timeout)
+
+    @property
+    def _scrape_refresh_timeout(self) -> float:
+        return self.config.metrics_scrape_refresh_timeout.total_seconds()
 
     async def __aenter__(self) -> Handshake:
         await self.start()

@@ -352,6 +352,12 @@ class Metrics:
         "gauge",
         "How long the last ledger summary query took.",
     )
+    PENDING_SNAPSHOT_CHANGES_BEHIND: Final = Metric(
+        "handshake_pending_snapshot_changes_behind",
+        "gauge",
+        "Handoffs this process counted as started or finished that the pending gauges may "
+        "not include (0: they agree with its counters).",
+    )
 
     @classmethod
     def all(cls) -> tuple[Metric, ...]:

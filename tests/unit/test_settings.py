@@ -81,6 +81,10 @@ EVERY_SETTING: dict[str, tuple[str, str, Read, Any]] = {
         "0.5", "0.5",
         lambda s: s.handshake_config().metrics_refresh_interval, timedelta(seconds=0.5),
     ),
+    "metrics_scrape_refresh_timeout_seconds": (
+        "0.2", "0.2",
+        lambda s: s.handshake_config().metrics_scrape_refresh_timeout, timedelta(seconds=0.2),
+    ),
     "reaper_interval_seconds": (
         "2", "2", lambda s: s.handshake_config().reaper_interval, timedelta(seconds=2)
     ),

@@ -46,8 +46,8 @@ def test_every_outcome_and_error_type_is_documented() -> None:
 def test_every_metric_is_registered_by_its_collectors_and_nothing_else() -> None:
     registry = CollectorRegistry()
     config = HandshakeConfig()
-    HandshakeMetrics(config, registry=registry)
-    registry.register(PendingGaugesCollector(config))
+    metrics = HandshakeMetrics(config, registry=registry)
+    registry.register(PendingGaugesCollector(config, metrics.pending_changes))
     registered = {(family.name, family.type) for family in registry.collect()}
     assert registered == {(m.name, m.kind) for m in Metrics.all()}
     for family in registry.collect():

@@ -157,6 +157,8 @@ class _SettingValues(BaseSettings):
     rpc_max_attempts: _Count | None = None  # HandshakeConfig.rpc_retry.max_attempts
     ledger_call_timeout_seconds: _Seconds | None = None  # HandshakeConfig.ledger_call_timeout
     metrics_refresh_seconds: _Seconds | None = None  # HandshakeConfig.metrics_refresh_interval
+    # HandshakeConfig.metrics_scrape_refresh_timeout
+    metrics_scrape_refresh_timeout_seconds: _Seconds | None = None
     reaper_interval_seconds: _Seconds | None = None  # HandshakeConfig.reaper_interval
     reaper_batch_size: _Count | None = None  # HandshakeConfig.reaper_batch_size
     reaper_concurrency: _Count | None = None  # HandshakeConfig.reaper_concurrency
@@ -399,6 +401,7 @@ class Settings:
             ),
             "ledger_call_timeout": _duration(v.ledger_call_timeout_seconds),
             "metrics_refresh_interval": _duration(v.metrics_refresh_seconds),
+            "metrics_scrape_refresh_timeout": _duration(v.metrics_scrape_refresh_timeout_seconds),
             "reaper_interval": _duration(v.reaper_interval_seconds),
             "reaper_batch_size": v.reaper_batch_size,
             "reaper_concurrency": v.reaper_concurrency,

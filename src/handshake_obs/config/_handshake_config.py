@@ -98,6 +98,10 @@ class HandshakeConfig:
     #: How often the scrape-time gauges are recomputed from the ledger.
     #: Setting ``metrics_refresh_seconds``.
     metrics_refresh_interval: timedelta = timedelta(seconds=5)
+    #: Longest a scrape waits to bring the pending gauges up to this process's counters
+    #: (after it recorded or finished a handoff) before it serves the last snapshot.
+    #: Setting ``metrics_scrape_refresh_timeout_seconds``.
+    metrics_scrape_refresh_timeout: timedelta = timedelta(seconds=1)
     #: Upper bounds of the pending-age buckets, in seconds.
     pending_age_bounds: tuple[float, ...] = DEFAULT_PENDING_AGE_BOUNDS
     #: Time between two reaper scans. Setting ``reaper_interval_seconds``.
@@ -177,6 +181,8 @@ class HandshakeConfig:
             raise ConfigurationError("rpc_timeout must be positive")
         if self.ledger_call_timeout <= timedelta(0):
             raise ConfigurationError("ledger_call_timeout must be positive")
+        if self.metrics_scrape_refresh_timeout <= timedelta(0):
+            raise ConfigurationError("metrics_scrape_refresh_timeout must be positive")
         if self.ledger_retention is not None and self.ledger_retention <= timedelta(0):
             raise ConfigurationError("ledger_retention must be positive (None: keep forever)")
 

@@ -369,6 +369,9 @@ def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_aut
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
+        # The pending gauges first catch up with the counters (bounded); rendering then runs
+        # on the loop without a pause, so nothing this process counts slips in between.
+        await runtime.handshake.refresh_stale_pending_gauges()
         # OpenMetrics (with exemplars) when the scraper asks for it, else the text format.
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(runtime.registry), media_type=content_type)

@@ -1,7 +1,9 @@
 """The counters and histograms of the handshake: the metric names are a contract.
 
 Alert rules and dashboards query these names; ``docs/metrics.md`` documents each one. The
-gauges computed from the ledger live in :mod:`._pending_gauges`.
+gauges computed from the ledger live in :mod:`._pending_gauges`; each handoff counted as
+started or finished is noted in :attr:`HandshakeMetrics.pending_changes`, so that those gauges
+know when they are behind these counters.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .._vocabulary import (
     ReconcilerRun,
 )
 from ..config import HandshakeConfig
+from ._pending_changes import PendingChanges
 
 #: Handoff start to outcome: 0.1 s to 24 h (async handoffs wait for people and batch jobs).
 COMPLETION_LATENCY_BUCKETS: tuple[float, ...] = (
@@ -79,6 +82,8 @@ class HandshakeMetrics:
 
     def __init__(self, config: HandshakeConfig, *, registry: CollectorRegistry) -> None:
         self._config = config
+        #: The handoffs counted as started or finished: what the pending gauges must include.
+        self.pending_changes = PendingChanges()
         self.handoffs_started = _counter(Metrics.HANDOFFS_STARTED, registry)
         self.handoffs_finished = _counter(Metrics.HANDOFFS_FINISHED, registry)
         self.completion_latency = _histogram(
@@ -125,6 +130,7 @@ class HandshakeMetrics:
     def observe_started(self, target: str) -> None:
         """A handoff was recorded."""
         self.handoffs_started.labels(self.target_label(target)).inc()
+        self.pending_changes.note()
 
     def observe_finished(
         self, finished: FinishedOutcome, *, exemplar: dict[str, str] | None = None
@@ -138,6 +144,7 @@ class HandshakeMetrics:
         outcome = finished.outcome.value
         self.handoffs_finished.labels(target, outcome).inc()
         self.completion_latency.labels(target, outcome).observe(finished.latency_seconds, exemplar)
+        self.pending_changes.note()
 
     def observe_error(self, target: str | None, error_type: ErrorType) -> None:
         """A completion-path call failed."""

@@ -1,33 +1,33 @@
 """Gauges over what is pending, computed from the ledger and never from memory.
 
-So they are right after a restart and agree across processes sharing one ledger. A scrape
-must never wait on the database (``prometheus_client`` calls ``collect()`` inside the HTTP
-request, on the event loop when served by ASGI), so ``collect()`` serves the last snapshot,
-and :class:`PendingGaugesRefresher` renews it in the background. The snapshot's own age is
-exported, so a stuck refresh is visible rather than silently stale.
+So they are right after a restart and agree across processes sharing one ledger.
+``collect()`` serves the last snapshot (``prometheus_client`` calls it inside the HTTP
+request, on the event loop when served by ASGI, where nothing may wait on the database);
+:class:`~._pending_refresher.PendingGaugesRefresher` renews it in the background and, when
+this process has counted a handoff the snapshot may not include, before a scrape: the async
+handler awaits it first, and a scrape thread has it done on the event loop
+(:mod:`._scrape_thread_refresh`). The snapshot's age and how many of this process's changes
+it may miss are exported, so a stuck or failed refresh is visible rather than silently stale.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import structlog
 from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric as MetricFamily
 from prometheus_client.registry import Collector
 
-from .._periodic import PeriodicTask
 from .._records import PendingSummary
-from .._vocabulary import OTHER_TARGET, Component, Metric, Metrics
+from .._vocabulary import OTHER_TARGET, Metric, Metrics
 from ..config import HandshakeConfig
-from ..ledger import Ledger, age_bucket_labels
-from ._metrics import HandshakeMetrics
+from ..ledger import age_bucket_labels
+from ._pending_changes import PendingChanges
 
-_log = structlog.get_logger("handshake_obs.pending_gauges")
+#: No snapshot yet: behind any count of changes, even none.
+_NO_SNAPSHOT = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,28 +35,43 @@ class _Snapshot:
     summaries: dict[str, PendingSummary]
     taken_at: float
     duration: float
+    #: The count of this process's changes reached when the ledger query began.
+    covers: int
 
 
 class PendingGaugesCollector(Collector):
     """Serves the latest pending-handoff snapshot as gauges; never touches the ledger."""
 
-    def __init__(self, config: HandshakeConfig) -> None:
+    def __init__(self, config: HandshakeConfig, changes: PendingChanges) -> None:
         self._config = config
+        self._changes = changes
         self._age_labels = age_bucket_labels(config.pending_age_bounds)
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
 
     def update(
-        self, summaries: Sequence[PendingSummary], *, taken_at: float, duration: float
+        self,
+        summaries: Sequence[PendingSummary],
+        *,
+        taken_at: float,
+        duration: float,
+        covers: int,
     ) -> None:
-        """Replace the snapshot; targets outside the configured set merge into ``other``."""
+        """Replace the snapshot, which includes the first ``covers`` of this process's
+        changes; targets outside the configured set merge into ``other``."""
         merged: dict[str, PendingSummary] = {}
         for summary in summaries:
             label = self._config.target_label(summary.target)
             previous = merged.get(label)
             merged[label] = summary if previous is None else _merge(previous, summary)
         with self._lock:
-            self._snapshot = _Snapshot(merged, taken_at, duration)
+            self._snapshot = _Snapshot(merged, taken_at, duration, covers)
+
+    @property
+    def covers(self) -> int:
+        """How many of this process's changes the snapshot includes (-1: no snapshot)."""
+        with self._lock:
+            return _NO_SNAPSHOT if self._snapshot is None else self._snapshot.covers
 
     def describe(self) -> Iterable[MetricFamily]:
         # Registering the collector must not compute anything.
@@ -73,7 +88,8 @@ class PendingGaugesCollector(Collector):
         by_age = _family(Metrics.PENDING_BY_AGE)
         taken = _family(Metrics.PENDING_SNAPSHOT_TIMESTAMP)
         took = _family(Metrics.PENDING_SNAPSHOT_DURATION)
-        families: list[MetricFamily] = [pending, oldest, by_age, taken, took]
+        behind = _family(Metrics.PENDING_SNAPSHOT_CHANGES_BEHIND)
+        families: list[MetricFamily] = [pending, oldest, by_age, taken, took, behind]
         if snapshot is None:
             return families
         targets = sorted({*self._config.known_targets, *snapshot.summaries})
@@ -86,53 +102,8 @@ class PendingGaugesCollector(Collector):
                 by_age.add_metric([target, age], summary.by_age.get(age, 0) if summary else 0)
         taken.add_metric([], snapshot.taken_at)
         took.add_metric([], snapshot.duration)
+        behind.add_metric([], max(0, self._changes.count - snapshot.covers))
         return families
-
-
-class PendingGaugesRefresher:
-    """Renews a :class:`PendingGaugesCollector` from the ledger every interval."""
-
-    def __init__(
-        self,
-        collector: PendingGaugesCollector,
-        ledger: Ledger,
-        config: HandshakeConfig,
-        *,
-        metrics: HandshakeMetrics,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._collector = collector
-        self._ledger = ledger
-        self._config = config
-        self._metrics = metrics
-        self._clock = clock
-        self._loop = PeriodicTask(
-            self.refresh,
-            interval=config.metrics_refresh_interval.total_seconds(),
-            name="handshake-pending-gauges",
-        )
-
-    async def refresh(self) -> None:
-        """Compute one snapshot now; failures are logged and counted, never raised."""
-        now = self._clock()
-        started = time.perf_counter()
-        interval = self._config.metrics_refresh_interval.total_seconds()
-        try:
-            async with asyncio.timeout(max(interval * 4, 5.0)):
-                summaries = await self._ledger.pending_summary(now, self._config.pending_age_bounds)
-        except Exception as err:  # noqa: BLE001 - telemetry never breaks the host
-            self._metrics.observe_instrumentation_error(Component.PENDING_GAUGES)
-            _log.warning("pending gauges refresh failed", error=repr(err))
-            return
-        self._collector.update(summaries, taken_at=now, duration=time.perf_counter() - started)
-
-    def start(self) -> None:
-        """Refresh in the background until :meth:`stop`."""
-        self._loop.start()
-
-    async def stop(self) -> None:
-        """Stop refreshing."""
-        await self._loop.stop()
 
 
 def _family(metric: Metric) -> GaugeMetricFamily:
