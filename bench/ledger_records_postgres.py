@@ -90,11 +90,9 @@ async def measure(url: str, variant: str, records: list[HandoffRecord], writers:
     try:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await conn.execute(f'CREATE TABLE "{schema}".raw (LIKE "{schema}".handoffs)')
-        if variant.startswith("raw, ledger schema"):
-            table_name = "handoffs"
-            seconds = await _raw(url, _insert(schema, table_name), params, writers)
-        elif variant.startswith("raw"):
-            table_name = "raw"
+        if variant.startswith("raw"):
+            await ledger.close()  # its pool's connections are not the raw writers'
+            table_name = "handoffs" if "ledger schema" in variant else "raw"
             seconds = await _raw(url, _insert(schema, table_name), params, writers)
         else:
             table_name = "handoffs"
