@@ -1,9 +1,9 @@
 """Debian's nginx as a compiled gRPC forwarder in front of Temporal, for ``bench.proxy``.
 
-Two shapes: **nginx** forwards every method to Temporal (what a compiled forwarder costs, the
-floor of any proxy in the path); **split** sends only the methods ``handshake-obs proxy``
-observes to the proxy and every other one straight to Temporal (the routing docs/proxy.md
-describes).
+The shipped front (``deploy/nginx/handshake-obs-front.conf.template``) in two fillings:
+**nginx** sends every method to Temporal (what a compiled forwarder costs, the floor of any
+proxy in the path); **split** sends the methods ``handshake-obs proxy`` observes to the
+proxy and every other one straight to Temporal.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import asyncio
 import shutil
 import socket
 from pathlib import Path
+from string import Template
 from typing import Any
 
-from handshake_obs.proxy._methods import OBSERVED_METHODS
+TEMPLATE = Path(__file__).parent.parent / "deploy" / "nginx" / "handshake-obs-front.conf.template"
 
-_CONFIG = """\
+_MAIN = """\
 daemon off;
 master_process off;
 worker_processes 1;
@@ -30,19 +31,7 @@ http {{
   fastcgi_temp_path {root}/fastcgi;
   uwsgi_temp_path {root}/uwsgi;
   scgi_temp_path {root}/scgi;
-  upstream temporal {{ server {temporal}; keepalive 64; }}
-  upstream observed {{ server {observed}; keepalive 64; }}
-  # Long polls last about a minute: nothing may time them out first.
-  grpc_read_timeout 300s;
-  grpc_send_timeout 300s;
-  client_body_timeout 300s;
-  client_max_body_size 0;
-  keepalive_requests 1000000;
-  server {{
-    listen 127.0.0.1:{port} http2;
-{locations}
-    location / {{ grpc_pass grpc://temporal; }}
-  }}
+  include {front};
 }}
 """
 
@@ -53,17 +42,23 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _write_config(root: Path, text: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "nginx.conf"
-    config.write_text(text)
-    return config
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _write_config(root: Path, listen: str, temporal: str, proxy: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    front = root / "front.conf"
+    front.write_text(
+        Template(TEMPLATE.read_text()).substitute(
+            LISTEN_ADDRESS=listen, TEMPORAL_ADDRESS=temporal, HANDSHAKE_PROXY_ADDRESS=proxy
+        )
+    )
+    config = root / "nginx.conf"
+    config.write_text(_MAIN.format(root=root, front=front))
+    return config
 
 
 async def start_nginx(root: Path, temporal: str, proxy: str | None) -> tuple[Any, str]:
@@ -71,14 +66,8 @@ async def start_nginx(root: Path, temporal: str, proxy: str | None) -> tuple[Any
     methods to ``proxy`` and the rest to ``temporal``. Its process and address."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = _free_port()
-    locations = "".join(
-        f"    location = {method} {{ grpc_pass grpc://observed; }}\n"
-        for method in (OBSERVED_METHODS if proxy else ())
-    )
-    text = _CONFIG.format(
-        root=root, port=port, temporal=temporal, observed=proxy or temporal, locations=locations
-    )
-    config = _write_config(root, text)
+    address = f"127.0.0.1:{port}"
+    config = _write_config(root, address, temporal, proxy or temporal)
     process = await asyncio.create_subprocess_exec(
         binary, "-p", str(root), "-c", str(config), "-e", str(root / "error.log"),
         stdout=asyncio.subprocess.DEVNULL,
@@ -86,6 +75,6 @@ async def start_nginx(root: Path, temporal: str, proxy: str | None) -> tuple[Any
     )  # fmt: skip
     for _ in range(100):
         if _accepts(port):
-            return process, f"127.0.0.1:{port}"
+            return process, address
         await asyncio.sleep(0.1)
     raise SystemExit(f"nginx did not start: {(root / 'error.log').read_text()}")
