@@ -16,7 +16,7 @@ class SharedStatements:
     """The statements of one placeholder style (``?`` or ``%s``), on the tables named with
     ``prefix`` (a schema qualification such as ``"name".``, or nothing)."""
 
-    def __init__(self, *, placeholder: str, prefix: str = "") -> None:
+    def __init__(self, *, placeholder: str, bucket: str, prefix: str = "") -> None:
         p = self.placeholder = placeholder
         self.handoffs_table = h = f"{prefix}handoffs"
         c = f"{prefix}calls_in_flight"
@@ -133,11 +133,63 @@ class SharedStatements:
             f"WHERE state = 'finished' AND finished_at >= {p} ORDER BY finished_at DESC LIMIT {p}"
         )
 
+        self._pending_count_statements(prefix, bucket)
+
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = (
             f"SELECT target, outcome, error_type, COUNT(*) FROM {h} "
             f"WHERE state = 'finished' AND finished_at >= {p} "
             "GROUP BY target, outcome, error_type"
+        )
+
+    def _pending_count_statements(self, prefix: str, bucket: str) -> None:
+        """The statements of the pending counts (see ``ledger/_pending_counts.py``);
+        ``bucket`` is the dialect's expression of a handoff's bucket."""
+        p, h = self.placeholder, self.handoffs_table
+        self.pending_counts_table = pc = f"{prefix}pending_counts"
+        # Parameters: target, bucket, shard, delta.
+        self.count_pending = (
+            f"INSERT INTO {pc} AS c (target, bucket, shard, pending) VALUES ({p}, {p}, {p}, {p}) "
+            "ON CONFLICT (target, bucket, shard) "
+            "DO UPDATE SET pending = c.pending + excluded.pending"
+        )
+        self.drop_empty_counts = f"DELETE FROM {pc} WHERE pending = 0"
+        #: The pending handoffs counted afresh, as the counts keep them (one shard).
+        self.recount_pending = (
+            f"SELECT target, {bucket}, 0, COUNT(*) FROM {h} WHERE state = 'pending' GROUP BY 1, 2"
+        )
+        self.rebuild_counts = (
+            f"INSERT INTO {pc} (target, bucket, shard, pending) {self.recount_pending}"
+        )
+        self.clear_counts = f"DELETE FROM {pc}"
+        self.counted_pending = f"SELECT target, bucket, SUM(pending) FROM {pc} GROUP BY 1, 2"
+        # The partial-index conditions are written out (not parameters): only then may a
+        # query use the indexes on pending handoffs.
+        self.oldest_pending = (
+            f"SELECT MIN(started_at) FROM {h} WHERE state = 'pending' AND target = {p}"
+        )
+
+    def counts_by_target(self, cuts: int) -> str:
+        """Per target: the pending count, and for each of ``cuts`` buckets (parameters) the
+        count of the buckets after it."""
+        p = self.placeholder
+        after = "".join(
+            f", SUM(CASE WHEN bucket > {p} THEN pending ELSE 0 END)" for _ in range(cuts)
+        )
+        return (
+            f"SELECT target, SUM(pending){after} FROM {self.pending_counts_table} "
+            "GROUP BY target HAVING SUM(pending) <> 0"
+        )
+
+    def started_between(self, targets: int) -> str:
+        """Per target of ``targets`` (parameters, then from and before): its pending handoffs
+        started in ``[from, before)``, from the index on (target, started_at)."""
+        p = self.placeholder
+        listed = ", ".join(p for _ in range(targets))
+        return (
+            f"SELECT target, COUNT(*) FROM {self.handoffs_table} WHERE state = 'pending' "
+            f"AND target IN ({listed}) AND started_at >= {p} AND started_at < {p} "
+            "GROUP BY target"
         )
 
     def by_activity_query(
@@ -174,8 +226,9 @@ class SharedStatements:
         conditions: list[str] = []
         params: list[Any] = []
         if query.state is not None:
-            conditions.append(f"state = {p}")
-            params.append(query.state.value)
+            # A word of the vocabulary, written out: a parameter would keep the query off
+            # the partial indexes of pending handoffs.
+            conditions.append(f"state = '{query.state.value}'")
         if query.target is not None:
             conditions.append(f"target = {p}")
             params.append(query.target)

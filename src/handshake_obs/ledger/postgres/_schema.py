@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from .._rules import check_schema_version
-from ._statements import quote_identifier, table_prefix
+from ._statements import BUCKET, quote_identifier, table_prefix
 
 #: Table holding the schema version (one row).
 VERSION_TABLE = "handshake_schema_version"
@@ -133,6 +133,25 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL
     );
     CREATE INDEX handoff_events_handoff ON {s}handoff_events (handoff_id, id);
+    """,
+    # 9: the pending counts per target and start-time bucket (ledger/_pending_counts.py),
+    # built from the pending handoffs; the inventory's order, for every state and for any.
+    """
+    CREATE TABLE {s}pending_counts (
+        target TEXT NOT NULL,
+        bucket BIGINT NOT NULL,
+        shard INTEGER NOT NULL,
+        pending BIGINT NOT NULL,
+        PRIMARY KEY (target, bucket, shard)
+    );
+    INSERT INTO {s}pending_counts (target, bucket, shard, pending)
+        SELECT target, """
+    + BUCKET
+    + """, 0, COUNT(*) FROM {s}handoffs WHERE state = 'pending'
+        GROUP BY 1, 2;
+    CREATE INDEX handoffs_state_started ON {s}handoffs (state, started_at, handoff_id);
+    CREATE INDEX handoffs_started ON {s}handoffs (started_at, handoff_id);
+    DROP INDEX {s}handoffs_pending_started;
     """,
 )
 
