@@ -16,7 +16,9 @@ class SharedStatements:
     """The statements of one placeholder style (``?`` or ``%s``), on the tables named with
     ``prefix`` (a schema qualification such as ``"name".``, or nothing)."""
 
-    def __init__(self, *, placeholder: str, bucket: str, prefix: str = "") -> None:
+    def __init__(
+        self, *, placeholder: str, bucket: str, prefix: str = "", by_target_hint: str = ""
+    ) -> None:
         p = self.placeholder = placeholder
         self.handoffs_table = h = f"{prefix}handoffs"
         c = f"{prefix}calls_in_flight"
@@ -133,6 +135,9 @@ class SharedStatements:
             f"WHERE state = 'finished' AND finished_at >= {p} ORDER BY finished_at DESC LIMIT {p}"
         )
 
+        #: Where the snapshot reads pending handoffs of one target: the handoffs table, with
+        #: the dialect's way (if any) of keeping the query on the (target, started_at) index.
+        self.pending_by_target = f"{h}{by_target_hint}"
         self._pending_count_statements(prefix, bucket)
 
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
@@ -145,7 +150,7 @@ class SharedStatements:
     def _pending_count_statements(self, prefix: str, bucket: str) -> None:
         """The statements of the pending counts (see ``ledger/_pending_counts.py``);
         ``bucket`` is the dialect's expression of a handoff's bucket."""
-        p, h = self.placeholder, self.handoffs_table
+        p = self.placeholder
         self.pending_counts_table = pc = f"{prefix}pending_counts"
         # Parameters: target, bucket, shard, delta.
         self.count_pending = (
@@ -156,7 +161,8 @@ class SharedStatements:
         self.drop_empty_counts = f"DELETE FROM {pc} WHERE pending = 0"
         #: The pending handoffs counted afresh, as the counts keep them (one shard).
         self.recount_pending = (
-            f"SELECT target, {bucket}, 0, COUNT(*) FROM {h} WHERE state = 'pending' GROUP BY 1, 2"
+            f"SELECT target, {bucket}, 0, COUNT(*) FROM {self.pending_by_target} "
+            "WHERE state = 'pending' GROUP BY 1, 2"
         )
         self.rebuild_counts = (
             f"INSERT INTO {pc} (target, bucket, shard, pending) {self.recount_pending}"
@@ -166,7 +172,8 @@ class SharedStatements:
         # The partial-index conditions are written out (not parameters): only then may a
         # query use the indexes on pending handoffs.
         self.oldest_pending = (
-            f"SELECT MIN(started_at) FROM {h} WHERE state = 'pending' AND target = {p}"
+            f"SELECT MIN(started_at) FROM {self.pending_by_target} "
+            f"WHERE state = 'pending' AND target = {p}"
         )
 
     def counts_by_target(self, cuts: int) -> str:
@@ -187,7 +194,7 @@ class SharedStatements:
         p = self.placeholder
         listed = ", ".join(p for _ in range(targets))
         return (
-            f"SELECT target, COUNT(*) FROM {self.handoffs_table} WHERE state = 'pending' "
+            f"SELECT target, COUNT(*) FROM {self.pending_by_target} WHERE state = 'pending' "
             f"AND target IN ({listed}) AND started_at >= {p} AND started_at < {p} "
             "GROUP BY target"
         )

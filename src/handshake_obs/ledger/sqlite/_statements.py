@@ -19,7 +19,13 @@ class Statements(SharedStatements):
     """The SQLite ledger's statements (``?`` placeholders, tables of the main database)."""
 
     def __init__(self) -> None:
-        super().__init__(placeholder="?", bucket=BUCKET)
+        # Without statistics SQLite takes the (state, started_at) index for one target's
+        # pending handoffs, and walks them all: the snapshot names the index it needs.
+        super().__init__(
+            placeholder="?",
+            bucket=BUCKET,
+            by_target_hint=" INDEXED BY handoffs_pending_target_started",
+        )
         h = self.handoffs_table
         # Parameters: claimant, until, now, now, limit. BEGIN IMMEDIATE holds the write
         # lock, so no other process claims these rows between the inner SELECT and the UPDATE.
