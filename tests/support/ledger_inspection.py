@@ -63,7 +63,7 @@ _MARKS_OF_FINISHED = (
     "SELECT c.handoff_id, c.call_id FROM {s}calls_in_flight c "
     "JOIN {s}handoffs h ON h.handoff_id = c.handoff_id WHERE h.state = 'finished'"
 )
-_KEPT_COUNTS = "SELECT target, bucket, pending FROM {s}pending_counts"
+_KEPT_COUNTS = "SELECT target, bucket, pending FROM {s}pending_counts"  # one row per shard
 _PENDING_STARTS = "SELECT target, started_at FROM {s}handoffs WHERE state = 'pending'"
 _EARLY_OF_RECORDED = (
     "SELECT e.token_digest FROM {s}early_outcomes e "
@@ -128,6 +128,8 @@ async def pending_counts(ledger: Ledger) -> tuple[Counter[Key], Counter[Key]]:
         kept_rows, starts = await _query(ledger, _KEPT_COUNTS, _PENDING_STARTS)
     kept: Counter[Key] = Counter()
     for target, bucket, n in kept_rows:
+        # Each handoff leaves the shard it entered: no row of a shard counts below zero.
+        assert int(n) >= 0, f"a pending count below zero: {target} {bucket} {n}"
         kept[(target, int(bucket))] += int(n)
     recounted = Counter((target, bucket_of(started)) for target, started in starts)
     # Zeros are left out; a count below zero stays (it is drift).

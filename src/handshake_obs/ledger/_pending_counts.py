@@ -8,15 +8,16 @@ an age bound and counts the one bucket a bound cuts exactly, from the index on
 ``(target, started_at)`` of pending handoffs: its cost follows the handoffs started within
 one bucket of each bound, never the backlog.
 
-A count row is keyed by target, bucket and *shard*, so concurrent PostgreSQL writers of one
-target do not all queue on one row; only the sum over a bucket's shards means anything (one
-shard may go below zero when a handoff counted in another finishes).
+A count row is keyed by target, bucket and *shard* (from the handoff id's last character,
+which SQL computes as this module does), so concurrent PostgreSQL writers of one target do
+not all queue on one row: 50 writers recording into one bucket reached 126 records/s with
+one shard, 210-245 with four, against 275-337 with no counts at all (a loaded 2-core
+machine).
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,8 +55,9 @@ def bucket_start(bucket: int) -> float:
 
 
 def shard_of(handoff_id: str, shards: int) -> int:
-    """The shard a handoff is counted in (stable across processes and runs)."""
-    return zlib.crc32(handoff_id.encode()) % shards if shards > 1 else 0
+    """The shard a handoff is counted in: its id's last character's code point modulo
+    ``shards`` (random in a real id; each dialect's ``SHARD`` expression is the same)."""
+    return ord(handoff_id[-1]) % shards if shards > 1 and handoff_id else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,14 @@ def age_cuts(now: float, age_bounds: Sequence[float]) -> list[AgeCut]:
     return cuts
 
 
+def bucket_totals(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, int], int]:
+    """Rows ``target, bucket, [shard,] count`` summed per (target, bucket), zeros left out."""
+    totals: Counter[tuple[str, int]] = Counter()
+    for row in rows:
+        totals[(str(row[0]), int(row[1]))] += int(row[-1])
+    return {key: n for key, n in totals.items() if n}
+
+
 @dataclass(frozen=True, slots=True)
 class PendingCountMismatch:
     """A count that differs from a full recount of the pending handoffs."""
@@ -138,21 +148,18 @@ def mismatches(
     ]
 
 
-def snapshot_rows(
-    totals: Iterable[Sequence[Any]],
-    started_in_cut: Sequence[dict[str, int]],
-    oldest: dict[str, float | None],
-) -> list[tuple[Any, ...]]:
-    """Rows of the pending summary (``target, count, oldest, cumulative counts...``, by
-    target), from the counts per target with their sums after each cut (``totals``), the
-    handoffs each cut's own bucket holds from its threshold on, and each target's oldest
-    start."""
-    rows = []
-    for target, total, *after in sorted(totals, key=lambda row: str(row[0])):
-        name = str(target)
-        cumulative = [
-            int(whole) + within.get(name, 0)
-            for whole, within in zip(after, started_in_cut, strict=True)
-        ]
-        rows.append((name, int(total), oldest.get(name), *cumulative))
-    return rows
+def snapshot_params(cuts: Sequence[AgeCut]) -> tuple[float, ...]:
+    """The parameters of the snapshot statement (``SharedStatements.pending_snapshot``)."""
+    return (*(x for c in cuts for x in (c.threshold, c.bucket_end)), *(c.bucket for c in cuts))
+
+
+def snapshot_rows(rows: Iterable[Sequence[Any]], cuts: int) -> list[tuple[Any, ...]]:
+    """The snapshot statement's rows as the pending summary's (``target, count, oldest,
+    cumulative counts...``), by target: each cut's count is that of the buckets after its
+    own, and of its own from the threshold on."""
+    summary = []
+    for target, total, *rest in sorted(rows, key=lambda row: str(row[0])):
+        after, oldest, within = rest[:cuts], rest[cuts], rest[cuts + 1 :]
+        cumulative = [int(a) + int(w) for a, w in zip(after, within, strict=True)]
+        summary.append((target, int(total), oldest, *cumulative))
+    return summary

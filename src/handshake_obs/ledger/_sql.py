@@ -17,7 +17,14 @@ class SharedStatements:
     ``prefix`` (a schema qualification such as ``"name".``, or nothing)."""
 
     def __init__(
-        self, *, placeholder: str, bucket: str, prefix: str = "", by_target_hint: str = ""
+        self,
+        *,
+        placeholder: str,
+        bucket: str,
+        shard: str,
+        bucket_seconds: str,
+        prefix: str = "",
+        by_target_hint: str = "",
     ) -> None:
         p = self.placeholder = placeholder
         self.handoffs_table = h = f"{prefix}handoffs"
@@ -138,7 +145,8 @@ class SharedStatements:
         #: Where the snapshot reads pending handoffs of one target: the handoffs table, with
         #: the dialect's way (if any) of keeping the query on the (target, started_at) index.
         self.pending_by_target = f"{h}{by_target_hint}"
-        self._pending_count_statements(prefix, bucket)
+        self._bucket_seconds = bucket_seconds
+        self._pending_count_statements(prefix, bucket, shard)
 
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = (
@@ -147,9 +155,9 @@ class SharedStatements:
             "GROUP BY target, outcome, error_type"
         )
 
-    def _pending_count_statements(self, prefix: str, bucket: str) -> None:
+    def _pending_count_statements(self, prefix: str, bucket: str, shard: str) -> None:
         """The statements of the pending counts (see ``ledger/_pending_counts.py``);
-        ``bucket`` is the dialect's expression of a handoff's bucket."""
+        ``bucket`` and ``shard`` are the dialect's expressions of a handoff's."""
         p = self.placeholder
         self.pending_counts_table = pc = f"{prefix}pending_counts"
         # Parameters: target, bucket, shard, delta.
@@ -159,44 +167,48 @@ class SharedStatements:
             "DO UPDATE SET pending = c.pending + excluded.pending"
         )
         self.drop_empty_counts = f"DELETE FROM {pc} WHERE pending = 0"
-        #: The pending handoffs counted afresh, as the counts keep them (one shard).
+        #: The pending handoffs counted afresh, as the counts keep them.
         self.recount_pending = (
-            f"SELECT target, {bucket}, 0, COUNT(*) FROM {self.pending_by_target} "
-            "WHERE state = 'pending' GROUP BY 1, 2"
+            f"SELECT target, {bucket}, {shard}, COUNT(*) FROM {self.pending_by_target} "
+            "WHERE state = 'pending' GROUP BY 1, 2, 3"
         )
         self.rebuild_counts = (
             f"INSERT INTO {pc} (target, bucket, shard, pending) {self.recount_pending}"
         )
         self.clear_counts = f"DELETE FROM {pc}"
         self.counted_pending = f"SELECT target, bucket, SUM(pending) FROM {pc} GROUP BY 1, 2"
-        # The partial-index conditions are written out (not parameters): only then may a
-        # query use the indexes on pending handoffs.
-        self.oldest_pending = (
-            f"SELECT MIN(started_at) FROM {self.pending_by_target} "
-            f"WHERE state = 'pending' AND target = {p}"
-        )
 
-    def counts_by_target(self, cuts: int) -> str:
-        """Per target: the pending count, and for each of ``cuts`` buckets (parameters) the
-        count of the buckets after it."""
-        p = self.placeholder
+    def pending_snapshot(self, cuts: int) -> str:
+        """The pending snapshot in one statement (one snapshot of the store, one round
+        trip), per target: the pending count; for each of ``cuts`` age cuts, the count of
+        the buckets after the cut's bucket; the oldest start; then for each cut, its
+        pending handoffs started from the cut's threshold to the end of its bucket.
+
+        Parameters, in the order they appear: each cut's threshold and bucket end, then each
+        cut's bucket. Only the handoffs of a few buckets are read, whichever index the
+        planner takes: each cut's bucket, and for the oldest start the target's first
+        counted bucket and the one before it (a start just below a bucket's first multiple
+        of the width may round into it)."""
+        p, h, w = self.placeholder, self.pending_by_target, self._bucket_seconds
+        after_columns = [f"after_{i}" for i in range(cuts)]
         after = "".join(
-            f", SUM(CASE WHEN bucket > {p} THEN pending ELSE 0 END)" for _ in range(cuts)
+            f", SUM(CASE WHEN bucket > {p} THEN pending ELSE 0 END) AS {name}"
+            for name in after_columns
+        )
+        within = "".join(
+            f", (SELECT COUNT(*) FROM {h} WHERE state = 'pending' AND target = c.target "
+            f"AND started_at >= {p} AND started_at < {p})"
+            for _ in range(cuts)
+        )
+        oldest = (
+            f"(SELECT MIN(started_at) FROM {h} WHERE state = 'pending' AND target = c.target "
+            f"AND started_at >= (c.first_bucket - 1) * {w})"
         )
         return (
-            f"SELECT target, SUM(pending){after} FROM {self.pending_counts_table} "
-            "GROUP BY target HAVING SUM(pending) <> 0"
-        )
-
-    def started_between(self, targets: int) -> str:
-        """Per target of ``targets`` (parameters, then from and before): its pending handoffs
-        started in ``[from, before)``, from the index on (target, started_at)."""
-        p = self.placeholder
-        listed = ", ".join(p for _ in range(targets))
-        return (
-            f"SELECT target, COUNT(*) FROM {self.pending_by_target} WHERE state = 'pending' "
-            f"AND target IN ({listed}) AND started_at >= {p} AND started_at < {p} "
-            "GROUP BY target"
+            f"SELECT c.target, c.pending{''.join(f', c.{n}' for n in after_columns)}, "
+            f"{oldest}{within} FROM (SELECT target, SUM(pending) AS pending, "
+            f"MIN(bucket) AS first_bucket{after} FROM {self.pending_counts_table} "
+            "WHERE pending <> 0 GROUP BY target HAVING SUM(pending) <> 0) AS c"
         )
 
     def by_activity_query(

@@ -28,7 +28,9 @@ from .._pending_counts import (
     POSTGRES_SHARDS,
     PendingChange,
     age_cuts,
+    bucket_totals,
     count_deltas,
+    snapshot_params,
     snapshot_rows,
 )
 from .._rows import RowCodec, row_to_event, summary_from_row
@@ -224,27 +226,15 @@ class PostgresLedger(RulesLedger):
     async def pending_summary(
         self, now: float, age_bounds: Sequence[float]
     ) -> list[PendingSummary]:
-        sql, cuts = self._sql, age_cuts(now, age_bounds)
+        cuts = age_cuts(now, age_bounds)
+        sql, params = self._sql.pending_snapshot(len(cuts)), snapshot_params(cuts)
 
-        async def query(conn: _Conn) -> list[PendingSummary]:
-            cur = await conn.execute(sql.counts_by_target(len(cuts)), [c.bucket for c in cuts])
-            totals = await cur.fetchall()
-            targets = [row[0] for row in totals]
-            if not targets:
-                return []
-            between = sql.started_between(len(targets))
-            started_in_cut = []
-            for cut in cuts:
-                cur = await conn.execute(between, (*targets, cut.threshold, cut.bucket_end))
-                started_in_cut.append({t: int(n) for t, n in await cur.fetchall()})
-            oldest = {}
-            for target in targets:
-                cur = await conn.execute(sql.oldest_pending, (target,))
-                oldest[target] = (await cur.fetchone() or (None,))[0]
-            rows = snapshot_rows(totals, started_in_cut, oldest)
-            return [summary_from_row(row, age_bounds) for row in rows]
+        async def query(conn: _Conn) -> list[TupleRow]:
+            await conn.execute(self._sql.no_jit)
+            return await (await conn.execute(sql, params)).fetchall()
 
-        return await self._snapshot(query)
+        rows = await self._transaction(query)
+        return [summary_from_row(row, age_bounds) for row in snapshot_rows(rows, len(cuts))]
 
     async def _snapshot(self, body: Callable[[_Conn], Awaitable[_T]]) -> _T:
         """``body`` in one read-only transaction whose queries all see one snapshot."""
@@ -259,10 +249,7 @@ class PostgresLedger(RulesLedger):
         async def both(conn: _Conn) -> tuple[BucketCounts, BucketCounts]:
             counted = await (await conn.execute(self._sql.counted_pending)).fetchall()
             recounted = await (await conn.execute(self._sql.recount_pending)).fetchall()
-            return (
-                {(t, int(b)): int(n) for t, b, n in counted if n},
-                {(t, int(b)): int(n) for t, b, _, n in recounted},
-            )
+            return bucket_totals(counted), bucket_totals(recounted)
 
         return await self._snapshot(both)
 

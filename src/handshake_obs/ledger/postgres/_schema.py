@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from .._rules import check_schema_version
-from ._statements import BUCKET, quote_identifier, table_prefix
+from ._statements import BUCKET, SHARD, quote_identifier, table_prefix
 
 #: Table holding the schema version (one row).
 VERSION_TABLE = "handshake_schema_version"
@@ -147,8 +147,10 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO {s}pending_counts (target, bucket, shard, pending)
         SELECT target, """
     + BUCKET
-    + """, 0, COUNT(*) FROM {s}handoffs WHERE state = 'pending'
-        GROUP BY 1, 2;
+    + ", "
+    + SHARD
+    + """, COUNT(*) FROM {s}handoffs WHERE state = 'pending'
+        GROUP BY 1, 2, 3;
     CREATE INDEX handoffs_state_started ON {s}handoffs (state, started_at, handoff_id);
     CREATE INDEX handoffs_started ON {s}handoffs (started_at, handoff_id);
     DROP INDEX {s}handoffs_pending_started;

@@ -35,7 +35,9 @@ from .._pending_counts import (
     SQLITE_SHARDS,
     PendingChange,
     age_cuts,
+    bucket_totals,
     count_deltas,
+    snapshot_params,
     snapshot_rows,
 )
 from .._rows import RowCodec, row_to_event, summary_from_row
@@ -214,24 +216,13 @@ class SqliteLedger(RulesLedger):
         self, now: float, age_bounds: Sequence[float]
     ) -> list[PendingSummary]:
         cuts = age_cuts(now, age_bounds)
+        sql, params = SQL.pending_snapshot(len(cuts)), snapshot_params(cuts)
 
-        def query(conn: sqlite3.Connection) -> list[PendingSummary]:
-            totals = conn.execute(
-                SQL.counts_by_target(len(cuts)), [c.bucket for c in cuts]
-            ).fetchall()
-            targets = [row[0] for row in totals]
-            if not targets:
-                return []
-            between = SQL.started_between(len(targets))
-            started_in_cut = [
-                dict(conn.execute(between, (*targets, c.threshold, c.bucket_end)).fetchall())
-                for c in cuts
-            ]
-            oldest = {t: conn.execute(SQL.oldest_pending, (t,)).fetchone()[0] for t in targets}
-            rows = snapshot_rows(totals, started_in_cut, oldest)
-            return [summary_from_row(row, age_bounds) for row in rows]
+        def query() -> list[PendingSummary]:
+            rows = self._rconn().execute(sql, params).fetchall()
+            return [summary_from_row(row, age_bounds) for row in snapshot_rows(rows, len(cuts))]
 
-        return await self._read(self._in_read_transaction, query)
+        return await self._read(query)
 
     def _in_read_transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         """``body`` on the read connection, its queries seeing one snapshot of the file."""
@@ -246,10 +237,7 @@ class SqliteLedger(RulesLedger):
         def both(conn: sqlite3.Connection) -> tuple[BucketCounts, BucketCounts]:
             counted = conn.execute(SQL.counted_pending).fetchall()
             recounted = conn.execute(SQL.recount_pending).fetchall()
-            return (
-                {(t, b): n for t, b, n in counted if n},
-                {(t, b): n for t, b, _, n in recounted},
-            )
+            return bucket_totals(counted), bucket_totals(recounted)
 
         return await self._read(self._in_read_transaction, both)
 

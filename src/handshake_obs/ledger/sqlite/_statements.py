@@ -24,6 +24,8 @@ class Statements(SharedStatements):
         super().__init__(
             placeholder="?",
             bucket=BUCKET,
+            shard="0",  # one writer: one shard (SQLITE_SHARDS)
+            bucket_seconds=repr(BUCKET_SECONDS),
             by_target_hint=" INDEXED BY handoffs_pending_target_started",
         )
         h = self.handoffs_table
