@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from handshake_obs._records import PendingSummary
-from handshake_obs.ledger._rows import summary_from_row
+from handshake_obs.ledger import age_bucket_labels
+
+#: A target's snapshot as both sides are compared: target, count, oldest start, and the
+#: count in each age bucket (by its label).
+Snapshot = tuple[str, int, float | None, dict[str, int]]
 
 
 def full_scan_sql(placeholder: str, bounds: int, *, table: str = "handoffs") -> str:
@@ -29,6 +32,20 @@ def full_scan_params(now: float, age_bounds: Sequence[float]) -> tuple[float, ..
     return tuple(now - b for b in age_bounds)
 
 
-def summaries(rows: Sequence[Sequence[Any]], age_bounds: Sequence[float]) -> list[PendingSummary]:
-    """The full scan's rows as the ledger's summaries, by target."""
-    return [summary_from_row(row, age_bounds) for row in sorted(rows, key=lambda r: str(r[0]))]
+def summaries(rows: Sequence[Sequence[Any]], age_bounds: Sequence[float]) -> list[Snapshot]:
+    """The full scan's rows as snapshots, by target (younger-than-each-bound counts turned
+    into the disjoint age buckets the ledger reports)."""
+    snapshots = []
+    for target, total, oldest, *younger in sorted(rows, key=lambda r: str(r[0])):
+        cumulative = [int(n or 0) for n in younger]
+        disjoint = [b - a for a, b in zip([0, *cumulative], [*cumulative, int(total)], strict=True)]
+        labels = age_bucket_labels(age_bounds)
+        snapshots.append(
+            (str(target), int(total), oldest, dict(zip(labels, disjoint, strict=True)))
+        )
+    return snapshots
+
+
+def snapshots_of(summaries: Sequence[Any]) -> list[Snapshot]:
+    """``Ledger.pending_summary``'s answer as snapshots."""
+    return [(s.target, s.pending, s.oldest_started_at, dict(s.by_age)) for s in summaries]

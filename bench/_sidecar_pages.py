@@ -14,9 +14,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from handshake_obs import Handshake
-from handshake_obs.config import SidecarSettings
-from handshake_obs.sidecar._api import create_app
-from handshake_obs.sidecar._runtime import SidecarRuntime
+from handshake_obs.sidecar import SidecarRuntime, SidecarSettings, create_app
 
 from ._common import median
 

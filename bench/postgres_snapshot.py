@@ -30,14 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from handshake_obs import HandshakeConfig, State
 from handshake_obs.ledger import HandoffQuery, PostgresLedger
-from handshake_obs.ledger.postgres._statements import quote_identifier
 from handshake_obs.testing import bulk_insert
 
 from ._common import goal, machine_note, median, ratio, table
-from ._full_scan import full_scan_params, full_scan_sql, summaries
+from ._full_scan import full_scan_params, full_scan_sql, snapshots_of, summaries
 from .scrape import CHUNK, GOAL_SIZE, PAGE_GOAL_MS, SNAPSHOT_GOAL_MS, load, seed_records
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -71,9 +71,8 @@ async def measure(
 ) -> Stage:
     """Every measurement at one size."""
     bounds = HandshakeConfig().pending_age_bounds
-    scan = full_scan_sql(
-        "%s", len(bounds), table=f"{quote_identifier(ledger.schema or '')}.handoffs"
-    )
+    schema = sql.Identifier(ledger.schema or "").as_string(conn)
+    scan = full_scan_sql("%s", len(bounds), table=f"{schema}.handoffs")
 
     async def full_scan(now: float) -> list[Any]:
         cur = await conn.execute(scan, full_scan_params(now, bounds))
@@ -81,7 +80,8 @@ async def measure(
 
     # One moment for both, and nothing written meanwhile: the same rows.
     then = time.time()
-    expected, got = await full_scan(then), await ledger.pending_summary(then, bounds)
+    expected = await full_scan(then)
+    got = snapshots_of(await ledger.pending_summary(then, bounds))
     if got != expected:
         raise AssertionError(f"pending_summary {got} differs from the full scan {expected}")
     summary_ms = await timed(repeat, lambda: ledger.pending_summary(time.time(), bounds))
@@ -113,7 +113,9 @@ async def main(args: argparse.Namespace) -> int:
                     rng = random.Random(args.seed + filled)
                     rows = seed_records(rng, range(filled, size), set(), now)
                     await bulk_insert(ledger, rows, batch_size=CHUNK)
-                    await conn.execute(f"ANALYZE {quote_identifier(schema)}.handoffs")
+                    await conn.execute(
+                        sql.SQL("ANALYZE {}.handoffs").format(sql.Identifier(schema))
+                    )
                     took = time.perf_counter() - started
                     print(f"filled to {size:,} pending rows in {took:.0f} s", flush=True)
                     filled = size
@@ -125,7 +127,9 @@ async def main(args: argparse.Namespace) -> int:
                         flush=True,
                     )
         finally:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(schema)} CASCADE")
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
     print(f"load at the end: {load()}")
     print()
     print(report(stages))

@@ -45,12 +45,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 
 from handshake_obs import HandoffRecord, Handshake, HandshakeConfig
-from handshake_obs._records import PendingSummary
 from handshake_obs.ledger import Ledger, SqliteLedger
 from handshake_obs.testing import bulk_insert, pending_record
 
 from ._common import goal, machine_note, median, ratio, table
-from ._full_scan import full_scan_params, full_scan_sql, summaries
+from ._full_scan import Snapshot, full_scan_params, full_scan_sql, snapshots_of, summaries
 from ._sidecar_pages import time_pages
 
 CONFIGURED_TARGETS = ("agent", "approval", "billing")
@@ -207,7 +206,7 @@ async def measure_stage(
         # One moment for both, and nothing written meanwhile: the same rows.
         then = time.time()
         expected = await asyncio.to_thread(full_scan, path, then, config.pending_age_bounds)
-        got = await ledger.pending_summary(then, config.pending_age_bounds)
+        got = snapshots_of(await ledger.pending_summary(then, config.pending_age_bounds))
         if got != expected:
             raise AssertionError(f"pending_summary {got} differs from the full scan {expected}")
         pages = await time_pages(handshake, args.refreshes)
@@ -244,7 +243,7 @@ async def measure_stage(
     )
 
 
-def full_scan(path: Path, now: float, age_bounds: tuple[float, ...]) -> list[PendingSummary]:
+def full_scan(path: Path, now: float, age_bounds: tuple[float, ...]) -> list[Snapshot]:
     """The snapshot as a full scan of the file's pending rows (the baseline)."""
     conn = sqlite3.connect(path)
     try:
