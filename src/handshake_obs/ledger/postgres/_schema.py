@@ -135,7 +135,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX handoff_events_handoff ON {s}handoff_events (handoff_id, id);
     """,
     # 9: the pending counts per target and start-time bucket (ledger/_pending_counts.py),
-    # built from the pending handoffs; the inventory's order, for every state and for any.
+    # built from the pending handoffs; the inventory's order for any state and for finished
+    # ones (pending ones have theirs since 2). Partial, not one index on (state, ...): SQLite,
+    # without statistics, took that for every query on pending handoffs, the reaper's
+    # claim among them (27 ms -> 4.7 s at 1M pending).
     """
     CREATE TABLE {s}pending_counts (
         target TEXT NOT NULL,
@@ -151,9 +154,9 @@ MIGRATIONS: tuple[str, ...] = (
     + SHARD
     + """, COUNT(*) FROM {s}handoffs WHERE state = 'pending'
         GROUP BY 1, 2, 3;
-    CREATE INDEX handoffs_state_started ON {s}handoffs (state, started_at, handoff_id);
     CREATE INDEX handoffs_started ON {s}handoffs (started_at, handoff_id);
-    DROP INDEX {s}handoffs_pending_started;
+    CREATE INDEX handoffs_finished_started ON {s}handoffs (started_at, handoff_id)
+        WHERE state = 'finished';
     """,
 )
 

@@ -122,7 +122,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX handoff_events_handoff ON handoff_events (handoff_id, id);
     """,
     # 9: the pending counts per target and start-time bucket (ledger/_pending_counts.py),
-    # built from the pending handoffs; the inventory's order, for every state and for any.
+    # built from the pending handoffs; the inventory's order for any state and for finished
+    # ones (pending ones have theirs since 2). Partial, not one index on (state, ...): SQLite,
+    # without statistics, took that for every query on pending handoffs, the reaper's
+    # claim among them (27 ms -> 4.7 s at 1M pending).
     f"""
     CREATE TABLE pending_counts (
         target TEXT NOT NULL,
@@ -134,9 +137,9 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO pending_counts (target, bucket, shard, pending)
         SELECT target, {BUCKET}, 0, COUNT(*) FROM handoffs WHERE state = 'pending'
         GROUP BY 1, 2;
-    CREATE INDEX handoffs_state_started ON handoffs (state, started_at, handoff_id);
     CREATE INDEX handoffs_started ON handoffs (started_at, handoff_id);
-    DROP INDEX handoffs_pending_started;
+    CREATE INDEX handoffs_finished_started ON handoffs (started_at, handoff_id)
+        WHERE state = 'finished';
     """,
 )
 

@@ -19,8 +19,8 @@ class Statements(SharedStatements):
     """The SQLite ledger's statements (``?`` placeholders, tables of the main database)."""
 
     def __init__(self) -> None:
-        # Without statistics SQLite takes the (state, started_at) index for one target's
-        # pending handoffs, and walks them all: the snapshot names the index it needs.
+        # Without statistics SQLite may read one target's pending handoffs through another
+        # index of pending ones, walking them all: the snapshot names the index it needs.
         super().__init__(
             placeholder="?",
             bucket=BUCKET,
