@@ -32,6 +32,8 @@ class PageTimes:
     inventory_ms: float
     pending_page_ms: float
     status_ms: float
+    #: Fastest and slowest status page.
+    status_range: tuple[float, float]
 
 
 async def time_pages(handshake: Handshake, repeat: int) -> PageTimes:
@@ -45,7 +47,7 @@ async def time_pages(handshake: Handshake, repeat: int) -> PageTimes:
     )
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://sidecar") as client:
-        times = {}
+        times, ranges = {}, {}
         for path in (INVENTORY_FIRST_PAGE, PENDING_FIRST_PAGE, STATUS_PAGE):
             (await client.get(path)).raise_for_status()
             taken = []
@@ -53,5 +55,10 @@ async def time_pages(handshake: Handshake, repeat: int) -> PageTimes:
                 started = time.perf_counter()
                 (await client.get(path)).raise_for_status()
                 taken.append((time.perf_counter() - started) * 1000)
-            times[path] = median(taken)
-    return PageTimes(times[INVENTORY_FIRST_PAGE], times[PENDING_FIRST_PAGE], times[STATUS_PAGE])
+            times[path], ranges[path] = median(taken), (min(taken), max(taken))
+    return PageTimes(
+        times[INVENTORY_FIRST_PAGE],
+        times[PENDING_FIRST_PAGE],
+        times[STATUS_PAGE],
+        ranges[STATUS_PAGE],
+    )

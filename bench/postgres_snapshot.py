@@ -38,7 +38,15 @@ from handshake_obs.testing import bulk_insert
 
 from ._common import goal, machine_note, median, ratio, table
 from ._full_scan import full_scan_params, full_scan_sql, snapshots_of, summaries
-from .scrape import CHUNK, GOAL_SIZE, PAGE_GOAL_MS, SNAPSHOT_GOAL_MS, load, seed_records
+from .scrape import (
+    CHUNK,
+    GOAL_SIZE,
+    PAGE_GOAL_MS,
+    SNAPSHOT_GOAL_MS,
+    load,
+    seed_records,
+    spread,
+)
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -49,21 +57,23 @@ class Stage:
 
     pending: int
     summary_ms: float
+    #: Fastest and slowest ``pending_summary``.
+    summary_range: tuple[float, float]
     full_scan_ms: float
     first_page_ms: float
     pending_page_ms: float
     verify_ms: float
 
 
-async def timed(repeat: int, action: Callable[[], Awaitable[Any]]) -> float:
-    """Median milliseconds of ``action`` over ``repeat`` runs, after one unmeasured run."""
+async def timed(repeat: int, action: Callable[[], Awaitable[Any]]) -> list[float]:
+    """Milliseconds of ``action`` in each of ``repeat`` runs, after one unmeasured run."""
     await action()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
         await action()
         times.append((time.perf_counter() - started) * 1000)
-    return median(times)
+    return times
 
 
 async def measure(
@@ -84,16 +94,25 @@ async def measure(
     got = snapshots_of(await ledger.pending_summary(then, bounds))
     if got != expected:
         raise AssertionError(f"pending_summary {got} differs from the full scan {expected}")
-    summary_ms = await timed(repeat, lambda: ledger.pending_summary(time.time(), bounds))
-    full_scan_ms = await timed(repeat, lambda: full_scan(time.time()))
-    first_page_ms = await timed(repeat, lambda: ledger.list_handoffs(HandoffQuery(limit=51)))
+    summary = await timed(repeat, lambda: ledger.pending_summary(time.time(), bounds))
+    full_scan_ms = median(await timed(repeat, lambda: full_scan(time.time())))
+    first_page = HandoffQuery(limit=51)
+    first_page_ms = median(await timed(repeat, lambda: ledger.list_handoffs(first_page)))
     pending_query = HandoffQuery(state=State.PENDING, limit=51)
-    pending_page_ms = await timed(repeat, lambda: ledger.list_handoffs(pending_query))
+    pending_page_ms = median(await timed(repeat, lambda: ledger.list_handoffs(pending_query)))
     started = time.perf_counter()
     if await ledger.verify_pending_counts(repair=False):
         raise AssertionError("the pending counts differ from a recount")
     verify_ms = (time.perf_counter() - started) * 1000
-    return Stage(pending, summary_ms, full_scan_ms, first_page_ms, pending_page_ms, verify_ms)
+    return Stage(
+        pending,
+        median(summary),
+        (min(summary), max(summary)),
+        full_scan_ms,
+        first_page_ms,
+        pending_page_ms,
+        verify_ms,
+    )
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -143,6 +162,7 @@ def report(stages: list[Stage]) -> str:
         [
             s.pending,
             s.summary_ms,
+            spread(s.summary_range),
             f"{ratio(s.summary_ms, empty.summary_ms):.2f}",
             s.full_scan_ms,
             f"{ratio(s.summary_ms, s.full_scan_ms):.3f}",
@@ -155,6 +175,7 @@ def report(stages: list[Stage]) -> str:
     headers = [
         "pending",
         "pending_summary ms",
+        "range",
         "/ empty",
         "full scan ms",
         "summary / full scan",

@@ -80,12 +80,15 @@ class StageResult:
     body_bytes: int
     refresh_ms: float
     summary_ms: float
+    #: Fastest and slowest ``pending_summary`` of the stage.
+    summary_range: tuple[float, float]
     full_scan_ms: float
     claim_ms: float | None
     claimed: int
     inventory_ms: float
     pending_page_ms: float
     status_ms: float
+    status_range: tuple[float, float]
 
 
 async def fill(path: Path, start: int, stop: int, expired: set[int], now: float, seed: int) -> None:
@@ -234,12 +237,14 @@ async def measure_stage(
         body_bytes=body_bytes,
         refresh_ms=median(refresh_times),
         summary_ms=median(summary_times),
+        summary_range=(min(summary_times), max(summary_times)),
         full_scan_ms=full_scan_ms,
         claim_ms=median(claim_times) if claim_times else None,
         claimed=claimed,
         inventory_ms=pages.inventory_ms,
         pending_page_ms=pages.pending_page_ms,
         status_ms=pages.status_ms,
+        status_range=pages.status_range,
     )
 
 
@@ -303,6 +308,12 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def spread(fastest_slowest: tuple[float, float]) -> str:
+    """A range of milliseconds, as the report shows it."""
+    fastest, slowest = fastest_slowest
+    return f"{fastest:.1f}-{slowest:.1f}"
+
+
 def load() -> str:
     """The 1, 5 and 15 minute load averages."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -325,6 +336,7 @@ def report(results: list[StageResult]) -> str:
                 r.body_bytes,
                 r.refresh_ms,
                 r.summary_ms,
+                spread(r.summary_range),
                 r.full_scan_ms,
                 f"{ratio(r.summary_ms, r.full_scan_ms):.3f}",
                 f"{ratio(r.refresh_ms, empty.refresh_ms):.1f}",
@@ -333,6 +345,7 @@ def report(results: list[StageResult]) -> str:
                 r.inventory_ms,
                 r.pending_page_ms,
                 r.status_ms,
+                spread(r.status_range),
                 f"{ratio(r.status_ms, empty.status_ms):.2f}",
             ]
         )
@@ -346,6 +359,7 @@ def report(results: list[StageResult]) -> str:
         "body bytes",
         "refresh ms",
         "pending_summary ms",
+        "summary range",
         "full scan ms",
         "summary / full scan",
         "refresh / empty",
@@ -354,6 +368,7 @@ def report(results: list[StageResult]) -> str:
         "inventory page ms",
         "pending page ms",
         "status page ms",
+        "status range",
         "status / empty",
     ]
     lines = [table(headers, rows), ""]
