@@ -10,9 +10,9 @@ one bucket of each bound, never the backlog.
 
 A count row is keyed by target, bucket and *shard* (from the handoff id's last character,
 which SQL computes as this module does), so concurrent PostgreSQL writers of one target do
-not all queue on one row: 50 writers recording into one bucket reached 126 records/s with
-one shard, 210-245 with four, against 275-337 with no counts at all (a loaded 2-core
-machine).
+not all queue on one row: 50 writers recording into one bucket kept 0.48 of the records per
+second of no counts at all with one shard, 0.85 with four, 0.80 with sixteen
+(``bench.pending_count_shards``, docs/benchmarks.md section 3).
 """
 
 from __future__ import annotations
