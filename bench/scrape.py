@@ -13,10 +13,16 @@ At every stage, with a fresh ``Handshake`` on that file:
   over HTTP from ``prometheus_client.start_http_server`` on 127.0.0.1 (an OS-chosen free port);
 * refresh: ``PendingGaugesRefresher.refresh()`` and ``ledger.pending_summary``, median of 5;
 * claim: ``claim_expired(limit=1000)``, median of 5, the claims given back with
-  ``release_claim`` in between so the same rows are claimable again.
+  ``release_claim`` in between so the same rows are claimable again;
+* full scan: the snapshot as one scan of the pending rows (``bench/_full_scan.py``, what the
+  ledger ran before it kept pending counts), median of 5, checked equal to
+  ``pending_summary``;
+* pages: the sidecar's inventory first page (any state, and pending only) and its status
+  page, in process (``bench/_sidecar_pages.py``), median of 5.
 
-Baselines from the same run: the scrape and refresh of an empty ledger, and the claim at the
-first stage (where the expired rows are all there is, or nearly).
+Baselines from the same run: the scrape and refresh of an empty ledger, the full scan of the
+same stage for ``pending_summary``, and the claim at the first stage (where the expired rows
+are all there is, or nearly).
 
     .venv/bin/python -m bench.scrape [--sizes 1000,100000,1000000] [--expired 1000]
 """
@@ -25,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import sqlite3
 import sys
 import tempfile
 import time
@@ -41,6 +49,8 @@ from handshake_obs.ledger import Ledger, SqliteLedger
 from handshake_obs.testing import bulk_insert, pending_record
 
 from ._common import goal, machine_note, median, ratio, table
+from ._full_scan import Snapshot, full_scan_params, full_scan_sql, snapshots_of, summaries
+from ._sidecar_pages import time_pages
 
 CONFIGURED_TARGETS = ("agent", "approval", "billing")
 #: Target of each filled row, by weight; ``legacy`` is not configured (exported as ``other``).
@@ -51,6 +61,8 @@ NO_DEADLINE_SHARE = 0.05
 CLAIMANT = "bench-reaper"
 SCRAPE_GOAL_MS = 50.0
 CLAIM_GOAL_MS = 100.0
+SNAPSHOT_GOAL_MS = 50.0
+PAGE_GOAL_MS = 50.0
 GOAL_SIZE = 1_000_000
 
 #: Records of :func:`seed_records` per draw of their targets, and per bulk-insert batch.
@@ -68,8 +80,15 @@ class StageResult:
     body_bytes: int
     refresh_ms: float
     summary_ms: float
+    #: Fastest and slowest ``pending_summary`` of the stage.
+    summary_range: tuple[float, float]
+    full_scan_ms: float
     claim_ms: float | None
     claimed: int
+    inventory_ms: float
+    pending_page_ms: float
+    status_ms: float
+    status_range: tuple[float, float]
 
 
 async def fill(path: Path, start: int, stop: int, expired: set[int], now: float, seed: int) -> None:
@@ -186,6 +205,15 @@ async def measure_stage(
             await ledger.pending_summary(time.time(), config.pending_age_bounds)
             summary_times.append((time.perf_counter() - started) * 1000)
 
+        full_scan_ms = time_full_scan(path, config.pending_age_bounds, args.refreshes)
+        # One moment for both, and nothing written meanwhile: the same rows.
+        then = time.time()
+        expected = await asyncio.to_thread(full_scan, path, then, config.pending_age_bounds)
+        got = snapshots_of(await ledger.pending_summary(then, config.pending_age_bounds))
+        if got != expected:
+            raise AssertionError(f"pending_summary {got} differs from the full scan {expected}")
+        pages = await time_pages(handshake, args.refreshes)
+
         claim_times = []
         claimed = 0
         if pending:
@@ -209,9 +237,37 @@ async def measure_stage(
         body_bytes=body_bytes,
         refresh_ms=median(refresh_times),
         summary_ms=median(summary_times),
+        summary_range=(min(summary_times), max(summary_times)),
+        full_scan_ms=full_scan_ms,
         claim_ms=median(claim_times) if claim_times else None,
         claimed=claimed,
+        inventory_ms=pages.inventory_ms,
+        pending_page_ms=pages.pending_page_ms,
+        status_ms=pages.status_ms,
+        status_range=pages.status_range,
     )
+
+
+def full_scan(path: Path, now: float, age_bounds: tuple[float, ...]) -> list[Snapshot]:
+    """The snapshot as a full scan of the file's pending rows (the baseline)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            full_scan_sql("?", len(age_bounds)), full_scan_params(now, age_bounds)
+        ).fetchall()
+    finally:
+        conn.close()
+    return summaries(rows, age_bounds)
+
+
+def time_full_scan(path: Path, age_bounds: tuple[float, ...], repeat: int) -> float:
+    """Median milliseconds of the full scan."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        full_scan(path, time.time(), age_bounds)
+        times.append((time.perf_counter() - started) * 1000)
+    return median(times)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -219,7 +275,7 @@ async def main(args: argparse.Namespace) -> int:
     if not sizes or args.expired > sizes[0]:
         raise SystemExit("--expired must not exceed the first size")
     print(f"scrape: ledger sizes {sizes}, {args.expired} expired")
-    print(f"machine: {machine_note()}")
+    print(f"machine: {machine_note()}; load {load()}")
     rng = random.Random(args.seed)
     expired = set(rng.sample(range(sizes[0]), args.expired))
     now = time.time()
@@ -246,9 +302,21 @@ async def main(args: argparse.Namespace) -> int:
                 f"refresh {r.refresh_ms:.1f} ms, claim {r.claim_ms or 0:.1f} ms",
                 flush=True,
             )
+    print(f"load at the end: {load()}")
     print()
     print(report(results))
     return 0
+
+
+def spread(fastest_slowest: tuple[float, float]) -> str:
+    """A range of milliseconds, as the report shows it."""
+    fastest, slowest = fastest_slowest
+    return f"{fastest:.1f}-{slowest:.1f}"
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def report(results: list[StageResult]) -> str:
@@ -268,9 +336,17 @@ def report(results: list[StageResult]) -> str:
                 r.body_bytes,
                 r.refresh_ms,
                 r.summary_ms,
-                f"{ratio(r.refresh_ms, empty.refresh_ms):.0f}",
+                spread(r.summary_range),
+                r.full_scan_ms,
+                f"{ratio(r.summary_ms, r.full_scan_ms):.3f}",
+                f"{ratio(r.refresh_ms, empty.refresh_ms):.1f}",
                 "-" if r.claim_ms is None else r.claim_ms,
                 "-" if r.claim_ms is None else f"{ratio(r.claim_ms, first_claim):.2f}",
+                r.inventory_ms,
+                r.pending_page_ms,
+                r.status_ms,
+                spread(r.status_range),
+                f"{ratio(r.status_ms, empty.status_ms):.2f}",
             ]
         )
     headers = [
@@ -283,9 +359,17 @@ def report(results: list[StageResult]) -> str:
         "body bytes",
         "refresh ms",
         "pending_summary ms",
+        "summary range",
+        "full scan ms",
+        "summary / full scan",
         "refresh / empty",
         "claim 1k ms",
         "claim / first stage",
+        "inventory page ms",
+        "pending page ms",
+        "status page ms",
+        "status range",
+        "status / empty",
     ]
     lines = [table(headers, rows), ""]
     at_goal = [r for r in results if r.pending >= GOAL_SIZE]
@@ -300,6 +384,17 @@ def report(results: list[StageResult]) -> str:
         lines.append(
             f"claim of {r.claimed:,} expired among {r.pending:,}: {claim:.1f} ms "
             f"(goal <= {CLAIM_GOAL_MS:.0f} ms: {goal(claim <= CLAIM_GOAL_MS)})"
+        )
+        lines.append(
+            f"pending snapshot at {r.pending:,}: {r.summary_ms:.1f} ms, the full scan "
+            f"{r.full_scan_ms:.0f} ms (goal <= {SNAPSHOT_GOAL_MS:.0f} ms: "
+            f"{goal(r.summary_ms <= SNAPSHOT_GOAL_MS)})"
+        )
+        worst_page = max(r.inventory_ms, r.pending_page_ms, r.status_ms)
+        lines.append(
+            f"inventory first page {r.inventory_ms:.1f} ms (pending only "
+            f"{r.pending_page_ms:.1f} ms), status page {r.status_ms:.1f} ms "
+            f"(goal <= {PAGE_GOAL_MS:.0f} ms: {goal(worst_page <= PAGE_GOAL_MS)})"
         )
     else:
         lines.append(f"no stage reached {GOAL_SIZE:,} pending rows: goals not evaluated")

@@ -17,9 +17,13 @@ import psycopg
 
 from handshake_obs._vocabulary import State
 from handshake_obs.ledger import Ledger, MemoryLedger, PostgresLedger, SqliteLedger
+from handshake_obs.ledger._pending_counts import bucket_of
 from handshake_obs.ledger.postgres._statements import table_prefix
 
 from .postgres import POSTGRES_URL
+
+#: A pending count's key: target and start-time bucket.
+Key = tuple[str, int]
 
 #: What an open handoff counts as in :func:`count_outcomes`.
 PENDING = State.PENDING.value
@@ -59,6 +63,8 @@ _MARKS_OF_FINISHED = (
     "SELECT c.handoff_id, c.call_id FROM {s}calls_in_flight c "
     "JOIN {s}handoffs h ON h.handoff_id = c.handoff_id WHERE h.state = 'finished'"
 )
+_KEPT_COUNTS = "SELECT target, bucket, pending FROM {s}pending_counts"  # one row per shard
+_PENDING_STARTS = "SELECT target, started_at FROM {s}handoffs WHERE state = 'pending'"
 _EARLY_OF_RECORDED = (
     "SELECT e.token_digest FROM {s}early_outcomes e "
     "JOIN {s}handoffs h ON h.token_digest = e.token_digest"
@@ -107,11 +113,37 @@ async def side_tables(ledger: Ledger) -> SideTables:
     )
 
 
+async def pending_counts(ledger: Ledger) -> tuple[Counter[Key], Counter[Key]]:
+    """The pending counts the ledger keeps (summed over shards, zeros left out), and the
+    same counted here from its pending rows, both per (target, start-time bucket)."""
+    if isinstance(ledger, MemoryLedger):
+        tables = ledger._tables
+        kept_rows: list[tuple[Any, ...]] = [
+            (t, b, n) for (t, b), n in tables.pending_counts.items()
+        ]
+        starts: list[tuple[Any, ...]] = [
+            (r.target, r.started_at) for r in tables.handoffs.values() if r.is_pending
+        ]
+    else:
+        kept_rows, starts = await _query(ledger, _KEPT_COUNTS, _PENDING_STARTS)
+    kept: Counter[Key] = Counter()
+    for target, bucket, n in kept_rows:
+        # Each handoff leaves the shard it entered: no row of a shard counts below zero.
+        assert int(n) >= 0, f"a pending count below zero: {target} {bucket} {n}"
+        kept[(target, int(bucket))] += int(n)
+    recounted = Counter((target, bucket_of(started)) for target, started in starts)
+    # Zeros are left out; a count below zero stays (it is drift).
+    return Counter({key: n for key, n in kept.items() if n}), recounted
+
+
 async def assert_side_tables_consistent(ledger: Ledger) -> SideTables:
-    """No in-flight mark outlives its handoff's finish; no applied early outcome is kept."""
+    """No in-flight mark outlives its handoff's finish; no applied early outcome is kept;
+    the pending counts are those of the pending rows."""
     tables = await side_tables(ledger)
     assert tables.marks_of_finished == frozenset(), "finished handoffs keep in-flight marks"
     assert tables.early_of_recorded == frozenset(), "applied early outcomes are still kept"
+    kept, recounted = await pending_counts(ledger)
+    assert kept == recounted, "the pending counts differ from the pending rows"
     return tables
 
 

@@ -18,6 +18,7 @@ from ._interface import (
     OutcomeTally,
     RecordResult,
 )
+from ._pending_counts import PendingCountMismatch
 from ._url import ledger_from_url
 from .memory import MemoryLedger
 from .sqlite import SqliteLedger
@@ -33,6 +34,7 @@ __all__ = [
     "Ledger",
     "MemoryLedger",
     "OutcomeTally",
+    "PendingCountMismatch",
     "PostgresLedger",
     "RecordResult",
     "SqliteLedger",

@@ -28,6 +28,7 @@ from .._records import (
     PendingSummary,
 )
 from .._vocabulary import CloseReason, Outcome, State
+from ._pending_counts import PendingCountMismatch
 
 #: Timeline entries read for one handoff at most (its page shows the first ones).
 MAX_EVENTS_READ = 500
@@ -303,6 +304,12 @@ class Ledger(abc.ABC):
         self, now: float, age_bounds: Sequence[float]
     ) -> list[PendingSummary]:
         """Pending count, oldest start and count per age bucket, for each target."""
+
+    @abc.abstractmethod
+    async def verify_pending_counts(self, *, repair: bool = True) -> list[PendingCountMismatch]:
+        """Recount the pending handoffs (a full scan: for a rare check, never a snapshot)
+        and compare the counts the snapshot reads; every mismatch, logged, and with
+        ``repair`` the counts rebuilt from the recount."""
 
     @abc.abstractmethod
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:

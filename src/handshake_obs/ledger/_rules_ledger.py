@@ -16,9 +16,12 @@ import time
 import uuid
 from typing import Any, TypeVar
 
+import structlog
+
 from .._records import CallFailure, FinishedOutcome, HandoffEvent, HandoffRecord
 from .._vocabulary import CloseReason, Outcome
 from ._interface import MAX_EVENTS_READ, HeartbeatResult, Ledger, RecordResult
+from ._pending_counts import PendingCountMismatch, mismatches
 from ._rules import (
     CallIntent,
     MarkCall,
@@ -32,6 +35,11 @@ from ._rules import (
 )
 
 _T = TypeVar("_T")
+
+#: (target, bucket) -> pending handoffs.
+BucketCounts = dict[tuple[str, int], int]
+
+_log = structlog.get_logger("handshake_obs.ledger")
 
 
 class RulesLedger(Ledger):
@@ -146,6 +154,31 @@ class RulesLedger(Ledger):
 
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
         await self._take(ReleaseClaim(handoff_id, claimant))
+
+    # -- the pending counts -------------------------------------------------------------
+
+    async def verify_pending_counts(self, *, repair: bool = True) -> list[PendingCountMismatch]:
+        counted, recounted = await self._pending_counts_and_recount()
+        wrong = mismatches(counted, recounted)
+        if wrong:
+            _log.warning(
+                "pending counts differ from a recount",
+                buckets=len(wrong),
+                counted=sum(m.counted for m in wrong),
+                recounted=sum(m.recounted for m in wrong),
+                repaired=repair,
+            )
+            if repair:
+                await self._rebuild_pending_counts()
+        return wrong
+
+    @abc.abstractmethod
+    async def _pending_counts_and_recount(self) -> tuple[BucketCounts, BucketCounts]:
+        """The kept pending counts and a full recount, both of one consistent snapshot."""
+
+    @abc.abstractmethod
+    async def _rebuild_pending_counts(self) -> None:
+        """Replace the pending counts with a recount, with the counts' writers held off."""
 
     # -- health -------------------------------------------------------------------------
 

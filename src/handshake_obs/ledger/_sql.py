@@ -16,7 +16,16 @@ class SharedStatements:
     """The statements of one placeholder style (``?`` or ``%s``), on the tables named with
     ``prefix`` (a schema qualification such as ``"name".``, or nothing)."""
 
-    def __init__(self, *, placeholder: str, prefix: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        placeholder: str,
+        bucket: str,
+        shard: str,
+        bucket_seconds: str,
+        prefix: str = "",
+        by_target_hint: str = "",
+    ) -> None:
         p = self.placeholder = placeholder
         self.handoffs_table = h = f"{prefix}handoffs"
         c = f"{prefix}calls_in_flight"
@@ -133,11 +142,73 @@ class SharedStatements:
             f"WHERE state = 'finished' AND finished_at >= {p} ORDER BY finished_at DESC LIMIT {p}"
         )
 
+        #: Where the snapshot reads pending handoffs of one target: the handoffs table, with
+        #: the dialect's way (if any) of keeping the query on the (target, started_at) index.
+        self.pending_by_target = f"{h}{by_target_hint}"
+        self._bucket_seconds = bucket_seconds
+        self._pending_count_statements(prefix, bucket, shard)
+
         self.ping = f"SELECT 1 FROM {h} LIMIT 1"
         self.outcomes_since = (
             f"SELECT target, outcome, error_type, COUNT(*) FROM {h} "
             f"WHERE state = 'finished' AND finished_at >= {p} "
             "GROUP BY target, outcome, error_type"
+        )
+
+    def _pending_count_statements(self, prefix: str, bucket: str, shard: str) -> None:
+        """The statements of the pending counts (see ``ledger/_pending_counts.py``);
+        ``bucket`` and ``shard`` are the dialect's expressions of a handoff's."""
+        p = self.placeholder
+        self.pending_counts_table = pc = f"{prefix}pending_counts"
+        # Parameters: target, bucket, shard, delta.
+        self.count_pending = (
+            f"INSERT INTO {pc} AS c (target, bucket, shard, pending) VALUES ({p}, {p}, {p}, {p}) "
+            "ON CONFLICT (target, bucket, shard) "
+            "DO UPDATE SET pending = c.pending + excluded.pending"
+        )
+        self.drop_empty_counts = f"DELETE FROM {pc} WHERE pending = 0"
+        #: The pending handoffs counted afresh, as the counts keep them.
+        self.recount_pending = (
+            f"SELECT target, {bucket}, {shard}, COUNT(*) FROM {self.pending_by_target} "
+            "WHERE state = 'pending' GROUP BY 1, 2, 3"
+        )
+        self.rebuild_counts = (
+            f"INSERT INTO {pc} (target, bucket, shard, pending) {self.recount_pending}"
+        )
+        self.clear_counts = f"DELETE FROM {pc}"
+        self.counted_pending = f"SELECT target, bucket, SUM(pending) FROM {pc} GROUP BY 1, 2"
+
+    def pending_snapshot(self, cuts: int) -> str:
+        """The pending snapshot in one statement (one snapshot of the store, one round
+        trip), per target: the pending count; for each of ``cuts`` age cuts, the count of
+        the buckets after the cut's bucket; the oldest start; then for each cut, its
+        pending handoffs started from the cut's threshold to the end of its bucket.
+
+        Parameters, in the order they appear: each cut's threshold and bucket end, then each
+        cut's bucket. Only the handoffs of a few buckets are read, whichever index the
+        planner takes: each cut's bucket, and for the oldest start the target's first
+        counted bucket and the one before it (a start just below a bucket's first multiple
+        of the width may round into it)."""
+        p, h, w = self.placeholder, self.pending_by_target, self._bucket_seconds
+        after_columns = [f"after_{i}" for i in range(cuts)]
+        after = "".join(
+            f", SUM(CASE WHEN bucket > {p} THEN pending ELSE 0 END) AS {name}"
+            for name in after_columns
+        )
+        within = "".join(
+            f", (SELECT COUNT(*) FROM {h} WHERE state = 'pending' AND target = c.target "
+            f"AND started_at >= {p} AND started_at < {p})"
+            for _ in range(cuts)
+        )
+        oldest = (
+            f"(SELECT MIN(started_at) FROM {h} WHERE state = 'pending' AND target = c.target "
+            f"AND started_at >= (c.first_bucket - 1) * {w})"
+        )
+        return (
+            f"SELECT c.target, c.pending{''.join(f', c.{n}' for n in after_columns)}, "
+            f"{oldest}{within} FROM (SELECT target, SUM(pending) AS pending, "
+            f"MIN(bucket) AS first_bucket{after} FROM {self.pending_counts_table} "
+            "WHERE pending <> 0 GROUP BY target HAVING SUM(pending) <> 0) AS c"
         )
 
     def by_activity_query(
@@ -174,8 +245,9 @@ class SharedStatements:
         conditions: list[str] = []
         params: list[Any] = []
         if query.state is not None:
-            conditions.append(f"state = {p}")
-            params.append(query.state.value)
+            # A word of the vocabulary, written out: a parameter would keep the query off
+            # the partial indexes of pending handoffs.
+            conditions.append(f"state = '{query.state.value}'")
         if query.target is not None:
             conditions.append(f"target = {p}")
             params.append(query.target)

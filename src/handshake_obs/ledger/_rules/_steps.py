@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeAlias, TypeVar, cast
 
 from ..._records import CallIntent, HandoffEvent, HandoffRecord
 from ..._vocabulary import Outcome
+from .._pending_counts import PendingChange
 
 _T = TypeVar("_T")
 
@@ -165,6 +166,21 @@ class SetDeadline(Returns[HandoffRecord | None]):
 
     handoff_id: str
     deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class CountPending(Returns[None]):
+    """Add ``changes`` to the pending counts (per target and start-time bucket), in the
+    transaction of the rows they count; a backend with concurrent writers changes the count
+    rows in key order (see :func:`~.._pending_counts.count_deltas`)."""
+
+    changes: tuple[PendingChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DropEmptyPendingCounts(Returns[None]):
+    """Delete the count rows that count nothing (buckets whose handoffs all finished),
+    skipping rows a concurrent writer is changing."""
 
 
 # -- reaping ----------------------------------------------------------------------------------
@@ -320,6 +336,8 @@ Step: TypeAlias = (
     | ProgressOf
     | SetProgress
     | SetDeadline
+    | CountPending
+    | DropEmptyPendingCounts
     | ClaimExpired
     | ReleaseClaim
     | ClaimDueChecks

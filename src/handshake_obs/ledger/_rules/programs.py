@@ -11,6 +11,11 @@ Two rules carry the others:
   finished at most once, a finished handoff keeps no in-flight call marks (those of callers
   that died go with it), and no raw task token: a credential is kept only as long as it can
   still be used, while the token's digest stays so a late duplicate is still recognised.
+* **Counting** keeps the pending counts (:mod:`.._pending_counts`) with the rows they
+  count: each program that stores or finishes handoffs ends with one
+  :class:`~._steps.CountPending` of all it changed, so the counts commit exactly when the
+  rows do. Coming last, after every other lock the rule takes, the count rows are held
+  only until the commit, and never while waiting for anything else.
 * **Messages** are cut to :data:`MAX_ERROR_MESSAGE` characters before they are stored.
 
 Each rule that changes a handoff also appends what it did to the handoff's timeline
@@ -29,10 +34,13 @@ from ..._records import CallFailure, CallIntent, FinishedOutcome, HandoffEvent, 
 from ..._tokens import token_digest
 from ..._vocabulary import CloseReason, HandoffEventKind, Outcome
 from .._interface import HeartbeatResult, RecordResult
+from .._pending_counts import PendingChange
 from ._steps import (
     AppendEvent,
     ClaimDueChecks,
     ClaimExpired,
+    CountPending,
+    DropEmptyPendingCounts,
     EarlyOutcome,
     EarlyOutcomeOf,
     EndAllCalls,
@@ -100,6 +108,15 @@ def record(record: HandoffRecord) -> Program[RecordResult]:
     )
     superseded = yield from _supersede_older_attempts(stored)
     reconciled = yield from _apply_early_outcome(stored, digest)
+    finished = [*superseded, *([reconciled] if reconciled is not None else [])]
+    yield from ask(
+        CountPending(
+            (
+                PendingChange.recorded(stored),
+                *(PendingChange.finished(done.record) for done in finished),
+            )
+        )
+    )
     return RecordResult(
         record=reconciled.record if reconciled is not None else stored,
         created=True,
@@ -149,6 +166,21 @@ def _apply_early_outcome(stored: HandoffRecord, digest: bytes) -> Program[Finish
     )
 
 
+def _finish_and_count(
+    handoff_id: str,
+    outcome: Outcome,
+    at: float,
+    error_type: str | None,
+    error_message: str | None,
+) -> Program[FinishedOutcome | None]:
+    """:func:`_finish_pending`, and the pending counts changed with it: the finish of every
+    rule but ``record`` (which counts all it stored and finished at once)."""
+    done = yield from _finish_pending(handoff_id, outcome, at, error_type, error_message)
+    if done is not None:
+        yield from ask(CountPending((PendingChange.finished(done.record),)))
+    return done
+
+
 def _finish_pending(
     handoff_id: str,
     outcome: Outcome,
@@ -158,7 +190,8 @@ def _finish_pending(
 ) -> Program[FinishedOutcome | None]:
     """The one way a handoff finishes: only from pending, with every in-flight mark removed
     (a finished handoff needs none; those of callers that died go with it) and its raw
-    token forgotten (nothing may use it any more; its digest stays)."""
+    token forgotten (nothing may use it any more; its digest stays). The caller counts the
+    finish (:func:`_finish_and_count`)."""
     finished = yield from ask(
         FinishRow(handoff_id, outcome, at, error_type, truncate_message(error_message))
     )
@@ -192,7 +225,7 @@ def finish(
 ) -> Program[FinishedOutcome | None]:
     """Finish a pending handoff; the call ``ends_call`` ends either way."""
     # Finishing first takes the handoff before its marks, the order every rule locks them in.
-    done = yield from _finish_pending(handoff_id, outcome, at, error_type, error_message)
+    done = yield from _finish_and_count(handoff_id, outcome, at, error_type, error_message)
     if done is None and ends_call is not None:
         yield from ask(EndCall(handoff_id, ends_call))
     return done
@@ -233,12 +266,12 @@ def finish_closed(
     intent = yield from ask(WrittenIntent(handoff_id))
     if intent is not None:
         return (
-            yield from _finish_pending(
+            yield from _finish_and_count(
                 handoff_id, intent.outcome, at, intent.error_type, intent.error_message
             )
         )
     return (
-        yield from _finish_pending(
+        yield from _finish_and_count(
             handoff_id, Outcome.ALREADY_CLOSED, at, CloseReason.NOT_FOUND.value, None
         )
     )
@@ -262,7 +295,7 @@ def record_early_outcome(
     yield from ask(LockToken(digest))
     handoff_id = yield from ask(HandoffIdByDigest(digest))
     if handoff_id is not None:
-        return (yield from _finish_pending(handoff_id, outcome, at, error_type, error_message))
+        return (yield from _finish_and_count(handoff_id, outcome, at, error_type, error_message))
     kept = yield from ask(EarlyOutcomeOf(digest))
     if kept is None or kept.outcome is Outcome.ALREADY_CLOSED:
         early = EarlyOutcome(outcome, at, error_type, truncate_message(error_message))
@@ -351,7 +384,10 @@ def prune_finished(before: float, *, limit: int) -> Program[int]:
     kept since then); how many handoffs went. Pending handoffs are never touched."""
     if limit < 1:
         raise ValueError("a prune batch must be at least one row")
-    return (yield from ask(PruneFinished(before, limit)))
+    pruned = yield from ask(PruneFinished(before, limit))
+    # Buckets whose handoffs all finished count nothing: their rows go too.
+    yield from ask(DropEmptyPendingCounts())
+    return pruned
 
 
 # -- reconciling with Temporal ------------------------------------------------------------------
@@ -380,5 +416,5 @@ def finish_reconciled(
     if (yield from ask(LiveCallExists(handoff_id, at))):
         return None
     return (
-        yield from _finish_pending(handoff_id, Outcome.ALREADY_CLOSED, at, reason.value, detail)
+        yield from _finish_and_count(handoff_id, Outcome.ALREADY_CLOSED, at, reason.value, detail)
     )

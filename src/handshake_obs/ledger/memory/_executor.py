@@ -15,11 +15,14 @@ from typing import assert_never
 from ..._errors import LedgerError
 from ..._records import CallIntent, HandoffRecord
 from ..._vocabulary import State
+from .._pending_counts import count_deltas
 from .._rows import as_read_back, event_params, progress_as_read_back, row_to_event
 from .._rules import (
     AppendEvent,
     ClaimDueChecks,
     ClaimExpired,
+    CountPending,
+    DropEmptyPendingCounts,
     EarlyOutcomeOf,
     EndAllCalls,
     EndCall,
@@ -151,6 +154,11 @@ def execute(tables: MemoryTables, changes: Changes, step: Step) -> object:  # no
             kept = tables.events.get(event.handoff_id, ())
             changes.put(tables.events, event.handoff_id, (*kept, event))
             return None
+        case CountPending():
+            _count_pending(tables, changes, step)
+            return None
+        case DropEmptyPendingCounts():
+            return None  # a count that reaches zero goes at once (see _count_pending)
         case _:
             assert_never(step)
 
@@ -182,6 +190,16 @@ def _finish(tables: MemoryTables, changes: Changes, step: FinishRow) -> HandoffR
     )
     changes.put(tables.handoffs, step.handoff_id, finished)
     return finished
+
+
+def _count_pending(tables: MemoryTables, changes: Changes, step: CountPending) -> None:
+    for target, bucket, _, delta in count_deltas(step.changes, 1):
+        key = (target, bucket)
+        count = tables.pending_counts.get(key, 0) + delta
+        if count:
+            changes.put(tables.pending_counts, key, count)
+        else:
+            changes.delete(tables.pending_counts, key)
 
 
 def _live_call(tables: MemoryTables, step: LiveCallExists) -> bool:

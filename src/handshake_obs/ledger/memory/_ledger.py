@@ -16,9 +16,10 @@ from ..._errors import LedgerError
 from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._tokens import token_digest
 from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._pending_counts import PendingChange, bucket_of
 from .._rows import summary_from_row
-from .._rules import InsertHandoff, Program, run_program
-from .._rules_ledger import RulesLedger
+from .._rules import CountPending, InsertHandoff, Program, run_program
+from .._rules_ledger import BucketCounts, RulesLedger
 from ._executor import execute
 from ._tables import Changes, MemoryTables
 
@@ -123,6 +124,15 @@ class MemoryLedger(RulesLedger):
         ]
         return [summary_from_row(row, age_bounds) for row in rows]
 
+    async def _pending_counts_and_recount(self) -> tuple[BucketCounts, BucketCounts]:
+        tables = self._require_open()
+        return dict(tables.pending_counts), _recount(tables)
+
+    async def _rebuild_pending_counts(self) -> None:
+        tables = self._require_open()
+        tables.pending_counts.clear()
+        tables.pending_counts.update(_recount(tables))
+
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         def selected(r: HandoffRecord) -> bool:
             return (
@@ -185,6 +195,14 @@ def _insert_new(tables: MemoryTables, changes: Changes, record: HandoffRecord) -
         raise LedgerError(
             f"ledger (memory): the token of handoff {record.handoff_id!r} is recorded already"
         )
+    execute(tables, changes, CountPending((PendingChange.recorded(record),)))
+
+
+def _recount(tables: MemoryTables) -> BucketCounts:
+    recounted = Counter(
+        (r.target, bucket_of(r.started_at)) for r in tables.handoffs.values() if r.is_pending
+    )
+    return dict(recounted)
 
 
 def _took(record: HandoffRecord) -> float:

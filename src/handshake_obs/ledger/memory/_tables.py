@@ -49,6 +49,8 @@ class MemoryTables:
     early_outcomes: dict[bytes, EarlyOutcome] = field(default_factory=dict)
     #: Each handoff's timeline, by handoff id (a tuple, replaced whole on each append).
     events: dict[str, tuple[HandoffEvent, ...]] = field(default_factory=dict)
+    #: Pending handoffs by (target, start-time bucket); no entry counts zero.
+    pending_counts: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class Changes:

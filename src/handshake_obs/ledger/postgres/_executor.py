@@ -16,12 +16,15 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ..._vocabulary import Outcome
+from .._pending_counts import POSTGRES_SHARDS, count_deltas
 from .._rows import RowCodec, encode_progress, event_params
 from .._rules import (
     AppendEvent,
     CallIntent,
     ClaimDueChecks,
     ClaimExpired,
+    CountPending,
+    DropEmptyPendingCounts,
     EarlyOutcome,
     EarlyOutcomeOf,
     EndAllCalls,
@@ -178,8 +181,20 @@ async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step
         case AppendEvent():
             await conn.execute(sql.append_event, event_params(step.event))
             return None
+        case CountPending():
+            await count_pending(conn, sql, step)
+            return None
+        case DropEmptyPendingCounts():
+            await conn.execute(sql.drop_empty_counts)
+            return None
         case _:
             assert_never(step)
+
+
+async def count_pending(conn: Connection, sql: Statements, step: CountPending) -> None:
+    """Change the count rows in key order, one statement each (most rules change one)."""
+    for delta in count_deltas(step.changes, POSTGRES_SHARDS):
+        await conn.execute(sql.count_pending, delta)
 
 
 def lock_key(digest: bytes) -> int:

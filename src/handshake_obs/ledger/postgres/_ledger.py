@@ -24,9 +24,18 @@ from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
 from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._pending_counts import (
+    POSTGRES_SHARDS,
+    PendingChange,
+    age_cuts,
+    bucket_totals,
+    count_deltas,
+    snapshot_params,
+    snapshot_rows,
+)
 from .._rows import RowCodec, row_to_event, summary_from_row
 from .._rules import Program, Returns, run_program_async, take_step_async
-from .._rules_ledger import RulesLedger
+from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
 from ._schema import migrate
@@ -181,11 +190,14 @@ class PostgresLedger(RulesLedger):
         record rule (see ``ledger/_bulk_insert.py``); a token or handoff id recorded already,
         or repeated in ``records``, fails the unique index and rolls all of them back."""
         rows = [self._codec.params(r, token_digest(r.task_token)) for r in records]
+        counts = count_deltas(map(PendingChange.recorded, records), POSTGRES_SHARDS)
 
         async def body(conn: _Conn) -> None:
             async with conn.cursor().copy(self._sql.copy_new) as copy:
                 for row in rows:
                     await copy.write_row(row)
+            # Counted with the rows, as a rule does.
+            await conn.cursor().executemany(self._sql.count_pending, counts)
 
         await self._transaction(body)
 
@@ -214,10 +226,42 @@ class PostgresLedger(RulesLedger):
     async def pending_summary(
         self, now: float, age_bounds: Sequence[float]
     ) -> list[PendingSummary]:
-        rows = await self._fetch(
-            self._sql.pending_summary(len(age_bounds)), tuple(now - b for b in age_bounds)
-        )
-        return [summary_from_row(row, age_bounds) for row in rows]
+        cuts = age_cuts(now, age_bounds)
+        sql, params = self._sql.pending_snapshot(len(cuts)), snapshot_params(cuts)
+
+        async def query(conn: _Conn) -> list[TupleRow]:
+            await conn.execute(self._sql.no_jit)
+            return await (await conn.execute(sql, params)).fetchall()
+
+        rows = await self._transaction(query)
+        return [summary_from_row(row, age_bounds) for row in snapshot_rows(rows, len(cuts))]
+
+    async def _snapshot(self, body: Callable[[_Conn], Awaitable[_T]]) -> _T:
+        """``body`` in one read-only transaction whose queries all see one snapshot."""
+
+        async def in_snapshot(conn: _Conn) -> _T:
+            await conn.execute(self._sql.snapshot)
+            return await body(conn)
+
+        return await self._transaction(in_snapshot)
+
+    async def _pending_counts_and_recount(self) -> tuple[BucketCounts, BucketCounts]:
+        async def both(conn: _Conn) -> tuple[BucketCounts, BucketCounts]:
+            counted = await (await conn.execute(self._sql.counted_pending)).fetchall()
+            recounted = await (await conn.execute(self._sql.recount_pending)).fetchall()
+            return bucket_totals(counted), bucket_totals(recounted)
+
+        return await self._snapshot(both)
+
+    async def _rebuild_pending_counts(self) -> None:
+        async def rebuild(conn: _Conn) -> None:
+            # Once the lock is held, every writer that changed a count has committed, and
+            # each new one waits: the recount below sees all the rows the counts count.
+            await conn.execute(self._sql.lock_counts)
+            await conn.execute(self._sql.clear_counts)
+            await conn.execute(self._sql.rebuild_counts)
+
+        await self._transaction(rebuild)
 
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         sql, params = self._sql.list_query(query)

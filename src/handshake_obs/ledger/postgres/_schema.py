@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from .._rules import check_schema_version
-from ._statements import quote_identifier, table_prefix
+from ._statements import BUCKET, SHARD, quote_identifier, table_prefix
 
 #: Table holding the schema version (one row).
 VERSION_TABLE = "handshake_schema_version"
@@ -133,6 +133,30 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL
     );
     CREATE INDEX handoff_events_handoff ON {s}handoff_events (handoff_id, id);
+    """,
+    # 9: the pending counts per target and start-time bucket (ledger/_pending_counts.py),
+    # built from the pending handoffs; the inventory's order for any state and for finished
+    # ones (pending ones have theirs since 2). Partial, not one index on (state, ...): SQLite,
+    # without statistics, took that for every query on pending handoffs, the reaper's
+    # claim among them (27 ms -> 4.7 s at 1M pending).
+    """
+    CREATE TABLE {s}pending_counts (
+        target TEXT NOT NULL,
+        bucket BIGINT NOT NULL,
+        shard INTEGER NOT NULL,
+        pending BIGINT NOT NULL,
+        PRIMARY KEY (target, bucket, shard)
+    );
+    INSERT INTO {s}pending_counts (target, bucket, shard, pending)
+        SELECT target, """
+    + BUCKET
+    + ", "
+    + SHARD
+    + """, COUNT(*) FROM {s}handoffs WHERE state = 'pending'
+        GROUP BY 1, 2, 3;
+    CREATE INDEX handoffs_started ON {s}handoffs (started_at, handoff_id);
+    CREATE INDEX handoffs_finished_started ON {s}handoffs (started_at, handoff_id)
+        WHERE state = 'finished';
     """,
 )
 

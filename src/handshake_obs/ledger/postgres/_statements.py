@@ -6,8 +6,15 @@ depends on the connection's ``search_path`` (which poolers such as PgBouncer do 
 
 from __future__ import annotations
 
+from .._pending_counts import BUCKET_SECONDS, POSTGRES_SHARDS
 from .._rows import HANDOFF_COLUMNS, RECORD_COLUMNS
 from .._sql import SharedStatements
+
+#: A pending handoff's bucket (:func:`~.._pending_counts.bucket_of`), in double precision.
+BUCKET = f"floor(started_at / {BUCKET_SECONDS!r}::double precision)::bigint"
+#: A pending handoff's shard (:func:`~.._pending_counts.shard_of`); mod(), as migrations
+#: must not hold a percent sign.
+SHARD = f"mod(ascii(right(handoff_id, 1)), {POSTGRES_SHARDS})"
 
 
 def quote_identifier(name: str) -> str:
@@ -24,7 +31,13 @@ class Statements(SharedStatements):
     """The ledger's statements for one schema (None: the connection's search_path)."""
 
     def __init__(self, schema: str | None) -> None:
-        super().__init__(placeholder="%s", prefix=table_prefix(schema))
+        super().__init__(
+            placeholder="%s",
+            bucket=BUCKET,
+            shard=SHARD,
+            bucket_seconds=f"{BUCKET_SECONDS!r}::double precision",
+            prefix=table_prefix(schema),
+        )
         #: The schema as a quoted identifier (None: the connection's search_path).
         self.schema = quote_identifier(schema) if schema else None
         h = self.handoffs_table
@@ -73,12 +86,17 @@ class Statements(SharedStatements):
             f") UPDATE {h} AS h SET claimed_by = %s, claim_until = %s FROM picked "
             f"WHERE h.handoff_id = picked.handoff_id RETURNING {claimed}"
         )
-        # Byte order, as SQLite sorts, whatever the database's collation.
-        self.summary_from = (
-            f" FROM {h} WHERE state = 'pending' GROUP BY target ORDER BY target COLLATE \"C\""
+        pc = self.pending_counts_table
+        # Rows a writer is changing are left for the next prune (and never waited for: a
+        # writer holding another count row may be waiting for this one).
+        self.drop_empty_counts = (
+            f"DELETE FROM {pc} WHERE ctid IN ("
+            f"  SELECT ctid FROM {pc} WHERE pending = 0 FOR UPDATE SKIP LOCKED)"
         )
-
-    def pending_summary(self, buckets: int) -> str:
-        """Count, oldest start and cumulative counts of ``buckets`` age bounds, per target."""
-        cumulative = "".join(", COUNT(*) FILTER (WHERE started_at >= %s)" for _ in range(buckets))
-        return f"SELECT target, COUNT(*), MIN(started_at){cumulative}{self.summary_from}"
+        #: First statement of a snapshot read: every query of it sees the same commits.
+        self.snapshot = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        # The snapshot's estimated cost grows with the targets and can pass jit_above_cost:
+        # compiling it then took 600 ms, for a statement that runs in a few.
+        self.no_jit = "SET LOCAL jit = off"
+        # The counts' writers wait while a repair rebuilds them (reads go on).
+        self.lock_counts = f"LOCK TABLE {pc} IN EXCLUSIVE MODE"

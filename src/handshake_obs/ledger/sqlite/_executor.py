@@ -11,12 +11,15 @@ import sqlite3
 from typing import assert_never
 
 from ..._vocabulary import Outcome
+from .._pending_counts import SQLITE_SHARDS, count_deltas
 from .._rows import RowCodec, as_read_back, encode_progress, event_params
 from .._rules import (
     AppendEvent,
     CallIntent,
     ClaimDueChecks,
     ClaimExpired,
+    CountPending,
+    DropEmptyPendingCounts,
     EarlyOutcome,
     EarlyOutcomeOf,
     EndAllCalls,
@@ -168,6 +171,12 @@ def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  #
             return None
         case AppendEvent():
             conn.execute(SQL.append_event, event_params(step.event))
+            return None
+        case CountPending():
+            conn.executemany(SQL.count_pending, count_deltas(step.changes, SQLITE_SHARDS))
+            return None
+        case DropEmptyPendingCounts():
+            conn.execute(SQL.drop_empty_counts)
             return None
         case _:
             assert_never(step)

@@ -34,9 +34,18 @@ from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
 from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._pending_counts import (
+    SQLITE_SHARDS,
+    PendingChange,
+    age_cuts,
+    bucket_totals,
+    count_deltas,
+    snapshot_params,
+    snapshot_rows,
+)
 from .._rows import RowCodec, row_to_event, summary_from_row
 from .._rules import Program, Returns, run_program, take_step
-from .._rules_ledger import RulesLedger
+from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
 from ._group_commit import GroupCommit
@@ -171,7 +180,13 @@ class SqliteLedger(RulesLedger):
         ``ledger/_bulk_insert.py``); a token or handoff id recorded already, or repeated in
         ``records``, fails the unique index and rolls all of them back."""
         params = [self._codec.params(r, token_digest(r.task_token)) for r in records]
-        await self._in_group(lambda conn: conn.executemany(SQL.insert_new, params))
+        counts = count_deltas(map(PendingChange.recorded, records), SQLITE_SHARDS)
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany(SQL.insert_new, params)
+            conn.executemany(SQL.count_pending, counts)  # counted with the rows, as a rule does
+
+        await self._in_group(insert)
 
     # -- looking up ---------------------------------------------------------------------
 
@@ -202,14 +217,38 @@ class SqliteLedger(RulesLedger):
     async def pending_summary(
         self, now: float, age_bounds: Sequence[float]
     ) -> list[PendingSummary]:
-        sql = SQL.pending_summary(len(age_bounds))
-        params = tuple(now - b for b in age_bounds)
+        cuts = age_cuts(now, age_bounds)
+        sql, params = SQL.pending_snapshot(len(cuts)), snapshot_params(cuts)
 
         def query() -> list[PendingSummary]:
             rows = self._rconn().execute(sql, params).fetchall()
-            return [summary_from_row(row, age_bounds) for row in rows]
+            return [summary_from_row(row, age_bounds) for row in snapshot_rows(rows, len(cuts))]
 
         return await self._read(query)
+
+    def _in_read_transaction(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``body`` on the read connection, its queries seeing one snapshot of the file."""
+        conn = self._rconn()
+        conn.execute("BEGIN")
+        try:
+            return body(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    async def _pending_counts_and_recount(self) -> tuple[BucketCounts, BucketCounts]:
+        def both(conn: sqlite3.Connection) -> tuple[BucketCounts, BucketCounts]:
+            counted = conn.execute(SQL.counted_pending).fetchall()
+            recounted = conn.execute(SQL.recount_pending).fetchall()
+            return bucket_totals(counted), bucket_totals(recounted)
+
+        return await self._read(self._in_read_transaction, both)
+
+    async def _rebuild_pending_counts(self) -> None:
+        def rebuild(conn: sqlite3.Connection) -> None:
+            conn.execute(SQL.clear_counts)
+            conn.execute(SQL.rebuild_counts)
+
+        await self._in_group(rebuild)
 
     async def list_handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         sql, params = SQL.list_query(query)

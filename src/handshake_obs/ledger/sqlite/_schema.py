@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from .._rules import check_schema_version
+from ._statements import BUCKET
 
 #: Schema migrations, in order.
 MIGRATIONS: tuple[str, ...] = (
@@ -119,6 +120,26 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL
     );
     CREATE INDEX handoff_events_handoff ON handoff_events (handoff_id, id);
+    """,
+    # 9: the pending counts per target and start-time bucket (ledger/_pending_counts.py),
+    # built from the pending handoffs; the inventory's order for any state and for finished
+    # ones (pending ones have theirs since 2). Partial, not one index on (state, ...): SQLite,
+    # without statistics, took that for every query on pending handoffs, the reaper's
+    # claim among them (27 ms -> 4.7 s at 1M pending).
+    f"""
+    CREATE TABLE pending_counts (
+        target TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        shard INTEGER NOT NULL,
+        pending INTEGER NOT NULL,
+        PRIMARY KEY (target, bucket, shard)
+    ) WITHOUT ROWID;
+    INSERT INTO pending_counts (target, bucket, shard, pending)
+        SELECT target, {BUCKET}, 0, COUNT(*) FROM handoffs WHERE state = 'pending'
+        GROUP BY 1, 2;
+    CREATE INDEX handoffs_started ON handoffs (started_at, handoff_id);
+    CREATE INDEX handoffs_finished_started ON handoffs (started_at, handoff_id)
+        WHERE state = 'finished';
     """,
 )
 

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from .._pending_counts import BUCKET_SECONDS
 from .._rows import RECORD_COLUMNS
 from .._sql import SharedStatements
+
+_QUOTIENT = f"(started_at / {BUCKET_SECONDS!r})"
+#: A pending handoff's bucket (:func:`~.._pending_counts.bucket_of`): CAST truncates, so a
+#: negative quotient with a fraction is one less (SQLite may be built without floor()).
+BUCKET = (
+    f"(CAST({_QUOTIENT} AS INTEGER) - "
+    f"({_QUOTIENT} < 0 AND {_QUOTIENT} <> CAST({_QUOTIENT} AS INTEGER)))"
+)
 
 
 class Statements(SharedStatements):
     """The SQLite ledger's statements (``?`` placeholders, tables of the main database)."""
 
     def __init__(self) -> None:
-        super().__init__(placeholder="?")
+        # Without statistics SQLite may read one target's pending handoffs through another
+        # index of pending ones, walking them all: the snapshot names the index it needs.
+        super().__init__(
+            placeholder="?",
+            bucket=BUCKET,
+            shard="0",  # one writer: one shard (SQLITE_SHARDS)
+            bucket_seconds=repr(BUCKET_SECONDS),
+            by_target_hint=" INDEXED BY handoffs_pending_target_started",
+        )
         h = self.handoffs_table
         # Parameters: claimant, until, now, now, limit. BEGIN IMMEDIATE holds the write
         # lock, so no other process claims these rows between the inner SELECT and the UPDATE.
@@ -35,16 +52,6 @@ class Statements(SharedStatements):
             f"  SELECT handoff_id FROM {h} WHERE {self.check_due_where}"
             "  ORDER BY COALESCE(next_check_at, started_at + ?) LIMIT ?"
             f") RETURNING {RECORD_COLUMNS}"
-        )
-
-    def pending_summary(self, buckets: int) -> str:
-        """Count, oldest start and cumulative counts of ``buckets`` age bounds, per target."""
-        cumulative = "".join(
-            ", SUM(CASE WHEN started_at >= ? THEN 1 ELSE 0 END)" for _ in range(buckets)
-        )
-        return (
-            f"SELECT target, COUNT(*), MIN(started_at){cumulative} FROM {self.handoffs_table} "
-            "WHERE state = 'pending' GROUP BY target ORDER BY target"
         )
 
 
