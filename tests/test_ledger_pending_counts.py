@@ -20,9 +20,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from psycopg import sql
 
-from handshake_obs import HandoffRecord, LedgerError, Outcome, State
+from handshake_obs import HandoffRecord, HandshakeConfig, LedgerError, Outcome, State
 from handshake_obs._vocabulary import CloseReason
 from handshake_obs.ledger import HandoffQuery, Ledger, PostgresLedger, SqliteLedger
 from handshake_obs.ledger._pending_counts import (
@@ -36,6 +37,8 @@ from handshake_obs.ledger._pending_counts import (
 from handshake_obs.ledger.postgres import _schema as postgres_schema
 from handshake_obs.ledger.postgres._statements import table_prefix
 from handshake_obs.ledger.sqlite import _schema as sqlite_schema
+from handshake_obs.telemetry._metrics import HandshakeMetrics
+from handshake_obs.telemetry._pending_counts_check import PendingCountsCheck
 from handshake_obs.testing import bulk_insert
 
 from .support.ledger_inspection import assert_side_tables_consistent, pending_counts
@@ -218,6 +221,34 @@ async def _corrupt_counts(store: Store, ledger: Ledger) -> None:
         for key in list(counts):
             counts[key] += 7
         counts[("ghost", 1)] = 3
+
+
+async def test_a_running_handshake_checks_now_and_then_and_repairs_drift(tmp_path: Path) -> None:
+    """The check a Handshake runs: not at start-up, then every interval; drift found is
+    repaired and counted as an instrumentation error of the pending gauges."""
+    async with backend_store("sqlite", tmp_path) as store, store.new() as ledger:
+        for n in range(5):
+            await ledger.record(make_record(target=TARGETS[n % 3], started_at=T0 - 97.0 * n))
+        await _corrupt_counts(store, ledger)
+        registry = CollectorRegistry()
+        metrics = HandshakeMetrics(HandshakeConfig(), registry=registry)
+        check = PendingCountsCheck(ledger, metrics, interval=0.2)
+        check.start()
+        try:
+            await asyncio.sleep(0.05)
+            assert await ledger.verify_pending_counts(repair=False) != []  # not at start-up
+            deadline = asyncio.get_running_loop().time() + 10
+            while await ledger.verify_pending_counts(repair=False):
+                assert asyncio.get_running_loop().time() < deadline, "drift never repaired"
+                await asyncio.sleep(0.05)
+        finally:
+            await check.stop()
+        errors = registry.get_sample_value(
+            "handshake_instrumentation_errors_total", {"component": "pending_gauges"}
+        )
+        assert errors == 1
+        kept, recounted = await pending_counts(ledger)
+        assert kept == recounted
 
 
 @pytest.mark.parametrize("backend", ["sqlite", _POSTGRES, "memory"])

@@ -20,6 +20,7 @@ from .config import HandshakeConfig
 from .ledger import Ledger, ledger_from_url
 from .telemetry._metrics import HandshakeMetrics
 from .telemetry._outcome_reporter import OutcomeReporter
+from .telemetry._pending_counts_check import PendingCountsCheck
 from .telemetry._pending_gauges import PendingGaugesCollector
 from .telemetry._pending_refresher import PendingGaugesRefresher
 from .telemetry._scrape_thread_refresh import ScrapeThreadRefresh
@@ -76,6 +77,7 @@ class Handshake:
         self._refresher = PendingGaugesRefresher(
             pending, self.ledger, config, metrics=self._metrics, clock=clock
         )
+        self._counts_check = PendingCountsCheck(self.ledger, self._metrics)
         tracing = self._tracing = HandshakeTracing(config, tracer_provider=tracer_provider)
         # One reporter: an outcome is counted and described alike whoever recorded it.
         reporter = self._reporter = OutcomeReporter(self._metrics)
@@ -109,6 +111,7 @@ class Handshake:
         await self.ledger.open()
         await self._refresher.refresh()
         self._refresher.start()
+        self._counts_check.start()
         # A scrape thread (prometheus_client's HTTP server) refreshes on this loop.
         self._scrape_thread_refresh.start(
             self._refresher, metrics=self._metrics, timeout=self._scrape_refresh_timeout
@@ -119,6 +122,7 @@ class Handshake:
         the ledger."""
         self._scrape_thread_refresh.stop()
         await self._refresher.stop()
+        await self._counts_check.stop()
         await self._delayed.drain(DRAIN_SECONDS)
         await self.ledger.close()
 
