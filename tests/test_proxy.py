@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -58,8 +59,12 @@ class ProxyRig:
         return self.registry.get_sample_value(name, labels) or 0.0
 
 
-@pytest.fixture
-async def rig(temporal_address: str, config: HandshakeConfig) -> AsyncIterator[ProxyRig]:
+@asynccontextmanager
+async def proxy_for_tests(
+    temporal_address: str, config: HandshakeConfig
+) -> AsyncIterator[tuple[RunningProxy, Ledger, CollectorRegistry]]:
+    """The proxy of these tests (``hand_off_plain`` hands off to ``approval``), in this
+    process, with its own ledger and registry."""
     settings = ProxySettings(
         listen_address=f"127.0.0.1:{free_port()}",
         async_activities=(AsyncActivity("hand_off_plain", target="approval"),),
@@ -73,6 +78,12 @@ async def rig(temporal_address: str, config: HandshakeConfig) -> AsyncIterator[P
         registry=registry,
         ledger=ledger,
     ) as proxy:
+        yield proxy, ledger, registry
+
+
+@pytest.fixture
+async def rig(temporal_address: str, config: HandshakeConfig) -> AsyncIterator[ProxyRig]:
+    async with proxy_for_tests(temporal_address, config) as (proxy, ledger, registry):
         address = f"127.0.0.1:{proxy.port}"
         client = await Client.connect(address)  # no handshake-obs: only the proxy observes
         task_queue = f"proxy-{uuid.uuid4()}"

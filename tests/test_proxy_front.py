@@ -24,9 +24,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from handshake_obs import HandshakeConfig
-from handshake_obs.config import AsyncActivity, ProxySettings, TemporalConnection
-from handshake_obs.ledger import Ledger, ledger_from_url
-from handshake_obs.proxy import running_proxy
+from handshake_obs.ledger import Ledger
 from handshake_obs.proxy._methods import OBSERVED_METHODS
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
@@ -34,6 +32,7 @@ from .support.ports import free_port
 from .support.processes import ManagedProcess, wait_until
 from .support.tls_proxy import nginx
 from .support.workflows import HandoffRequest, HandoffWorkflow
+from .test_proxy import proxy_for_tests
 
 TEMPLATE = Path(__file__).parent.parent / "deploy" / "nginx" / "handshake-obs-front.conf.template"
 PROXIED = re.compile(r"location = (\S+) \{ grpc_pass grpc://handshake_obs_proxy; \}")
@@ -128,19 +127,7 @@ class FrontRig:
 async def rig(
     temporal_address: str, config: HandshakeConfig, tmp_path: Path
 ) -> AsyncIterator[FrontRig]:
-    settings = ProxySettings(
-        listen_address=f"127.0.0.1:{free_port()}",
-        async_activities=(AsyncActivity("hand_off_plain", target="approval"),),
-    )
-    ledger = ledger_from_url(config.ledger_url)
-    registry = CollectorRegistry()
-    async with running_proxy(
-        config,
-        settings,
-        TemporalConnection(address=temporal_address),
-        registry=registry,
-        ledger=ledger,
-    ) as proxy:
+    async with proxy_for_tests(temporal_address, config) as (proxy, ledger, registry):
         proxy_address = f"127.0.0.1:{proxy.port}"
         with _front(tmp_path / "nginx", temporal_address, proxy_address) as front:
             client = await Client.connect(front.address)  # only the front's routes observe
