@@ -16,23 +16,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from handshake_obs import HandshakeConfig
-from handshake_obs.ledger import Ledger
 from handshake_obs.proxy._methods import OBSERVED_METHODS
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
 from .support.ports import free_port
 from .support.processes import ManagedProcess, wait_until
 from .support.tls_proxy import nginx
-from .support.workflows import HandoffRequest, HandoffWorkflow
-from .test_proxy import proxy_for_tests
+from .support.workflows import HandoffWorkflow
+from .test_proxy import ProxyRig, proxy_for_tests
 
 TEMPLATE = Path(__file__).parent.parent / "deploy" / "nginx" / "handshake-obs-front.conf.template"
 PROXIED = re.compile(r"location = (\S+) \{ grpc_pass grpc://handshake_obs_proxy; \}")
@@ -105,22 +102,15 @@ def _front(root: Path, temporal: str, proxy: str) -> Iterator[Front]:
 
 
 @dataclass
-class FrontRig:
+class FrontRig(ProxyRig):
+    """The proxy's rig, its worker and client dialling the front (``address``)."""
+
     front: Front
-    ledger: Ledger
-    registry: CollectorRegistry
-    client: Client
-    task_queue: str
-    proxy_address: str
     temporal_address: str
 
-    async def start(self, activity: str, **fields: Any) -> WorkflowHandle[Any, Any]:
-        return await self.client.start_workflow(
-            HandoffWorkflow.run,
-            HandoffRequest(activity=activity, **fields),
-            id=f"wf-{uuid.uuid4()}",
-            task_queue=self.task_queue,
-        )
+    @property
+    def proxy_address(self) -> str:
+        return f"127.0.0.1:{self.proxy.port}"
 
 
 @pytest.fixture
@@ -139,7 +129,14 @@ async def rig(
                 activities=ALL_ACTIVITIES,
             ):
                 yield FrontRig(
-                    front, ledger, registry, client, task_queue, proxy_address, temporal_address
+                    proxy,
+                    ledger,
+                    registry,
+                    client,
+                    task_queue,
+                    front.address,
+                    front=front,
+                    temporal_address=temporal_address,
                 )
 
 
@@ -159,8 +156,9 @@ async def test_through_the_front_a_handoff_is_recorded_completed_and_counted_onc
     assert finished is not None
     assert finished.outcome is not None
     assert finished.outcome.value == "completed"
-    labels = {"target": "approval", "outcome": "completed"}
-    assert rig.registry.get_sample_value("handshake_handoffs_finished_total", labels) == 1
+    assert (
+        rig.sample("handshake_handoffs_finished_total", target="approval", outcome="completed") == 1
+    )
 
     # The observed methods went to the proxy, the rest straight to Temporal.
     routes = rig.front.routes()
@@ -177,6 +175,4 @@ async def test_through_the_front_an_ordinary_activity_is_not_recorded(rig: Front
     handle = await rig.start("plain_result", payload=7)
     assert await handle.result() == {"result": {"echo": 7}}
     assert await rig.ledger.find_by_activity(None, handle.id, None, "1") is None
-    assert rig.registry.get_sample_value(
-        "handshake_handoffs_started_total", {"target": "approval"}
-    ) in (None, 0)
+    assert rig.sample("handshake_handoffs_started_total", target="approval") == 0
