@@ -50,7 +50,7 @@ async def records_per_second(url: str, shards: int, records: int, writers: int) 
     """Records per second of ``writers`` concurrent writers in a fresh schema."""
     schema = f"bench_shards_{uuid.uuid4().hex[:12]}"
     _executor.count_pending = _skip_counts if shards == 0 else _COUNT_PENDING  # type: ignore[assignment]
-    _executor.POSTGRES_SHARDS = max(shards, 1)  # type: ignore[misc]
+    _executor.POSTGRES_SHARDS = max(shards, 1)  # type: ignore[attr-defined]
     now = time.time()
     queue = iter([pending_record(target="agent", started_at=now) for _ in range(records)])
     try:
@@ -65,7 +65,7 @@ async def records_per_second(url: str, shards: int, records: int, writers: int) 
             took = time.perf_counter() - started
     finally:
         _executor.count_pending = _COUNT_PENDING
-        _executor.POSTGRES_SHARDS = POSTGRES_SHARDS  # type: ignore[misc]
+        _executor.POSTGRES_SHARDS = POSTGRES_SHARDS  # type: ignore[attr-defined]
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await conn.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(schema)} CASCADE")
     return records / took

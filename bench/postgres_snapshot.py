@@ -125,7 +125,8 @@ async def main(args: argparse.Namespace) -> int:
     now = time.time()
     async with await psycopg.AsyncConnection.connect(args.url, autocommit=True) as conn:
         try:
-            async with PostgresLedger(args.url, schema=schema) as ledger:
+            ledger = PostgresLedger(args.url, schema=schema)
+            async with ledger:
                 stages.append(await measure(ledger, conn, 0, args.repeat))
                 filled = 0
                 for size in sizes:

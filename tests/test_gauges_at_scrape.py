@@ -164,7 +164,7 @@ async def test_the_first_scrape_after_a_restart_reaped_a_backlog_shows_it_gone_a
         targets=("agent",),
         rpc_timeout=timedelta(seconds=5),
         reaper_interval=timedelta(seconds=0.2),
-        **HOUR,
+        metrics_refresh_interval=HOUR["metrics_refresh_interval"],
     )
     task_queue = f"restart-{uuid.uuid4()}"
     async with Handshake(config, registry=CollectorRegistry()) as before:
