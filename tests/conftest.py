@@ -36,11 +36,17 @@ def temporal_cli() -> str:
         pytest.fail(str(err))
 
 
+#: The session's one server is shared by every test's workers, and a worker's long polls may
+#: outlive it by up to a minute: the per-namespace cap on concurrent long polls (1,200 by
+#: default) is raised, so that one test's lingering polls never refuse the next test's.
+SHARED_SERVER_ARGS = ["--dynamic-config-value", "frontend.namespaceCount=20000"]
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """One real Temporal dev server for the whole session."""
     temporal_cli()  # a missing binary fails the tests that need a server, clearly
-    env = await start_dev_server()
+    env = await start_dev_server(dev_server_extra_args=SHARED_SERVER_ARGS)
     try:
         yield env
     finally:

@@ -142,15 +142,18 @@ async def run_proxy(
     *,
     registry: CollectorRegistry,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, with ``/metrics`` on the settings' metrics address."""
+    """Serve until SIGTERM or SIGINT, with ``/metrics`` on the settings' metrics address
+    from the moment the gRPC server accepts calls (what waits for ``/metrics`` may dial)."""
     from prometheus_client import start_http_server  # noqa: PLC0415
 
     host, _, port = settings.metrics_address.rpartition(":")
-    metrics_server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
     stop = stop_event()
-    try:
-        async with running_proxy(config, settings, connection, registry=registry):
+    async with running_proxy(config, settings, connection, registry=registry):
+        metrics_server, _thread = start_http_server(
+            int(port), addr=host.strip("[]"), registry=registry
+        )
+        try:
             await stop.wait()
             _log.info("proxy stopping")
-    finally:
-        metrics_server.shutdown()
+        finally:
+            metrics_server.shutdown()
