@@ -93,6 +93,10 @@ async def test_three_reapers_fail_every_expired_handoff_once_and_take_over_a_kil
                 workflows=[HandoffWorkflow],
                 activities=ALL_ACTIVITIES,
                 max_concurrent_activities=200,
+                # Thousands of workflows on two shared cores: a workflow task can wait for the
+                # CPU longer than the SDK's 2 s deadlock detector allows, which then interrupts
+                # healthy workflow code. What this test checks is the reapers, not that.
+                debug_mode=True,
             ):
                 handles = await start_workflows(client, task_queue, HANDOFFS)
 
