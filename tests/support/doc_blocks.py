@@ -2,18 +2,22 @@
 
 A fenced block whose info string is ``sh``, ``bash`` or ``console`` either says
 ``runnable`` after its language (the suite runs it, tests/test_doc_commands.py) or follows an
-HTML comment ``<!-- not run: why -->``.
+HTML comment ``<!-- not run: why -->``. Fences indented under a list item count too, and
+every fence names its language (``text`` for output and diagrams), so no command hides in
+an unlabelled block.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHELL_LANGUAGES = ("sh", "bash", "console")
-_FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.M | re.S)
+#: A fenced block, possibly indented under a list item; it closes at its own indentation.
+_FENCE = re.compile(r"^([ \t]*)```(\w*)([^\n]*)\n(.*?)^\1```[ \t]*$", re.M | re.S)
 _NOT_RUN = re.compile(r"<!-- not run: (.+?) -->\s*$")
 
 
@@ -50,13 +54,25 @@ def documents() -> list[Path]:
     return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
 
 
+def unlabelled_fences() -> list[str]:
+    """Where a fenced block of the documents names no language."""
+    return [
+        f"{path.relative_to(PROJECT_ROOT)}:{text.count(chr(10), 0, match.start()) + 1}"
+        for path in documents()
+        for text in [path.read_text()]
+        for match in _FENCE.finditer(text)
+        if not match.group(2)
+    ]
+
+
 def shell_blocks() -> list[ShellBlock]:
     """Every shell block of the documents."""
     blocks: list[ShellBlock] = []
     for path in documents():
         text = path.read_text()
         for match in _FENCE.finditer(text):
-            language, rest, body = match.group(1), match.group(2).strip(), match.group(3)
+            indent, language, rest = match.group(1), match.group(2), match.group(3).strip()
+            body = textwrap.dedent(match.group(4)) if indent else match.group(4)
             if language not in SHELL_LANGUAGES:
                 continue
             before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]

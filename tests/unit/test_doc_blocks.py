@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..support.doc_blocks import shell_blocks
+from ..support.doc_blocks import shell_blocks, unlabelled_fences
 
 
 def test_every_shell_block_is_runnable_or_says_why_it_is_not_run() -> None:
@@ -21,3 +21,14 @@ def test_runnable_console_blocks_hold_commands() -> None:
     for block in shell_blocks():
         if block.runnable and block.language == "console":
             assert block.commands(), block.where
+
+
+def test_every_fenced_block_names_its_language() -> None:
+    # An unlabelled block could hold commands this check would never see.
+    assert unlabelled_fences() == [], "label each block: ```sh, ```text, ```toml, ..."
+
+
+def test_blocks_indented_under_a_list_item_are_found() -> None:
+    indented = [b for b in shell_blocks() if b.where.startswith("docs/deploy.md")]
+    assert len(indented) >= 5
+    assert all(not b.text.startswith(" ") for b in indented)
