@@ -1,6 +1,7 @@
 """On call in three steps, in a real Chromium: a firing ``HandshakeHandoffsStuck`` alert's
 ``status_url`` opens the status page filtered to the stuck handoffs; one click opens the
-oldest one's page; its links lead to its workflow and its trace.
+oldest one's page; its links lead to its workflow and its trace. Then the operator types a
+workflow id prefix into the search, opens what it finds and fails it through the page's form.
 
 Everything is real: a sidecar process and a traced library worker on one SQLite ledger, the
 Temporal dev server, Debian's Prometheus evaluating the shipped rules (rendered with
@@ -35,7 +36,13 @@ from .support.activities import EXTERNAL, hand_off_explicit
 from .support.operator_traffic import assert_no_token, hand_off, ledger_tokens
 from .support.processes import http_json
 from .support.prometheus import ScrapeJob, prometheus_config, running_prometheus
-from .support.sidecar import COMPLETION_TOKEN, PROJECT_ROOT, ExternalReceiver, running_sidecar
+from .support.sidecar import (
+    COMPLETION_TOKEN,
+    OPERATOR_TOKEN,
+    PROJECT_ROOT,
+    ExternalReceiver,
+    running_sidecar,
+)
 from .support.workflows import HandoffRequest, HandoffWorkflow
 from .test_status_page import browser  # noqa: F401  (the Chromium fixture)
 
@@ -177,7 +184,10 @@ async def test_from_a_firing_stuck_alert_to_the_oldest_handoffs_workflow_and_tra
     tmp_path: Path,
 ) -> None:
     oldest_id, oldest_workflow, trace_id = await traced_handoff(temporal_address, sidecar)
-    second = await hand_off(plain_client, workflows, sidecar, receiver, target="approval")
+    second = await hand_off(
+        plain_client, workflows, sidecar, receiver, target="approval",
+        workflow_id=f"refund-{uuid.uuid4().hex[:12]}",
+    )  # fmt: skip
     elsewhere = await hand_off(plain_client, workflows, sidecar, receiver, target="billing")
     answered = await hand_off(plain_client, workflows, sidecar, receiver, target="billing")
     async with sidecar.client(COMPLETION_TOKEN) as http:
@@ -268,8 +278,37 @@ async def test_from_a_firing_stuck_alert_to_the_oldest_handoffs_workflow_and_tra
     await page.wait_for_url(f"{trace_ui[0]}/**")
     assert trace_ui[1] == [f"/trace/{trace_id}"]
 
+    # Then: search by typing a workflow id prefix, open what it finds, fail it by the form.
+    await page.goto(f"{sidecar.url}/")
+    await page.locator("input[name=workflow_id]").fill("refund-")
+    await page.locator("input[name=workflow_id]").press("Enter")
+    await page.wait_for_url(f"{sidecar.url}/?**workflow_id=refund-**")
+    found = page.locator("#search-results tr.handoff")
+    assert await found.count() == 1
+    await found.first.get_by_role("link", name=second.handoff_id).click()
+    await page.wait_for_url(f"{sidecar.url}/handoffs/{second.handoff_id}")
+    fail_form = page.locator("#fail-form")
+    await fail_form.locator("input[name=operator_token]").fill("not-the-operator-token")
+    await fail_form.locator("input[name=reason]").fill("vendor lost it")
+    await fail_form.get_by_role("button").click()
+    await page.wait_for_load_state()
+    assert (await page.locator("#state").inner_text()).strip().startswith("pending")
+    assert "Not done" in await page.content()  # a wrong token changes nothing
+    fail_form = page.locator("#fail-form")
+    await fail_form.locator("input[name=operator_token]").fill(OPERATOR_TOKEN)
+    await fail_form.locator("input[name=reason]").fill("vendor lost it")
+    await fail_form.get_by_role("button").click()
+    await page.wait_for_url(f"{sidecar.url}/handoffs/{second.handoff_id}?done=failed")
+    await page.screenshot(path=str(ARTIFACTS / "oncall-4-failed-by-form.png"), full_page=True)
+    assert (await page.locator("#state").inner_text()).strip() == "failed"
+    assert await page.locator("#actions").count() == 1
+    assert await page.locator("#fail-form").count() == 0  # nothing left to do on it
+    result = await second.handle.result()
+    assert result["error_type"] == "HandoffFailedByOperator"
+    assert result["message"] == "vendor lost it"
+
     assert_no_token(html, ledger_tokens(sidecar))
-    for step in ("1-alert-link", "2-handoff-page", "3-workflow-link"):
+    for step in ("1-alert-link", "2-handoff-page", "3-workflow-link", "4-failed-by-form"):
         assert (ARTIFACTS / f"oncall-{step}.png").stat().st_size > 5_000
     await page.close()
 

@@ -39,7 +39,8 @@ form.search label{display:flex;flex-direction:column;font-size:12px;color:var(--
 form.search input,form.search select{font:inherit;padding:.2rem .35rem;min-width:8rem}
 .error{background:var(--bad-bg);border:1px solid var(--bad);border-radius:6px;
 padding:.5rem .9rem;color:var(--bad);display:inline-block}
-nav.links a{margin-right:1rem}dl.facts{display:grid;grid-template-columns:max-content auto;
+nav.links a,nav.links span{margin-right:1rem}
+dl.facts{display:grid;grid-template-columns:max-content auto;
 gap:.2rem 1rem;background:#fff;border:1px solid var(--line);border-radius:6px;
 padding:.6rem 1rem;margin:.4rem 0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 ol.timeline{list-style:none;padding:0;margin:.3rem 0;border-left:3px solid var(--line)}
