@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 ARTIFACTS = PROJECT_ROOT / "artifacts"
 STUCK_AFTER = "3s"
+#: The pages need it, as in production: the browser signs in once, from the alert's link.
+INVENTORY_TOKEN = "test-inventory-token-0123456789"
 
 
 class _StandIn(BaseHTTPRequestHandler):
@@ -111,13 +113,15 @@ async def sidecar(
     temporal_ui: tuple[str, list[str]],
     trace_ui: tuple[str, list[str]],
 ) -> AsyncIterator[Sidecar]:
-    """A sidecar whose reaper does not scan again for an hour: stuck handoffs stay stuck."""
+    """A sidecar whose reaper does not scan again for an hour: stuck handoffs stay stuck;
+    its pages need the inventory token."""
     async with running_sidecar(
         tmp_path,
         temporal_address,
         targets={"billing": receiver.url, "approval": receiver.url},
         extra_env={
             "HANDSHAKE_REAPER_INTERVAL_SECONDS": "3600",
+            "HANDSHAKE_INVENTORY_TOKEN": INVENTORY_TOKEN,
             "HANDSHAKE_TEMPORAL_UI_URL": temporal_ui[0],
             "HANDSHAKE_TRACE_URL_TEMPLATE": trace_ui[0] + "/trace/{trace_id}",
             "HANDSHAKE_DASHBOARD_URL": "http://grafana.invalid/d/handshake-obs",
@@ -218,10 +222,15 @@ async def test_from_a_firing_stuck_alert_to_the_oldest_handoffs_workflow_and_tra
     page.set_default_timeout(10_000)
     ARTIFACTS.mkdir(exist_ok=True)
 
-    # Step 1: the alert's link opens the page filtered to the stuck handoffs, oldest first.
+    # Step 1: the alert's link opens the page filtered to the stuck handoffs, oldest first
+    # (the first time through the sign-in form, which returns to the link).
     response = await page.goto(status_url)
     assert response is not None
-    assert response.status == 200
+    assert response.status == 401
+    await page.screenshot(path=str(ARTIFACTS / "oncall-0-sign-in.png"))
+    await page.locator("#sign-in-form input[name=token]").fill(INVENTORY_TOKEN)
+    await page.locator("#sign-in-form").get_by_role("button").click()
+    await page.wait_for_url(status_url)
     await page.screenshot(path=str(ARTIFACTS / "oncall-1-alert-link.png"), full_page=True)
     results = page.locator("#search-results tr.handoff")
     assert await results.count() == 2

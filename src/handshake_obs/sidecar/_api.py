@@ -33,6 +33,7 @@ from ._handoff_routes import handoff_page_routes
 from ._http_errors import RETRY_AFTER_SECONDS, ApiError, install_error_handlers
 from ._lookup import checked_handoff_id as _handoff_id
 from ._lookup import find_handoff as _find
+from ._page_session import sign_in_routes, signed_in
 from ._request_guard import RequestGuard
 from ._runtime import SidecarRuntime
 from ._schemas import (
@@ -84,6 +85,7 @@ HandoffId = Annotated[
 #: The bearer credentials of a request (None when it carries none).
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 _Auth = Callable[[HTTPAuthorizationCredentials | None], None]
+_PageAuth = Callable[[Request, HTTPAuthorizationCredentials | None], None]
 
 
 class _Gateway:
@@ -206,14 +208,20 @@ def create_app(runtime: SidecarRuntime) -> FastAPI:
         if (token := expected_token(settings, group)) is not None:
             require_bearer(credentials, token, what=group.value)
 
+    def page_auth(request: Request, credentials: Credentials) -> None:
+        """The pages also open to a browser signed in (the cookie of ``/signin``)."""
+        if not signed_in(settings, request.headers.get("cookie", "")):
+            inventory_auth(credentials)
+
     app.include_router(_completion_routes(gateway, completion_auth))
     app.include_router(_inventory_routes(gateway, inventory_auth))
     app.include_router(_operator_routes(gateway, operator_auth))
-    _health_and_page_routes(app, runtime, inventory_auth)
+    _health_and_page_routes(app, runtime, page_auth)
+    sign_in_routes(app, settings)
     handoff_page_routes(
         app,
         runtime,
-        inventory_auth=inventory_auth,
+        page_auth=page_auth,
         operator_fail=gateway.operator_fail,
         extend=gateway.extend,
     )
@@ -349,7 +357,7 @@ def _operator_routes(gateway: _Gateway, auth: _Auth) -> APIRouter:
     return router
 
 
-def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_auth: _Auth) -> None:
+def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, page_auth: _PageAuth) -> None:
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Health:
         """The process is up."""
@@ -382,7 +390,7 @@ def _health_and_page_routes(app: FastAPI, runtime: SidecarRuntime, inventory_aut
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page(request: Request, credentials: Credentials) -> HTMLResponse:
-        inventory_auth(credentials)
+        page_auth(request, credentials)
         return HTMLResponse(await render_status_page(runtime, dict(request.query_params)))
 
 

@@ -43,6 +43,11 @@ def expected_token(settings: SidecarSettings, group: EndpointGroup) -> str | Non
     }[group]
 
 
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a page for people (the status page, a handoff's page)."""
+    return path == "/" or path.startswith("/handoffs/")
+
+
 def endpoint_group(method: str, path: str) -> EndpointGroup | None:
     """The group a request belongs to (None: health, metrics, documentation: no token)."""
     if path.startswith("/v1/operator/"):
@@ -51,7 +56,7 @@ def endpoint_group(method: str, path: str) -> EndpointGroup | None:
         return EndpointGroup.COMPLETION
     if path == "/v1/handoffs" or path.startswith("/v1/handoffs/"):
         return EndpointGroup.INVENTORY if method in ("GET", "HEAD") else EndpointGroup.COMPLETION
-    if path == "/" or path.startswith("/handoffs/"):
+    if is_page(path):
         # The status page and the handoff pages (their forms carry the operator token in
         # the form and are checked again there).
         return EndpointGroup.INVENTORY

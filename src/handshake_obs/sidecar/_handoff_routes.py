@@ -33,7 +33,7 @@ def handoff_page_routes(
     app: FastAPI,
     runtime: SidecarRuntime,
     *,
-    inventory_auth: Callable[[HTTPAuthorizationCredentials | None], None],
+    page_auth: Callable[[Request, HTTPAuthorizationCredentials | None], None],
     operator_fail: Callable[[str, OperatorFailBody], Awaitable[CallView]],
     extend: Callable[[str, ExtendBody], Awaitable[HandoffView]],
 ) -> None:
@@ -50,9 +50,9 @@ def handoff_page_routes(
 
     @app.get("/handoffs/{handoff_id}", response_class=HTMLResponse, include_in_schema=False)
     async def handoff_page(
-        handoff_id: str, credentials: _Credentials, done: str | None = None
+        request: Request, handoff_id: str, credentials: _Credentials, done: str | None = None
     ) -> HTMLResponse:
-        inventory_auth(credentials)
+        page_auth(request, credentials)
         return await page(handoff_id, _DONE_NOTICES.get(done or ""))
 
     async def form_action(

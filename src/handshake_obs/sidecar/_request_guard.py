@@ -20,9 +20,10 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import SidecarSettings
-from ._auth import authenticate, endpoint_group
+from ._auth import authenticate, endpoint_group, is_page
 from ._http_errors import ApiError
 from ._json_checks import RefusedJsonError, check_json_body
+from ._page_session import requested_path, sign_in_page, signed_in
 
 #: Methods whose body the API reads (the others have none).
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -54,22 +55,8 @@ class RequestGuard:
             await self._app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
-        group = endpoint_group(scope["method"], scope["path"])
-        if group is not None:
-            try:
-                authenticate(
-                    self._settings, group, headers.get(b"authorization", b"").decode("latin-1")
-                )
-            except ApiError as err:
-                await _answer(
-                    send,
-                    err.status,
-                    err.code,
-                    err.message,
-                    {b"www-authenticate": b"Bearer"},
-                    close=False,
-                )
-                return
+        if await self._refused(scope, headers, send):
+            return
         if scope["method"] not in _WITH_BODY:
             await self._app(scope, receive, send)
             return
@@ -105,6 +92,28 @@ class RequestGuard:
 
         await self._app(scope, replay, send)
 
+    async def _refused(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> bool:
+        """Answer (and say so) a request whose credentials do not open its endpoint group."""
+        group = endpoint_group(scope["method"], scope["path"])
+        page = is_page(scope["path"])
+        cookie = headers.get(b"cookie", b"").decode("latin-1")
+        if group is None or (page and signed_in(self._settings, cookie)):
+            return False
+        try:
+            authenticate(
+                self._settings, group, headers.get(b"authorization", b"").decode("latin-1")
+            )
+        except ApiError as err:
+            if page and scope["method"] in ("GET", "HEAD"):
+                # A person following a link: the sign-in form, not a bare 401.
+                wanted = requested_path(scope["path"], scope.get("query_string", b""))
+                await _answer_html(send, 401, sign_in_page(wanted))
+            else:
+                headers_out = {b"www-authenticate": b"Bearer"}
+                await _answer(send, err.status, err.code, err.message, headers_out, close=False)
+            return True
+        return False
+
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self._max:
@@ -131,6 +140,18 @@ class RequestGuard:
 
     def _too_large(self) -> str:
         return f"request bodies are limited to {self._max} bytes"
+
+
+async def _answer_html(send: Send, status: int, html: str) -> None:
+    """An HTML page as the answer (the sign-in form)."""
+    body = html.encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b"Bearer"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _answer(
