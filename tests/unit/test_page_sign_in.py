@@ -115,6 +115,18 @@ async def test_a_forged_or_stale_cookie_opens_nothing(
         assert (await other.get("/")).status_code == 401
 
 
+async def test_a_sign_in_body_that_is_not_utf8_is_refused_as_a_wrong_token(
+    browser: httpx.AsyncClient,
+) -> None:
+    odd = await browser.post(
+        "/signin",
+        content=b"token=\xff\xfe&next=/",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert odd.status_code == 401
+    assert "id=sign-in-form" in odd.text
+
+
 @pytest.mark.parametrize(
     "next_path", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"]
 )

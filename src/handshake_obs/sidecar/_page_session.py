@@ -100,7 +100,9 @@ def sign_in_routes(app: FastAPI, settings: SidecarSettings) -> None:
 
     @app.post(SIGN_IN_PATH, include_in_schema=False)
     async def sign_in(request: Request) -> Response:
-        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
+        # A body that is not UTF-8 is no token: it fails the comparison, never the server.
+        body = (await request.body()).decode(errors="replace")
+        form = {k: v[-1] for k, v in parse_qs(body).items()}
         next_path = safe_next(form.get("next", "/"))
         expected = settings.inventory_token
         if expected is None:  # the pages are open: nothing to sign in to
