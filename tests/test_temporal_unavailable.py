@@ -19,7 +19,11 @@ from handshake_obs.dev import start_dev_server
 
 from .support.activities import ALL_ACTIVITIES, EXTERNAL
 from .support.ports import free_port
+from .support.waiting import within
 from .support.workflows import HandoffRequest, HandoffWorkflow
+
+#: A bound on each step: a hang names its step (the whole test has five minutes).
+STEP_SECONDS = 90
 
 
 async def start_server(port: int, db: Path) -> WorkflowEnvironment:
@@ -40,26 +44,33 @@ async def test_completion_while_temporal_is_down_is_retried_reported_and_kept_pe
     )
     task_queue = f"down-{uuid.uuid4()}"
     async with Handshake(config, registry=registry) as handshake:
-        server = await start_server(port, db)
-        client = await Client.connect(f"127.0.0.1:{port}", interceptors=[handshake.interceptor])
-        async with Worker(
-            client, task_queue=task_queue, workflows=[HandoffWorkflow], activities=ALL_ACTIVITIES
-        ):
-            handle = await client.start_workflow(
-                HandoffWorkflow.run,
-                HandoffRequest(activity="hand_off_explicit", target="agent"),
-                id=f"down-{uuid.uuid4()}",
+        async with within(STEP_SECONDS, "starting the dev server"):
+            server = await start_server(port, db)
+        async with within(STEP_SECONDS, "handing off while Temporal is up"):
+            client = await Client.connect(f"127.0.0.1:{port}", interceptors=[handshake.interceptor])
+            async with Worker(
+                client,
                 task_queue=task_queue,
-            )
-            delivery = await EXTERNAL.receive(handle.id)
+                workflows=[HandoffWorkflow],
+                activities=ALL_ACTIVITIES,
+            ):
+                handle = await client.start_workflow(
+                    HandoffWorkflow.run,
+                    HandoffRequest(activity="hand_off_explicit", target="agent"),
+                    id=f"down-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                )
+                delivery = await EXTERNAL.receive(handle.id)
         assert delivery.handoff is not None
         handoff_id = delivery.handoff.handoff_id
-        await server.shutdown()
+        async with within(STEP_SECONDS, "stopping the dev server"):
+            await server.shutdown()
 
         completer = handshake.completer(client)
         started = time.monotonic()
-        with pytest.raises(TemporalUnavailableError):
-            await completer.complete(handoff_id, "while down")
+        async with within(STEP_SECONDS, "completing while Temporal is down"):
+            with pytest.raises(TemporalUnavailableError):
+                await completer.complete(handoff_id, "while down")
         assert time.monotonic() - started < 60
         assert (
             registry.get_sample_value(
@@ -78,9 +89,13 @@ async def test_completion_while_temporal_is_down_is_retried_reported_and_kept_pe
         assert record is not None
         assert record.is_pending
 
-        server = await start_server(port, db)
+        async with within(STEP_SECONDS, "restarting the dev server"):
+            server = await start_server(port, db)
         try:
-            async with Worker(client, task_queue=task_queue, workflows=[HandoffWorkflow]):
+            async with (
+                within(STEP_SECONDS, "completing once Temporal is back"),
+                Worker(client, task_queue=task_queue, workflows=[HandoffWorkflow]),
+            ):
                 await completer.complete(handoff_id, "after restart")
                 assert await handle.result() == {"result": "after restart"}
         finally:

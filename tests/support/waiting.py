@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,3 +23,14 @@ async def assert_eventually(
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def within(seconds: float, step: str) -> AsyncIterator[None]:
+    """Bound one step of a test: a hang fails it by name, with the awaited frames in the
+    traceback, instead of running into the test's whole timeout with only the loop's frame."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as timeout:
+        raise AssertionError(f"{step}: not done within {seconds:g} s") from timeout
