@@ -1,6 +1,7 @@
 """The SQLite ledger's group commit, on a real SQLite file: rules that queue share a
-transaction, a rule that raises undoes only its own writes, a failed commit fails them all,
-and nobody hears a result before its commit."""
+transaction, a rule that raises undoes only its own writes (the batch runs again, in
+savepoints, and each rule's writes stay once), a failed commit fails them all, and nobody
+hears a result before its commit."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Store:
         self.executor = ThreadPoolExecutor(1)
         self.conn = self.executor.submit(self._connect).result()
         self.commits = 0
+        self.statements: list[str] = []
         self.closed = False
         self.group = GroupCommit(self.executor, lambda: self.conn)
 
@@ -37,10 +39,13 @@ class Store:
             "DEFERRABLE INITIALLY DEFERRED)"
         )
         conn.execute("INSERT INTO parent (id) VALUES (1)")
+        conn.execute("CREATE TABLE tally (n INTEGER NOT NULL)")
+        conn.execute("INSERT INTO tally (n) VALUES (0)")
         conn.set_trace_callback(self._traced)
         return conn
 
     def _traced(self, statement: str) -> None:
+        self.statements.append(statement)
         if statement == "COMMIT":
             self.commits += 1
 
@@ -48,6 +53,11 @@ class Store:
         """What another connection sees committed."""
         with sqlite3.connect(self.path) as reader:
             return {name for (name,) in reader.execute("SELECT name FROM item")}
+
+    def tally(self) -> int:
+        with sqlite3.connect(self.path) as reader:
+            (n,) = reader.execute("SELECT n FROM tally").fetchone()
+            return int(n)
 
     def close(self) -> None:
         """Close the connection and shut the writer thread down (once)."""
@@ -122,6 +132,59 @@ async def test_a_rule_that_raises_undoes_only_its_own_writes(store: Store) -> No
     assert await after == "kept too"
     assert store.names() == {"kept", "kept too"}
     assert store.commits == 1
+
+
+def count_up(runs: list[str], name: str) -> Callable[[sqlite3.Connection], int]:
+    """Adds one to the tally and answers what it read: a rule whose second run must not
+    count twice."""
+
+    def body(conn: sqlite3.Connection) -> int:
+        runs.append(name)
+        conn.execute("UPDATE tally SET n = n + 1")
+        (n,) = conn.execute("SELECT n FROM tally").fetchone()
+        return int(n)
+
+    return body
+
+
+async def test_a_batch_with_no_rule_raising_takes_no_savepoint(store: Store) -> None:
+    release = store.hold()
+    runs = [asyncio.ensure_future(store.group.run(insert(f"item-{n}"))) for n in range(10)]
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(*runs)
+    assert not [s for s in store.statements if "SAVEPOINT" in s]
+    assert store.commits == 1
+
+
+async def test_a_batch_run_again_keeps_each_rules_writes_once(store: Store) -> None:
+    release = store.hold()
+    runs: list[str] = []
+    first = asyncio.ensure_future(store.group.run(count_up(runs, "first")))
+    bad = asyncio.ensure_future(store.group.run(failing("undone")))
+    second = asyncio.ensure_future(store.group.run(count_up(runs, "second")))
+    await asyncio.sleep(0.05)
+    release.set()
+    # The answers are those of the run that committed: one each, in queue order.
+    assert await first == 1
+    with pytest.raises(LookupError, match="undone refused"):
+        await bad
+    assert await second == 2
+    assert runs == ["first", "first", "second"]  # the second rule had not run before
+    assert store.tally() == 2
+    assert store.names() == set()
+    assert store.commits == 1
+
+
+async def test_a_rule_alone_that_raises_leaves_nothing_and_the_next_commits(
+    store: Store,
+) -> None:
+    with pytest.raises(LookupError, match="alone refused"):
+        await store.group.run(failing("alone"))
+    assert store.names() == set()
+    assert store.commits == 0
+    assert await store.group.run(insert("next")) == "next"
+    assert store.names() == {"next"}
 
 
 async def test_a_failed_commit_fails_every_rule_of_its_batch_and_keeps_nothing(

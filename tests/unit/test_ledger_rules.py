@@ -552,8 +552,9 @@ async def test_a_rule_that_raises_leaves_the_memory_tables_as_they_were(
     await ledger.begin_call(before.handoff_id, until=T0 + 30)
     snapshot = await side_tables(ledger)
 
+    record = make_record()
     with pytest.raises(RuntimeError):
-        await ledger._run(_insert_then_fail(make_record()))
+        await ledger._run(lambda: _insert_then_fail(record))
 
     assert await side_tables(ledger) == snapshot
     assert await count_outcomes(ledger) == [OutcomeCount("agent", "pending", 1)]

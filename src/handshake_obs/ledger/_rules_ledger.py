@@ -26,9 +26,9 @@ from ._rules import (
     CallIntent,
     MarkCall,
     ProbeWrite,
-    Program,
     ReleaseClaim,
     Returns,
+    Rule,
     ScheduleCheck,
     ask,
     programs,
@@ -46,19 +46,21 @@ class RulesLedger(Ledger):
     """A ledger whose writes are the shared rules, run by its backend."""
 
     @abc.abstractmethod
-    async def _run(self, program: Program[_T]) -> _T:
-        """Run ``program`` to its result in one transaction (rolled back if it raises);
-        raise :class:`LedgerError` if the store fails or the ledger is not open."""
+    async def _run(self, rule: Rule[_T]) -> _T:
+        """Run ``rule``'s program to its result in one transaction (rolled back if it
+        raises); raise :class:`LedgerError` if the store fails or the ledger is not open.
+        A backend may roll a rule back and run it again (SQLite's group commit does, when
+        another rule of its batch raised): starting it anew is all that takes."""
 
     async def _take(self, step: Returns[_T]) -> _T:
         """Take one step, as a program of its own unless the backend has a cheaper way
         (its one statement is atomic without a transaction)."""
-        return await self._run(ask(step))
+        return await self._run(lambda: ask(step))
 
     # -- handoffs -----------------------------------------------------------------------
 
     async def record(self, record: HandoffRecord) -> RecordResult:
-        return await self._run(programs.record(record))
+        return await self._run(lambda: programs.record(record))
 
     # -- the completion path ------------------------------------------------------------
 
@@ -75,14 +77,14 @@ class RulesLedger(Ledger):
     ) -> str | None:
         call_id = uuid.uuid4().hex
         begun = await self._run(
-            programs.begin_finishing_call(handoff_id, call_id, until, intent, at)
+            lambda: programs.begin_finishing_call(handoff_id, call_id, until, intent, at)
         )
         return call_id if begun else None
 
     async def end_call(
         self, handoff_id: str, call_id: str, *, failure: CallFailure | None = None
     ) -> None:
-        await self._run(programs.end_call(handoff_id, call_id, failure))
+        await self._run(lambda: programs.end_call(handoff_id, call_id, failure))
 
     async def finish(
         self,
@@ -95,7 +97,7 @@ class RulesLedger(Ledger):
         ends_call: str | None = None,
     ) -> FinishedOutcome | None:
         return await self._run(
-            programs.finish(
+            lambda: programs.finish(
                 handoff_id,
                 outcome,
                 at,
@@ -108,7 +110,7 @@ class RulesLedger(Ledger):
     async def finish_closed(
         self, handoff_id: str, at: float, *, call_id: str | None = None
     ) -> FinishedOutcome | None:
-        return await self._run(programs.finish_closed(handoff_id, at, call_id=call_id))
+        return await self._run(lambda: programs.finish_closed(handoff_id, at, call_id=call_id))
 
     async def record_early_outcome(
         self,
@@ -120,7 +122,7 @@ class RulesLedger(Ledger):
         error_message: str | None = None,
     ) -> FinishedOutcome | None:
         return await self._run(
-            programs.record_early_outcome(
+            lambda: programs.record_early_outcome(
                 task_token, outcome, at, error_type=error_type, error_message=error_message
             )
         )
@@ -128,7 +130,7 @@ class RulesLedger(Ledger):
     async def heartbeat(
         self, handoff_id: str, progress: Any, sequence: int | None, at: float
     ) -> HeartbeatResult:
-        return await self._run(programs.heartbeat(handoff_id, progress, sequence, at))
+        return await self._run(lambda: programs.heartbeat(handoff_id, progress, sequence, at))
 
     # -- deadlines and reaping ----------------------------------------------------------
 
@@ -136,7 +138,7 @@ class RulesLedger(Ledger):
         self, handoff_id: str, deadline: float, *, at: float | None = None
     ) -> HandoffRecord:
         when = time.time() if at is None else at
-        return await self._run(programs.extend_deadline(handoff_id, deadline, at=when))
+        return await self._run(lambda: programs.extend_deadline(handoff_id, deadline, at=when))
 
     async def events(self, handoff_id: str, *, limit: int = MAX_EVENTS_READ) -> list[HandoffEvent]:
         return await self._events(handoff_id, limit)
@@ -149,7 +151,9 @@ class RulesLedger(Ledger):
         self, now: float, *, limit: int, claimant: str, lease_seconds: float
     ) -> list[HandoffRecord]:
         return await self._run(
-            programs.claim_expired(now, limit=limit, claimant=claimant, lease_seconds=lease_seconds)
+            lambda: programs.claim_expired(
+                now, limit=limit, claimant=claimant, lease_seconds=lease_seconds
+            )
         )
 
     async def release_claim(self, handoff_id: str, claimant: str) -> None:
@@ -188,7 +192,7 @@ class RulesLedger(Ledger):
     # -- retention ----------------------------------------------------------------------
 
     async def prune_finished(self, before: float, *, limit: int) -> int:
-        return await self._run(programs.prune_finished(before, limit=limit))
+        return await self._run(lambda: programs.prune_finished(before, limit=limit))
 
     # -- reconciling ----------------------------------------------------------------------
 
@@ -202,7 +206,7 @@ class RulesLedger(Ledger):
         lease_seconds: float,
     ) -> list[HandoffRecord]:
         return await self._run(
-            programs.claim_due_checks(
+            lambda: programs.claim_due_checks(
                 now,
                 first_check_before=first_check_before,
                 limit=limit,
@@ -218,5 +222,5 @@ class RulesLedger(Ledger):
         self, handoff_id: str, at: float, *, reason: CloseReason, detail: str | None = None
     ) -> FinishedOutcome | None:
         return await self._run(
-            programs.finish_reconciled(handoff_id, at, reason=reason, detail=detail)
+            lambda: programs.finish_reconciled(handoff_id, at, reason=reason, detail=detail)
         )

@@ -16,7 +16,7 @@ ends in ``assert_never`` is checked for completeness by the type checker.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
@@ -356,6 +356,9 @@ Step: TypeAlias = (
 
 #: A rule: yields steps, is sent each one's answer, returns the rule's result.
 Program: TypeAlias = Generator[Step, object, _T]
+#: A rule to run: starts its program. Programs depend only on their arguments and the
+#: answers they are sent, so a backend that rolls a rule back may start it again.
+Rule: TypeAlias = Callable[[], Program[_T]]
 
 
 def ask(step: Returns[_T]) -> Program[_T]:

@@ -18,7 +18,7 @@ from ..._tokens import token_digest
 from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
 from .._pending_counts import PendingChange, bucket_of
 from .._rows import summary_from_row
-from .._rules import CountPending, InsertHandoff, Program, run_program
+from .._rules import CountPending, InsertHandoff, Rule, run_program
 from .._rules_ledger import BucketCounts, RulesLedger
 from ._executor import execute
 from ._tables import Changes, MemoryTables
@@ -46,11 +46,11 @@ class MemoryLedger(RulesLedger):
             raise LedgerError("the ledger is not open")
         return self._tables
 
-    async def _run(self, program: Program[_T]) -> _T:
+    async def _run(self, rule: Rule[_T]) -> _T:
         tables = self._require_open()
         changes = Changes()
         try:
-            return run_program(program, functools.partial(execute, tables, changes))
+            return run_program(rule(), functools.partial(execute, tables, changes))
         except BaseException:
             changes.rollback()
             raise

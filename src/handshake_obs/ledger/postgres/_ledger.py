@@ -34,7 +34,7 @@ from .._pending_counts import (
     snapshot_rows,
 )
 from .._rows import RowCodec, row_to_event, summary_from_row
-from .._rules import Program, Returns, run_program_async, take_step_async
+from .._rules import Returns, Rule, run_program_async, take_step_async
 from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
@@ -169,10 +169,10 @@ class PostgresLedger(RulesLedger):
         rows = await self._fetch(sql, params)
         return self._codec.record(rows[0]) if rows else None
 
-    async def _run(self, program: Program[_T]) -> _T:
+    async def _run(self, rule: Rule[_T]) -> _T:
         async def body(conn: _Conn) -> _T:
             return await run_program_async(
-                program, functools.partial(execute, conn, self._sql, self._codec)
+                rule(), functools.partial(execute, conn, self._sql, self._codec)
             )
 
         return await self._transaction(body)

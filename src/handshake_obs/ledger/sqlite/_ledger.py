@@ -44,7 +44,7 @@ from .._pending_counts import (
     snapshot_rows,
 )
 from .._rows import RowCodec, row_to_event, summary_from_row
-from .._rules import Program, Returns, run_program, take_step
+from .._rules import Returns, Rule, run_program, take_step
 from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
@@ -155,9 +155,9 @@ class SqliteLedger(RulesLedger):
             raise LedgerError("the ledger is not open")
         return await _run_on(self._reader, fn, *args)
 
-    async def _run(self, program: Program[_T]) -> _T:
+    async def _run(self, rule: Rule[_T]) -> _T:
         return await self._in_group(
-            lambda conn: run_program(program, functools.partial(execute, conn, self._codec))
+            lambda conn: run_program(rule(), functools.partial(execute, conn, self._codec))
         )
 
     async def _in_group(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
