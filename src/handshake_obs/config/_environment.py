@@ -23,7 +23,6 @@ variable, or the file and the key.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 import warnings
@@ -32,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic import ValidationError as PydanticValidationError
@@ -53,12 +52,10 @@ from ._log_levels import DEFAULT_LOG_LEVEL, LOG_LEVELS
 from ._proxy_settings import AsyncActivity, ProxySettings
 from ._sidecar_endpoint import SidecarEndpoint
 from ._sidecar_settings import SidecarSettings
-from ._temporal_connection import TemporalConnection, TemporalTLS
+from ._temporal_connection import TemporalConnection
+from ._temporal_profile import PROFILE_VARIABLE, TEMPORAL_ALIASES, TemporalProfile, tls_of
 from ._tracing_config import TracingConfig
 from ._validation_errors import Location, configuration_error
-
-if TYPE_CHECKING:
-    from temporalio.envconfig import ClientConfigProfile, DataSource
 
 #: Prefix of every handshake-obs variable: setting ``name`` is the variable ``HANDSHAKE_NAME``.
 ENV_PREFIX: Final = "HANDSHAKE_"
@@ -67,18 +64,6 @@ CONFIG_FILE_VARIABLE: Final = ENV_PREFIX + "CONFIG_FILE"
 #: The key of the config file that holds the target tables (and target names).
 _TARGETS_KEY: Final = "targets"
 _MAX_SECONDS: Final = timedelta.max.total_seconds()
-#: The deprecated settings that name the Temporal connection -> the standard variable each
-#: stands in for (read as that variable when it is not set).
-TEMPORAL_ALIASES: Final = {
-    "temporal_address": "TEMPORAL_ADDRESS",
-    "temporal_namespace": "TEMPORAL_NAMESPACE",
-}
-#: Standard variables of the Temporal client configuration checked here before envconfig
-#: reads them (it ignores a missing file and reads any TLS value as "on").
-_TEMPORAL_CONFIG_FILE: Final = "TEMPORAL_CONFIG_FILE"
-_TEMPORAL_PROFILE: Final = "TEMPORAL_PROFILE"
-_TEMPORAL_TLS: Final = "TEMPORAL_TLS"
-_BOOLEAN_WORDS: Final = frozenset({"true", "false", "1", "0", "yes", "no", "on", "off"})
 #: A listen address on every interface is reached, from this machine, at its loopback.
 _WILDCARD_HOSTS: Final = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104
 
@@ -386,7 +371,7 @@ class Settings:
     def handshake_config(self, **overrides: Any) -> HandshakeConfig:
         """The library's configuration; ``overrides`` (its fields) win over every setting."""
         v = self._values
-        temporal = _TemporalSources.of(self)
+        temporal = self._temporal_profile()
         given = {
             "ledger_url": v.ledger_url,
             "temporal_address": temporal.profile.address,
@@ -480,6 +465,10 @@ class Settings:
         url = v.url or f"http://{_WILDCARD_HOSTS.get(host, host)}:{port}"
         return SidecarEndpoint(url.rstrip("/"), v.inventory_token, v.operator_token)
 
+    def _temporal_profile(self) -> TemporalProfile:
+        aliases = {setting: getattr(self._values, setting) for setting in TEMPORAL_ALIASES}
+        return TemporalProfile.read(self._environ, aliases, self._sources)
+
     def temporal_connection(self) -> TemporalConnection:
         """How this process connects to Temporal: what every command dials.
 
@@ -496,7 +485,7 @@ class Settings:
         Certificates and keys are read now: a missing file or one that is not PEM is a
         :class:`ConfigurationError` naming it (never its content).
         """
-        temporal = _TemporalSources.of(self)
+        temporal = self._temporal_profile()
         for message in temporal.deprecations:
             warnings.warn(message, DeprecationWarning, stacklevel=2)
         profile = temporal.profile
@@ -504,9 +493,9 @@ class Settings:
             "address": profile.address,
             "namespace": profile.namespace,
             "api_key": profile.api_key,
-            "tls": _tls(profile),
+            "tls": tls_of(profile),
             "rpc_metadata": dict(profile.grpc_meta) or None,
-            "profile": self._environ.get(_TEMPORAL_PROFILE) or None,
+            "profile": self._environ.get(PROFILE_VARIABLE) or None,
         }
         return TemporalConnection(**{k: v for k, v in given.items() if v is not None})
 
@@ -562,105 +551,6 @@ def read_settings(environ: Mapping[str, str] | None = None, **arguments: Any) ->
         name: place((name,)) for name in _SettingValues.model_fields if getattr(values, name)
     }
     return Settings(values, file.targets(), otel, dict(env), sources)
-
-
-@dataclass(frozen=True, slots=True)
-class _TemporalSources:
-    """The Temporal client profile this process's settings give, and what is deprecated."""
-
-    profile: ClientConfigProfile
-    #: One message per deprecated setting that was read (or ignored).
-    deprecations: tuple[str, ...]
-
-    @classmethod
-    def of(cls, settings: Settings) -> _TemporalSources:
-        # The SDK's bridge is loaded by what needs a connection, not by --help or pending.
-        from temporalio.envconfig import ClientConfigProfile  # noqa: PLC0415
-
-        env = dict(settings._environ)
-        values = settings._values
-        deprecations: list[str] = []
-        argument: dict[str, str] = {}
-        for setting, standard in TEMPORAL_ALIASES.items():
-            value: str | None = getattr(values, setting)
-            source = settings._sources.get(setting, "")
-            if value is None:
-                continue
-            if source.startswith("argument"):
-                argument[setting] = value
-            elif env.get(standard):
-                deprecations.append(
-                    f"{source} is deprecated and ignored: {standard} is set; remove it"
-                )
-            else:
-                env[standard] = value
-                deprecations.append(f"{source} is deprecated: set {standard} instead")
-        _check_temporal_variables(env)
-        try:
-            profile = ClientConfigProfile.load(override_env_vars=env)
-        except Exception as err:  # noqa: BLE001  # the bridge's ConfigError has no Python type
-            raise ConfigurationError(
-                f"Temporal client configuration ({_TEMPORAL_PROFILE}, {_TEMPORAL_CONFIG_FILE} "
-                f"or temporal.toml): {err}"
-            ) from None
-        if "temporal_address" in argument:
-            profile = dataclasses.replace(profile, address=argument["temporal_address"])
-        if "temporal_namespace" in argument:
-            profile = dataclasses.replace(profile, namespace=argument["temporal_namespace"])
-        return cls(profile, tuple(deprecations))
-
-
-def _check_temporal_variables(env: Mapping[str, str]) -> None:
-    if (path := env.get(_TEMPORAL_CONFIG_FILE)) and not Path(path).is_file():
-        raise ConfigurationError(f"{_TEMPORAL_CONFIG_FILE}: {path} does not exist")
-    tls = env.get(_TEMPORAL_TLS)
-    if tls and tls.strip().lower() not in _BOOLEAN_WORDS:
-        raise ConfigurationError(f"{_TEMPORAL_TLS}: {tls!r} is not true or false")
-
-
-def _tls(profile: ClientConfigProfile) -> TemporalTLS | None:
-    """TLS as envconfig reads it: on with an API key or any TLS setting, unless disabled."""
-    tls = profile.tls
-    if tls is None:
-        return TemporalTLS() if profile.api_key is not None else None
-    if tls.disabled:
-        return None
-    client_cert = _pem(tls.client_cert, "client certificate", "CLIENT_CERT", "CERTIFICATE")
-    client_key = _pem(tls.client_private_key, "client key", "CLIENT_KEY", "PRIVATE KEY")
-    if (client_cert is None) != (client_key is None):
-        raise ConfigurationError(
-            "TLS: a client certificate needs its key and a key its certificate "
-            "(TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH, or their _DATA forms)"
-        )
-    return TemporalTLS(
-        server_name=tls.server_name,
-        server_root_ca_cert=_pem(
-            tls.server_root_ca_cert, "server CA certificate", "SERVER_CA_CERT", "CERTIFICATE"
-        ),
-        client_cert=client_cert,
-        client_private_key=client_key,
-    )
-
-
-def _pem(source: DataSource | None, what: str, variable: str, label: str) -> bytes | None:
-    """The PEM bytes of a TLS source: a file's content, or data given inline."""
-    where = f"TLS {what} (TEMPORAL_TLS_{variable}_PATH / _DATA, or the profile's [tls])"
-    if source is None:
-        return None
-    if isinstance(source, Path):
-        where = f"TLS {what} file {source}"
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise ConfigurationError(f"{where} does not exist") from None
-        except OSError as err:
-            raise ConfigurationError(f"{where} cannot be read: {err.strerror}") from None
-    else:
-        data = source.encode() if isinstance(source, str) else source
-    # Checked here so that a wrong file is named at start-up; the content is never shown.
-    if b"-----BEGIN" not in data or label.encode() not in data:
-        raise ConfigurationError(f"{where} is not a PEM {label.lower()}")
-    return data
 
 
 def load_settings(
