@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,4 +34,20 @@ async def within(seconds: float, step: str) -> AsyncIterator[None]:
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError as timeout:
-        raise AssertionError(f"{step}: not done within {seconds:g} s") from timeout
+        raise AssertionError(
+            f"{step}: not done within {seconds:g} s; the loop's tasks then:\n{task_stacks()}"
+        ) from timeout
+
+
+def task_stacks() -> str:
+    """Where each task of the running loop waits: what a step that never ends waits on
+    (a worker's shutdown, say, waits in a task of its own)."""
+    stacks = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack()
+        where = " <- ".join(
+            f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})"
+            for frame in reversed(frames)
+        )
+        stacks.append(f"  {task.get_name()}: {where or 'not started'}")
+    return "\n".join(sorted(stacks))
