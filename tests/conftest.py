@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handshake_obs import ConfigurationError, Handshake, HandshakeConfig, configure_logging
+from handshake_obs import ConfigurationError, Handshake, HandshakeConfig
 from handshake_obs.dev import start_dev_server, temporal_cli_path
 
 from .support.activities import ALL_ACTIVITIES
+from .support.logs import logging_to_stream
 from .support.sidecar import ExternalReceiver
 from .support.waiting import assert_eventually
 from .support.workflows import HandoffRequest, HandoffWorkflow, SidecarWorkflow
@@ -120,16 +120,8 @@ async def worker(client: Client, task_queue: str) -> AsyncIterator[Worker]:
 @pytest.fixture
 def log_stream() -> Iterator[io.StringIO]:
     """Everything logged during the test, as JSON lines; the logging setup is restored after."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(json=True, level=logging.DEBUG, stream=stream)
-    try:
+    with logging_to_stream(logging.DEBUG) as stream:
         yield stream
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        structlog.reset_defaults()
 
 
 @pytest.fixture

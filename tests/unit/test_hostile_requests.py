@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
@@ -24,8 +23,8 @@ from handshake_obs import DeadlineInPastError, Handshake, HandshakeConfig, flush
 from handshake_obs.config import SidecarSettings
 from handshake_obs.sidecar._api import create_app
 from handshake_obs.sidecar._runtime import SidecarRuntime
-from handshake_obs.telemetry._logging import configure_logging
 
+from ..support.logs import logging_to_stream
 from .completion_kit import all_errors, new_record
 
 TOKEN = "completion-secret"
@@ -53,16 +52,8 @@ async def never_dialed() -> Client:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(json=True, level=logging.INFO, stream=stream)
-    try:
+    with logging_to_stream(logging.INFO) as stream:
         yield stream
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        structlog.reset_defaults()
 
 
 def runtime(handshake: Handshake, registry: CollectorRegistry, client: Client) -> SidecarRuntime:

@@ -16,20 +16,14 @@ from structlog.typing import EventDict
 from handshake_obs import configure_logging, flush_logs
 from handshake_obs.telemetry._log_writer import LogWriter
 
+from ..support.logs import logging_to_stream
+
 
 @pytest.fixture
 def lines() -> Iterator[io.StringIO]:
     """What is logged at INFO as JSON lines; the logging setup is restored after."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(json=True, level=logging.INFO, stream=stream)
-    try:
+    with logging_to_stream(logging.INFO) as stream:
         yield stream
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-        structlog.reset_defaults()
 
 
 def logged(stream: io.StringIO) -> list[dict[str, object]]:
