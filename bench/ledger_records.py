@@ -10,6 +10,11 @@ Measured, each on a fresh database file, interleaved round by round:
 * ``raw, ledger schema``: the same inserts into the ledger's own table (its primary key,
   unique token digest and partial indexes), created by ``SqliteLedger.open()`` and closed
   before the clock starts: what the schema alone costs.
+* ``raw, ledger schema, 128 per commit``: the same inserts into the ledger's own table, 128
+  to a transaction (the most the ledger's writer groups into one commit): what the ledger's
+  one insert per record costs once commits are shared, with nothing else it writes (its
+  timeline entry, its early-outcome lookup, its pending count) and no thread hop. The
+  highest rate group commit could reach with this schema.
 * ``SqliteLedger.record``: sequential, then from ``--writers`` concurrent asyncio tasks.
 * ``raw, N threads``: ``--writers`` threads, each with its own connection, inserting into
   the same-width table: the naive concurrent baseline.
@@ -48,12 +53,15 @@ from handshake_obs.testing import pending_record
 from ._common import machine_note, median, ratio, table
 
 RAW_TABLE = "raw_handoffs"
+#: Inserts per transaction of the batched variant: the SQLite writer's largest group.
+BATCH = 128
 LEDGER_TABLE = "handoffs"
 
 BASELINE = "raw"
 VARIANTS = (
     BASELINE,
     "raw, ledger schema",
+    "raw, ledger schema, {batch} per commit",
     "SqliteLedger.record",
     "SqliteLedger.record, {writers} tasks",
     "raw, {writers} threads",
@@ -150,17 +158,30 @@ def count_rows(path: Path, table_name: str) -> int:
 
 
 def raw_sequential(
-    path: Path, columns: Columns, params: list[tuple[Any, ...]], *, ledger_schema: bool
+    path: Path,
+    columns: Columns,
+    params: list[tuple[Any, ...]],
+    *,
+    ledger_schema: bool,
+    per_commit: int = 1,
 ) -> float:
-    """Seconds for single-row autocommit inserts of ``params`` on this thread."""
+    """Seconds for single-row inserts of ``params`` on this thread, ``per_commit`` to a
+    transaction (1: autocommit)."""
     conn = connect(path)
     try:
         if not ledger_schema:
             conn.execute(columns.create_raw_table())
         sql = columns.insert(LEDGER_TABLE if ledger_schema else RAW_TABLE)
         started = time.perf_counter()
-        for row in params:
-            conn.execute(sql, row)
+        if per_commit == 1:
+            for row in params:
+                conn.execute(sql, row)
+        else:
+            for first in range(0, len(params), per_commit):
+                conn.execute("BEGIN IMMEDIATE")
+                for row in params[first : first + per_commit]:
+                    conn.execute(sql, row)
+                conn.execute("COMMIT")
         return time.perf_counter() - started
     finally:
         conn.close()
@@ -236,11 +257,12 @@ async def measure(
         seconds = raw_sequential(path, columns, params, ledger_schema=False)
     elif variant.startswith("raw,") and "threads" in variant:
         seconds = raw_threads(path, columns, params, writers)
-    elif variant == "raw, ledger schema":
+    elif variant.startswith("raw, ledger schema"):
         table_name = LEDGER_TABLE
         async with SqliteLedger(path):  # creates the ledger's schema
             pass
-        seconds = raw_sequential(path, columns, params, ledger_schema=True)
+        per_commit = BATCH if variant.endswith("per commit") else 1
+        seconds = raw_sequential(path, columns, params, ledger_schema=True, per_commit=per_commit)
     else:
         table_name = LEDGER_TABLE
         ledger = SqliteLedger(path)
@@ -259,7 +281,7 @@ async def measure(
 
 
 async def main(args: argparse.Namespace) -> int:
-    variants = [v.format(writers=args.writers) for v in VARIANTS]
+    variants = [v.format(writers=args.writers, batch=BATCH) for v in VARIANTS]
     print(
         f"ledger records: {args.records} records x {args.rounds} rounds, "
         f"{args.writers} concurrent writers"

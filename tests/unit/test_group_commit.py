@@ -9,12 +9,16 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from handshake_obs.ledger.sqlite._group_commit import MAX_BATCH, GroupCommit
+from handshake_obs.ledger.sqlite._serial_thread import SerialThread
+
+_R = TypeVar("_R")
 
 
 class Store:
@@ -22,12 +26,18 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.executor = ThreadPoolExecutor(1)
-        self.conn = self.executor.submit(self._connect).result()
+        self.thread = SerialThread("group-commit-test")
+        self.conn = self._on_thread(self._connect)
         self.commits = 0
         self.statements: list[str] = []
         self.closed = False
-        self.group = GroupCommit(self.executor, lambda: self.conn)
+        self.group = GroupCommit(self.thread, lambda: self.conn)
+
+    def _on_thread(self, fn: Callable[[], _R]) -> _R:
+        """``fn()`` run on the writer thread, waited for here."""
+        done: Future[_R] = Future()
+        self.thread.post(lambda: done.set_result(fn()))
+        return done.result(timeout=10)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -63,13 +73,13 @@ class Store:
         """Close the connection and shut the writer thread down (once)."""
         if not self.closed:
             self.closed = True
-            self.executor.submit(self.conn.close).result()
-            self.executor.shutdown()
+            self._on_thread(self.conn.close)
+            self.thread.shutdown()
 
     def hold(self) -> threading.Event:
         """Keep the writer thread busy until the returned event is set."""
         release = threading.Event()
-        self.executor.submit(release.wait, 10)
+        self.thread.post(lambda: release.wait(10))
         return release
 
 

@@ -17,14 +17,14 @@ functions of the connection alone (a rule's program starts anew, see ``Rule``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
+
+from ._serial_thread import Answer, SerialThread, deliver
 
 _T = TypeVar("_T")
 
@@ -39,15 +39,11 @@ class _Queued(Generic[_T]):
     future: asyncio.Future[_T]
 
 
-#: A rule's answer: its result, or the exception it raised.
-_Answer = tuple[bool, Any]
-
-
 class GroupCommit:
-    """Runs transaction bodies on ``executor``'s one thread, batching those that wait."""
+    """Runs transaction bodies on ``thread``, batching those that wait."""
 
-    def __init__(self, executor: Executor, connection: Callable[[], sqlite3.Connection]) -> None:
-        self._executor = executor
+    def __init__(self, thread: SerialThread, connection: Callable[[], sqlite3.Connection]) -> None:
+        self._thread = thread
         self._connection = connection
         self._queue: deque[_Queued[Any]] = deque()
         self._lock = threading.Lock()
@@ -67,7 +63,7 @@ class GroupCommit:
 
     def _submit_flush(self) -> None:
         try:
-            self._executor.submit(self._flush)
+            self._thread.post(self._flush)
         except RuntimeError:  # the writer shut down: nothing will run what is queued
             self._fail_queued(sqlite3.ProgrammingError("the ledger is closed"))
 
@@ -84,7 +80,7 @@ class GroupCommit:
             more = bool(self._queue)
             self._flush_due = more
         if more:
-            self._submit_flush()  # runs after this one: the executor has one thread
+            self._submit_flush()  # runs after this one: the thread runs one job at a time
         if not batch:
             return
         try:
@@ -96,7 +92,7 @@ class GroupCommit:
             raise
         _deliver(batch, answers)
 
-    def _commit(self, batch: list[_Queued[Any]]) -> list[_Answer]:
+    def _commit(self, batch: list[_Queued[Any]]) -> list[Answer]:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -115,9 +111,7 @@ class GroupCommit:
         return answers
 
 
-def _without_savepoints(
-    conn: sqlite3.Connection, batch: list[_Queued[Any]]
-) -> list[_Answer] | None:
+def _without_savepoints(conn: sqlite3.Connection, batch: list[_Queued[Any]]) -> list[Answer] | None:
     """Every rule's answer, or None when one raised (its writes and the others' may then
     still be in the transaction). A batch of one needs no second run: its failure is its
     answer once its transaction is rolled back."""
@@ -128,7 +122,7 @@ def _without_savepoints(
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             return [(False, err)]
-    answers: list[_Answer] = []
+    answers: list[Answer] = []
     for item in batch:
         try:
             answers.append((True, item.body(conn)))
@@ -137,7 +131,7 @@ def _without_savepoints(
     return answers
 
 
-def _in_savepoint(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], Any]) -> _Answer:
+def _in_savepoint(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], Any]) -> Answer:
     conn.execute("SAVEPOINT rule")
     try:
         result = body(conn)
@@ -151,20 +145,5 @@ def _in_savepoint(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection],
     return (True, result)
 
 
-def _deliver(batch: list[_Queued[Any]], answers: list[_Answer]) -> None:
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Answer]]] = {}
-    for item, answer in zip(batch, answers, strict=True):
-        by_loop.setdefault(item.loop, []).append((item.future, answer))
-    for loop, settled in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            loop.call_soon_threadsafe(_settle, settled)
-
-
-def _settle(settled: list[tuple[asyncio.Future[Any], _Answer]]) -> None:
-    for future, (ok, value) in settled:
-        if future.done():
-            continue  # its caller was cancelled; the rule ran and committed all the same
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+def _deliver(batch: list[_Queued[Any]], answers: list[Answer]) -> None:
+    deliver([(item.loop, item.future, answer) for item, answer in zip(batch, answers, strict=True)])

@@ -2,7 +2,7 @@
 
 Writes go through one thread and one connection (SQLite has one writer anyway, and this keeps
 lock waits off the event loop): each write operation is one rule, run whole on that thread,
-so it costs one hop to the thread. Rules that queue while the thread is busy share one
+so it costs one hop to the thread (a queue of our own, ``_serial_thread.py``). Rules that queue while the thread is busy share one
 ``BEGIN IMMEDIATE`` transaction, each in its own savepoint (``_group_commit.py``), and no
 caller hears its result before that transaction commits. Reads for the
 scrape-time gauges use a second thread and connection, so a slow summary never delays a
@@ -17,13 +17,11 @@ database file's mode.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +48,7 @@ from .._token_cipher import TokenCipher
 from ._executor import execute
 from ._group_commit import GroupCommit
 from ._schema import migrate
+from ._serial_thread import SerialThread
 from ._statements import SQL
 
 _T = TypeVar("_T")
@@ -75,9 +74,9 @@ class SqliteLedger(RulesLedger):
         #: (device, inode) of the file as opened: a deleted or replaced file is noticed.
         self._identity: tuple[int, int] | None = None
         self._codec = RowCodec(TokenCipher(token_keys) if token_keys is not None else None)
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: SerialThread | None = None
         self._group: GroupCommit | None = None
-        self._reader: ThreadPoolExecutor | None = None
+        self._reader: SerialThread | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
 
@@ -99,9 +98,9 @@ class SqliteLedger(RulesLedger):
                 )
             _log.warning("creating a new, empty ledger", path=str(self._path))
         _create_owner_only(self._path)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-write")
+        self._writer = SerialThread("handshake-ledger-write")
         self._group = GroupCommit(self._writer, self._wconn)
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="handshake-ledger-read")
+        self._reader = SerialThread("handshake-ledger-read")
         try:
             self._write_conn = await self._write(self._connect)
             await self._write(lambda: migrate(self._wconn()))
@@ -118,13 +117,13 @@ class SqliteLedger(RulesLedger):
         if writer is not None:
             conn, self._write_conn = self._write_conn, None
             if conn is not None:
-                writer.submit(conn.close).result()
-            writer.shutdown(wait=True)
+                writer.post(conn.close)
+            writer.shutdown()  # runs what is queued, the close last
         if reader is not None:
             conn, self._read_conn = self._read_conn, None
             if conn is not None:
-                reader.submit(conn.close).result()
-            reader.shutdown(wait=True)
+                reader.post(conn.close)
+            reader.shutdown()  # runs what is queued, the close last
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
@@ -337,8 +336,8 @@ def _create_owner_only(path: Path) -> None:
     os.close(fd)
 
 
-async def _run_on(executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
+async def _run_on(thread: SerialThread, fn: Callable[..., _T], *args: Any) -> _T:
     try:
-        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        return await thread.call(fn, *args)
     except sqlite3.Error as err:
         raise LedgerError(f"ledger (sqlite): {err}") from err
