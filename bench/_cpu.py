@@ -1,8 +1,8 @@
 """CPU time by part of this process (Linux ``/proc``), to say where a slowdown goes.
 
-Parts: the event loop's thread (``main``), the SQLite ledger's threads (``ledger``), every
-other thread of this process (the Temporal SDK's Rust core, gRPC: ``other``), and the child
-processes (the Temporal dev server: ``server``).
+Parts: the event loop's thread (``main``), the SQLite ledger's threads (``ledger``), the log
+writer's thread (``logs``), every other thread of this process (the Temporal SDK's Rust core,
+gRPC: ``other``), and the child processes (the Temporal dev server: ``server``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _LEDGER_THREAD_PREFIX = "handshake-ledger"
+_LOG_WRITER_THREAD = "handshake-log-writer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class CpuSample:
 
     main: float
     ledger: float
+    logs: float
     process: float
     server: float
 
@@ -29,31 +31,34 @@ class CpuSample:
         return CpuSample(
             main=self.main - earlier.main,
             ledger=self.ledger - earlier.ledger,
+            logs=self.logs - earlier.logs,
             process=self.process - earlier.process,
             server=self.server - earlier.server,
         )
 
     @property
     def other(self) -> float:
-        """This process's threads other than the event loop and the ledger."""
-        return self.process - self.main - self.ledger
+        """This process's threads other than the event loop, the ledger and the logs."""
+        return self.process - self.main - self.ledger - self.logs
 
 
 def sample() -> CpuSample:
     """CPU seconds used so far by each part (threads that ended are no longer counted
     under ``ledger``; measure while the ledger is open)."""
-    ledger = 0.0
-    main = 0.0
+    ledger = logs = main = 0.0
     for thread in threading.enumerate():
         if thread.native_id is None:
             continue
+        seconds = _stat_seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
         if thread is threading.main_thread():
-            main = _stat_seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
+            main = seconds
         elif thread.name.startswith(_LEDGER_THREAD_PREFIX):
-            ledger += _stat_seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
+            ledger += seconds
+        elif thread.name == _LOG_WRITER_THREAD:
+            logs += seconds
     process = _stat_seconds(Path("/proc/self/stat"))
     server = sum(_stat_seconds(Path(f"/proc/{pid}/stat")) for pid in _children())
-    return CpuSample(main=main, ledger=ledger, process=process, server=server)
+    return CpuSample(main=main, ledger=ledger, logs=logs, process=process, server=server)
 
 
 def _children() -> list[int]:

@@ -13,7 +13,8 @@ was handed over off the queue and complete it; a workflow is done when its resul
 The variants run interleaved (bare, instrumented, bare, ...), each round on a fresh task
 queue and after a short pause, following one unreported warm-up round of each. The result is
 the median of the per-round ratios instrumented/bare. CPU time per handoff is reported by part
-(event loop, ledger threads, other threads, dev server) to show where a difference goes.
+(event loop, ledger threads, log writer, other threads, dev server) to show where a difference
+goes.
 
     .venv/bin/python -m bench.handshake_throughput [--workflows 500] [--rounds 3]
 """
@@ -250,6 +251,7 @@ def report(results: list[RoundResult]) -> str:
                     "" if variant == "bare" else f"{ratio(r.rate, pair['bare'].rate):.3f}",
                     r.cpu_ms(r.cpu.main),
                     r.cpu_ms(r.cpu.ledger),
+                    r.cpu_ms(r.cpu.logs),
                     r.cpu_ms(r.cpu.other),
                     r.cpu_ms(r.cpu.process),
                     r.cpu_ms(r.cpu.server),
@@ -264,6 +266,7 @@ def report(results: list[RoundResult]) -> str:
         "ratio instr/bare",
         "CPU ms/handoff: event loop",
         "ledger threads",
+        "log writer",
         "other threads",
         "worker process",
         "dev server",

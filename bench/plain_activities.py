@@ -17,10 +17,10 @@ instrumented, bare | bare, instrumented ...), so that drift (the in-memory dev s
 every round's workflows) and whatever running second costs fall on both. The result is the
 median of the per-round ratios instrumented / bare, shown beside the noise band: the ratios
 between consecutive rounds of the same variant, which differ only by when they ran. CPU time
-per activity is reported by part (event loop, ledger threads, other threads, dev server). A
-last part times the interceptor's ``execute_activity`` in isolation against a pass-through
-interceptor. The run ends by checking that no instrumented round left a handoff in its
-ledger, a non-zero ``handshake_handoffs_started_total`` or a handshake-obs log record.
+per activity is reported by part (event loop, ledger threads, log writer, other threads, dev
+server). A last part times the interceptor's ``execute_activity`` in isolation against a
+pass-through interceptor. The run ends by checking that no instrumented round left a handoff
+in its ledger, a non-zero ``handshake_handoffs_started_total`` or a handshake-obs log record.
 
     .venv/bin/python -m bench.plain_activities [--workflows 500] [--rounds 5]
 """
@@ -341,6 +341,7 @@ def report(results: list[RoundResult], micro_result: MicroResult | None) -> str:
                     "" if before is None else f"{ratio(r.rate, before.rate):.3f}",
                     r.cpu_ms(r.cpu.main),
                     r.cpu_ms(r.cpu.ledger),
+                    r.cpu_ms(r.cpu.logs),
                     r.cpu_ms(r.cpu.other),
                     r.cpu_ms(r.cpu.process),
                     r.cpu_ms(r.cpu.server),
@@ -356,6 +357,7 @@ def report(results: list[RoundResult], micro_result: MicroResult | None) -> str:
         "ratio to previous round",
         "CPU ms/activity: event loop",
         "ledger threads",
+        "log writer",
         "other threads",
         "worker process",
         "dev server",

@@ -19,6 +19,7 @@ import base64
 import json
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 #: How many of the most recent tokens are scrubbed (each costs ~30 KiB of index).
 REMEMBERED_TOKENS = 512
@@ -94,19 +95,14 @@ class KnownTokens:
     def __init__(self, capacity: int = REMEMBERED_TOKENS) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._tokens: OrderedDict[bytes, frozenset[str]] = OrderedDict()
+        #: token -> where its forms are in the index (kept to take them out again)
+        self._tokens: OrderedDict[bytes, _IndexKeys] = OrderedDict()
         #: window -> {(form, offset of the window in the form): how many tokens have it}
         self._index: dict[str, dict[tuple[str, int], int]] = {}
         #: forms too short to be indexed (a short token's raw bytes): looked for directly
         self._short: dict[str, int] = {}
         #: remembered, not indexed yet (a dict: ordered, and a token repeated is queued once)
         self._pending: dict[bytes, None] = {}
-
-    def _entries(self, form: str) -> list[tuple[str, tuple[str, int]]]:
-        # Windows near the form's end: tokens of one namespace share a long prefix, their
-        # ends differ. One probe of any occurrence lands on one of these _STRIDE offsets.
-        last = len(form) - _WINDOW
-        return [(form[o : o + _WINDOW], (form, o)) for o in range(last - _STRIDE + 1, last + 1)]
 
     def remember(self, token: bytes) -> None:
         """Scrub ``token`` from now on (until :data:`REMEMBERED_TOKENS` newer ones push it out).
@@ -130,32 +126,38 @@ class KnownTokens:
         if token in self._tokens:
             self._tokens.move_to_end(token)
             return
-        forms = token_forms(token)
-        self._tokens[token] = forms
-        for form in forms:
-            self._count(form, +1)
+        keys = _index_keys(token_forms(token))
+        self._tokens[token] = keys
+        index, short = self._index, self._short
+        for key, entry in keys.windows:
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = {entry: 1}
+            else:
+                bucket[entry] = bucket.get(entry, 0) + 1
+        for form in keys.short:
+            short[form] = short.get(form, 0) + 1
         while len(self._tokens) > self._capacity:
             _, old = self._tokens.popitem(last=False)
-            for form in old:
-                self._count(form, -1)
+            self._forget(old)
 
-    def _count(self, form: str, change: int) -> None:
-        if len(form) < _WINDOW + _STRIDE - 1:
-            left = self._short.get(form, 0) + change
-            if left:
-                self._short[form] = left
-            else:
-                del self._short[form]
-            return
-        for key, entry in self._entries(form):
-            bucket = self._index.setdefault(key, {})
-            left = bucket.get(entry, 0) + change
+    def _forget(self, keys: _IndexKeys) -> None:
+        index, short = self._index, self._short
+        for key, entry in keys.windows:
+            bucket = index[key]
+            left = bucket[entry] - 1
             if left:
                 bucket[entry] = left
+            elif len(bucket) == 1:
+                del index[key]
             else:
                 del bucket[entry]
-                if not bucket:
-                    del self._index[key]
+        for form in keys.short:
+            left = short[form] - 1
+            if left:
+                short[form] = left
+            else:
+                del short[form]
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of every remembered token replaced by :data:`REDACTED`."""
@@ -182,6 +184,31 @@ class KnownTokens:
                     spans.append((start, start + len(form)))
                     start = text.find(form, start + 1)
         return _replaced(text, spans) if spans else text
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexKeys:
+    """Where one token's forms go in the index: (window, (form, offset)) of each long form's
+    last :data:`_STRIDE` windows, and the forms too short for a window."""
+
+    windows: tuple[tuple[str, tuple[str, int]], ...]
+    short: tuple[str, ...]
+
+
+def _index_keys(forms: frozenset[str]) -> _IndexKeys:
+    # Windows near a form's end: tokens of one namespace share a long prefix, their ends
+    # differ. One probe of any occurrence lands on one of these _STRIDE offsets.
+    windows: list[tuple[str, tuple[str, int]]] = []
+    short: list[str] = []
+    for form in forms:
+        if len(form) < _WINDOW + _STRIDE - 1:
+            short.append(form)
+            continue
+        last = len(form) - _WINDOW
+        windows.extend(
+            (form[o : o + _WINDOW], (form, o)) for o in range(last - _STRIDE + 1, last + 1)
+        )
+    return _IndexKeys(tuple(windows), tuple(short))
 
 
 def _replaced(text: str, spans: list[tuple[int, int]]) -> str:

@@ -45,6 +45,22 @@ def test_a_token_pushed_out_by_newer_ones_is_no_longer_indexed() -> None:
     assert known.scrub(tokens[2].hex()) == REDACTED
 
 
+def test_the_index_keeps_nothing_of_the_tokens_pushed_out() -> None:
+    # Long tokens (indexed by windows) and 8-byte ones (some forms too short for a window).
+    tokens = [TOKEN + bytes([i]) * 12 if i % 2 else bytes([i]) * 8 for i in range(10)]
+    known = KnownTokens(capacity=3)
+    for token in tokens:
+        known.remember(token)
+        known.scrub("x" * 40)  # indexes what was remembered
+    fresh = KnownTokens(capacity=3)
+    for token in tokens[-3:]:
+        fresh.remember(token)
+    fresh.scrub("x" * 40)
+    assert known._index == fresh._index  # the index itself is what would leak
+    assert known._short == fresh._short
+    assert known.scrub(tokens[-1].hex()) == REDACTED
+
+
 def test_short_values_are_not_treated_as_tokens() -> None:
     known = KnownTokens()
     known.remember(b"abc")

@@ -1,14 +1,14 @@
 """The embedded ledger: one SQLite file in WAL mode.
 
-Writes go through one thread and one connection (SQLite has one writer anyway, and this keeps
-lock waits off the event loop): each write operation is one rule, run whole on that thread,
-so it costs one hop to the thread (a queue of our own, ``_serial_thread.py``). Rules that queue while the thread is busy share one
-``BEGIN IMMEDIATE`` transaction, each in its own savepoint (``_group_commit.py``), and no
-caller hears its result before that transaction commits. Reads for the
-scrape-time gauges use a second thread and connection, so a slow summary never delays a
-handoff. WAL with ``synchronous=NORMAL`` keeps every committed handoff across a kill -9 of the
-process (only an OS crash can lose the last commits). Several processes may share the file:
-writers take ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout``.
+Writes go through one thread and one connection (SQLite has one writer anyway, and this
+keeps lock waits off the event loop): each write operation is one rule, run whole on that
+thread, so it costs one hop to the thread (a queue of our own, ``_serial_thread.py``). Rules
+that queue while the thread is busy share one ``BEGIN IMMEDIATE`` transaction
+(``_group_commit.py``), and no caller hears its result before that transaction commits.
+Reads for the scrape-time gauges use a second thread and connection, so a slow summary never
+delays a handoff. WAL with ``synchronous=NORMAL`` keeps every committed handoff across a
+kill -9 of the process (only an OS crash can lose the last commits). Several processes may
+share the file: writers take ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout``.
 
 The file holds task tokens, bearer credentials: a directory the ledger creates is 0700 and
 the file 0600, whatever the umask, and SQLite gives its ``-wal`` and ``-shm`` files the
