@@ -61,6 +61,22 @@ def sample() -> CpuSample:
     return CpuSample(main=main, ledger=ledger, logs=logs, process=process, server=server)
 
 
+def postgres_seconds() -> float:
+    """CPU seconds used so far by the processes of this machine's PostgreSQL server (its
+    backends come and go: sample while the connections measured are open)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if command in ("postgres", "postmaster"):
+            total += _stat_seconds(proc / "stat")
+    return total
+
+
 def _children() -> list[int]:
     pids: list[int] = []
     for task in Path("/proc/self/task").iterdir():

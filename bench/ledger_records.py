@@ -22,6 +22,9 @@ Measured, each on a fresh database file, interleaved round by round:
 The raw inserts write each record's values by column name: its fields (enumerations by
 value) and the SHA-256 digest of its token; columns no field fills stay NULL.
 
+Each variant's CPU per record is reported by thread: the calling thread (the event loop,
+for the ledger), the ledger's threads, and the others (the raw writer threads).
+
 Records are built before the clock starts (``handshake_obs.testing.pending_record``: random
 106-byte token, new handoff id, all fields a real handoff has).
 
@@ -50,6 +53,7 @@ from handshake_obs import HandoffRecord
 from handshake_obs.ledger import SqliteLedger
 from handshake_obs.testing import pending_record
 
+from . import _cpu
 from ._common import machine_note, median, ratio, table
 
 RAW_TABLE = "raw_handoffs"
@@ -246,13 +250,26 @@ async def ledger_concurrent(
     return time.perf_counter() - started
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timing:
+    """One measurement: its seconds, and the CPU seconds of the calling thread (the event
+    loop, for the ledger), of the ledger's threads and of the other threads meanwhile."""
+
+    seconds: float
+    cpu: _cpu.CpuSample
+
+
 async def measure(
     variant: str, path: Path, columns: Columns, records: list[HandoffRecord], writers: int
-) -> float:
-    """Seconds ``variant`` takes to store ``records`` in a fresh database at ``path``."""
+) -> Timing:
+    """How long ``variant`` takes to store ``records`` in a fresh database at ``path``, and
+    its CPU (the inserts and their connections; the ledger's records, its opening and closing
+    left out)."""
     params = [columns.values(r) for r in records]
     table_name = RAW_TABLE
     seconds: float
+    before = _cpu.sample()
+    after: _cpu.CpuSample | None = None
     if variant == BASELINE:
         seconds = raw_sequential(path, columns, params, ledger_schema=False)
     elif variant.startswith("raw,") and "threads" in variant:
@@ -261,6 +278,7 @@ async def measure(
         table_name = LEDGER_TABLE
         async with SqliteLedger(path):  # creates the ledger's schema
             pass
+        before = _cpu.sample()
         per_commit = BATCH if variant.endswith("per commit") else 1
         seconds = raw_sequential(path, columns, params, ledger_schema=True, per_commit=per_commit)
     else:
@@ -268,16 +286,18 @@ async def measure(
         ledger = SqliteLedger(path)
         await ledger.open()  # creates the ledger's schema
         try:
+            before = _cpu.sample()
             if variant == "SqliteLedger.record":
                 seconds = await ledger_sequential(ledger, records)
             else:
                 seconds = await ledger_concurrent(ledger, records, writers)
+            after = _cpu.sample()  # while the ledger's threads are alive
         finally:
             await ledger.close()
     stored = count_rows(path, table_name)
     if stored != len(records):
         raise AssertionError(f"{variant}: {stored} rows stored, expected {len(records)}")
-    return seconds
+    return Timing(seconds, (after or _cpu.sample()) - before)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -288,6 +308,7 @@ async def main(args: argparse.Namespace) -> int:
     )
     print(f"machine: {machine_note()}")
     rates: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[_cpu.CpuSample]] = {v: [] for v in variants}
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         columns = await Columns.of_ledger(Path(tmp) / "schema.db")
@@ -296,7 +317,9 @@ async def main(args: argparse.Namespace) -> int:
             for index, variant in enumerate(variants):
                 records = make_records(args.records)
                 path = Path(tmp) / f"round{number}-{index}.db"
-                seconds = await measure(variant, path, columns, records, args.writers)
+                timing = await measure(variant, path, columns, records, args.writers)
+                seconds = timing.seconds
+                cpu[variant].append(timing.cpu)
                 rate = args.records / seconds
                 rates[variant].append(rate)
                 # The baseline runs first in every round.
@@ -313,6 +336,18 @@ async def main(args: argparse.Namespace) -> int:
         ratios = [ratio(r, b) for r, b in zip(rates[variant], rates[BASELINE], strict=True)]
         summary.append([variant, median(rates[variant]), f"{median(ratios):.3f}"])
     print(table(["variant", "median records/s", "median ratio to raw"], summary))
+    print()
+
+    # Which thread bounds a variant, and what a record may cost it at a given ratio.
+    def per_record(samples: list[_cpu.CpuSample], part: str) -> str:
+        return f"{median([getattr(c, part) / args.records * 1e6 for c in samples]):.0f}"
+
+    split = [
+        [v, per_record(cpu[v], "main"), per_record(cpu[v], "ledger"), per_record(cpu[v], "other")]
+        for v in variants
+    ]
+    headers = ["variant", "CPU µs/record: calling thread", "ledger threads", "other threads"]
+    print(table(headers, split))
     return 0
 
 

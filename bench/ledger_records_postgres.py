@@ -9,7 +9,10 @@ Measured in a fresh schema each (dropped after), interleaved round by round:
 * ``PostgresLedger.record, N tasks``: N asyncio tasks on one ledger whose pool has N
   connections; each record is the whole record rule, in its own transaction.
 
-Records are built before the clock starts (as in ``bench.ledger_records``).
+Records are built before the clock starts (as in ``bench.ledger_records``). Each variant's
+CPU per record is reported too, this process's (the client: every writer) and the local
+PostgreSQL server's: on a machine where both share the cores, it says which one bounds the
+rate.
 
     .venv/bin/python -m bench.ledger_records_postgres [--records 5000] [--writers 50]
         [--rounds 3] [--url postgresql://127.0.0.1:5432/test]
@@ -19,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import psycopg
@@ -32,6 +36,7 @@ from handshake_obs._tokens import token_digest
 from handshake_obs.ledger import PostgresLedger
 from handshake_obs.ledger._rows import HANDOFF_COLUMNS, RowCodec
 
+from . import _cpu
 from ._common import machine_note, median, ratio, table
 from .ledger_records import make_records
 
@@ -49,7 +54,25 @@ def _insert(schema: str, table_name: str) -> str:
     return f'INSERT INTO "{schema}".{table_name} ({names}) VALUES ({marks})'  # noqa: S608 - our names
 
 
-async def _raw(url: str, sql: str, params: Sequence[tuple[Any, ...]], writers: int) -> float:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timing:
+    """One measurement: its seconds, and the CPU seconds of this process (the client, all 50
+    writers) and of the PostgreSQL server meanwhile."""
+
+    seconds: float
+    client_cpu: float
+    server_cpu: float
+
+
+async def _timed(work: Awaitable[Any]) -> Timing:
+    client, server = time.process_time(), _cpu.postgres_seconds()
+    started = time.perf_counter()
+    await work
+    seconds = time.perf_counter() - started
+    return Timing(seconds, time.process_time() - client, _cpu.postgres_seconds() - server)
+
+
+async def _raw(url: str, sql: str, params: Sequence[tuple[Any, ...]], writers: int) -> Timing:
     connections = [
         await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(writers)
     ]
@@ -59,29 +82,25 @@ async def _raw(url: str, sql: str, params: Sequence[tuple[Any, ...]], writers: i
         for row in rows:
             await conn.execute(sql, row)
 
-    try:
-        started = time.perf_counter()
-        await asyncio.gather(*(writer(c) for c in connections))
-        return time.perf_counter() - started
+    try:  # timed while the connections are open: a backend that exited is not counted
+        return await _timed(asyncio.gather(*(writer(c) for c in connections)))
     finally:
         for conn in connections:
             await conn.close()
 
 
-async def _ledger(ledger: PostgresLedger, records: Sequence[HandoffRecord], writers: int) -> float:
+async def _ledger(ledger: PostgresLedger, records: Sequence[HandoffRecord], writers: int) -> Timing:
     queue = iter(records)
 
     async def writer() -> None:
         for record in queue:
             await ledger.record(record)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(writer() for _ in range(writers)))
-    return time.perf_counter() - started
+    return await _timed(asyncio.gather(*(writer() for _ in range(writers))))
 
 
-async def measure(url: str, variant: str, records: list[HandoffRecord], writers: int) -> float:
-    """Seconds ``variant`` takes to store ``records`` in a fresh schema."""
+async def measure(url: str, variant: str, records: list[HandoffRecord], writers: int) -> Timing:
+    """How long ``variant`` takes to store ``records`` in a fresh schema, and its CPU."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     codec = RowCodec(None)
     params = [codec.params(r, token_digest(r.task_token)) for r in records]
@@ -93,10 +112,10 @@ async def measure(url: str, variant: str, records: list[HandoffRecord], writers:
         if variant.startswith("raw"):
             await ledger.close()  # its pool's connections are not the raw writers'
             table_name = "handoffs" if "ledger schema" in variant else "raw"
-            seconds = await _raw(url, _insert(schema, table_name), params, writers)
+            timing = await _raw(url, _insert(schema, table_name), params, writers)
         else:
             table_name = "handoffs"
-            seconds = await _ledger(ledger, records, writers)
+            timing = await _ledger(ledger, records, writers)
     finally:
         await ledger.close()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -106,7 +125,7 @@ async def measure(url: str, variant: str, records: list[HandoffRecord], writers:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     if stored != len(records):
         raise AssertionError(f"{variant}: {stored} rows stored, expected {len(records)}")
-    return seconds
+    return timing
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -115,12 +134,14 @@ async def main(args: argparse.Namespace) -> int:
     print(f"ledger records on PostgreSQL: {args.records} records x {args.rounds} rounds")
     print(f"machine: {machine_note()}")
     rates: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[Timing]] = {v: [] for v in variants}
     rows: list[list[object]] = []
     for number in range(1, args.rounds + 1):
         order = variants if number % 2 else [baseline, *variants[:0:-1]]
         for variant in order:
-            seconds = await measure(args.url, variant, make_records(args.records), args.writers)
-            rates[variant].append(args.records / seconds)
+            timing = await measure(args.url, variant, make_records(args.records), args.writers)
+            cpu[variant].append(timing)
+            rates[variant].append(args.records / timing.seconds)
             print(f"round {number} {variant:<40} {rates[variant][-1]:9,.0f} records/s", flush=True)
         for variant in variants:
             same_round = ratio(rates[variant][-1], rates[baseline][-1])
@@ -134,6 +155,18 @@ async def main(args: argparse.Namespace) -> int:
         spread = f"{min(ratios):.3f} .. {max(ratios):.3f}"
         summary.append([variant, median(rates[variant]), f"{median(ratios):.3f}", spread])
     print(table(["variant", "median records/s", "median ratio to raw", "rounds"], summary))
+    print()
+    # Client and server share the machine's cores: what a record costs each says which
+    # bounds the rate, and how much a record may cost at a given ratio.
+    per_record = [
+        [
+            variant,
+            f"{median([t.client_cpu / args.records * 1e6 for t in cpu[variant]]):.0f}",
+            f"{median([t.server_cpu / args.records * 1e6 for t in cpu[variant]]):.0f}",
+        ]
+        for variant in variants
+    ]
+    print(table(["variant", "client CPU µs/record", "server CPU µs/record"], per_record))
     return 0
 
 
