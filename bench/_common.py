@@ -18,6 +18,13 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def p99(values: Sequence[float]) -> float:
+    """99th percentile (inclusive method: within the values seen, the largest of few)."""
+    if len(values) < 2:
+        return float(values[0])
+    return float(statistics.quantiles(values, n=100, method="inclusive")[98])
+
+
 def ratio(value: float, baseline: float) -> float:
     """``value / baseline`` (infinity when the baseline is zero)."""
     return value / baseline if baseline else float("inf")
