@@ -7,7 +7,7 @@ import os
 import platform
 import sqlite3
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from handshake_obs import HandshakeError
 from handshake_obs.dev import temporal_cli_path
@@ -18,11 +18,13 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def p99(values: Sequence[float]) -> float:
-    """99th percentile (inclusive method: within the values seen, the largest of few)."""
-    if len(values) < 2:
-        return float(values[0])
-    return float(statistics.quantiles(values, n=100, method="inclusive")[98])
+def quantile(values: Iterable[float], q: float) -> float:
+    """The ``q`` quantile (0 < q < 1), interpolated between the closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    cuts = statistics.quantiles(ordered, n=1000, method="inclusive")
+    return float(cuts[round(q * 1000) - 1])
 
 
 def ratio(value: float, baseline: float) -> float:

@@ -35,12 +35,10 @@ import asyncio
 import os
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -60,7 +58,7 @@ from handshake_obs.dev import start_dev_server
 from handshake_obs.ledger import HandoffQuery, Ledger, PostgresLedger, SqliteLedger
 from handshake_obs.testing import bulk_insert
 
-from ._common import goal, machine_note, median, ratio, table
+from ._common import goal, machine_note, median, quantile, ratio, table
 from ._workflows import HandoffBenchWorkflow
 from .handshake_throughput import configure_logs
 from .scrape import CLAIMANT, fill, release_claims, seed_records
@@ -116,15 +114,6 @@ class LagResult:
     def bound(self) -> float:
         """The goal's bound on p99: the scan interval plus one second."""
         return self.interval + LAG_GOAL_SLACK
-
-
-def quantile(values: Iterable[float], q: float) -> float:
-    """The ``q`` quantile (0 < q < 1), interpolated between the closest ranks."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    cuts = statistics.quantiles(ordered, n=1000, method="inclusive")
-    return float(cuts[round(q * 1000) - 1])
 
 
 async def _watch(handle: WorkflowHandle[Any, Any]) -> float:

@@ -49,7 +49,7 @@ from handshake_obs import HandoffRecord, Handshake, HandshakeConfig
 from handshake_obs.ledger import Ledger, SqliteLedger
 from handshake_obs.testing import bulk_insert, pending_record
 
-from ._common import goal, machine_note, median, p99, ratio, table
+from ._common import goal, machine_note, median, quantile, ratio, table
 from ._full_scan import Snapshot, full_scan_params, full_scan_sql, snapshots_of, summaries
 from ._sidecar_pages import time_pages
 
@@ -156,7 +156,7 @@ def time_http_scrapes(registry: CollectorRegistry, repeat: int) -> tuple[float, 
             started = time.perf_counter()
             _get(url)
             times.append((time.perf_counter() - started) * 1000)
-        return median(times), p99(times)
+        return median(times), quantile(times, 0.99)
     finally:
         server.shutdown()
         server.server_close()

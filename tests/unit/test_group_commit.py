@@ -36,7 +36,14 @@ class Store:
     def _on_thread(self, fn: Callable[[], _R]) -> _R:
         """``fn()`` run on the writer thread, waited for here."""
         done: Future[_R] = Future()
-        self.thread.post(lambda: done.set_result(fn()))
+
+        def job() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as err:  # noqa: BLE001 - the waiting test hears it
+                done.set_exception(err)
+
+        self.thread.post(job)
         return done.result(timeout=10)
 
     def _connect(self) -> sqlite3.Connection:
