@@ -9,13 +9,17 @@ Measured in a fresh schema each (dropped after), interleaved round by round:
 * ``PostgresLedger.record, N tasks``: N asyncio tasks on one ledger whose pool has N
   connections; each record is the whole record rule, in its own transaction.
 
-Records are built before the clock starts (as in ``bench.ledger_records``). Each variant's
+Records are built before the clock starts (as in ``bench.ledger_records``), and each
+variant's writers first store ``--warmup`` records of their own, untimed: the ledger's pool
+has grown to N connections and every connection has prepared its statements when the clock
+starts, as the raw writers' connections are open before it (the measure is the steady state,
+not a sidecar's first second). Each variant's
 CPU per record is reported too, this process's (the client: every writer) and the local
 PostgreSQL server's: on a machine where both share the cores, it says which one bounds the
 rate.
 
     .venv/bin/python -m bench.ledger_records_postgres [--records 5000] [--writers 50]
-        [--rounds 3] [--url postgresql://127.0.0.1:5432/test]
+        [--rounds 3] [--warmup 500] [--url postgresql://127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import dataclasses
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -72,35 +76,45 @@ async def _timed(work: Awaitable[Any]) -> Timing:
     return Timing(seconds, time.process_time() - client, _cpu.postgres_seconds() - server)
 
 
-async def _raw(url: str, sql: str, params: Sequence[tuple[Any, ...]], writers: int) -> Timing:
+async def _raw(
+    url: str, sql: str, params: Sequence[tuple[Any, ...]], warmup: int, writers: int
+) -> Timing:
     connections = [
         await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(writers)
     ]
-    rows = iter(params)
 
-    async def writer(conn: psycopg.AsyncConnection[Any]) -> None:
+    async def writer(conn: psycopg.AsyncConnection[Any], rows: Iterator[tuple[Any, ...]]) -> None:
         for row in rows:
             await conn.execute(sql, row)
 
     try:  # timed while the connections are open: a backend that exited is not counted
-        return await _timed(asyncio.gather(*(writer(c) for c in connections)))
+        warm = iter(params[:warmup])
+        await asyncio.gather(*(writer(c, warm) for c in connections))
+        timed = iter(params[warmup:])
+        return await _timed(asyncio.gather(*(writer(c, timed) for c in connections)))
     finally:
         for conn in connections:
             await conn.close()
 
 
-async def _ledger(ledger: PostgresLedger, records: Sequence[HandoffRecord], writers: int) -> Timing:
-    queue = iter(records)
-
-    async def writer() -> None:
+async def _ledger(
+    ledger: PostgresLedger, records: Sequence[HandoffRecord], warmup: int, writers: int
+) -> Timing:
+    async def writer(queue: Iterator[HandoffRecord]) -> None:
         for record in queue:
             await ledger.record(record)
 
-    return await _timed(asyncio.gather(*(writer() for _ in range(writers))))
+    warm = iter(records[:warmup])
+    await asyncio.gather(*(writer(warm) for _ in range(writers)))
+    timed = iter(records[warmup:])
+    return await _timed(asyncio.gather(*(writer(timed) for _ in range(writers))))
 
 
-async def measure(url: str, variant: str, records: list[HandoffRecord], writers: int) -> Timing:
-    """How long ``variant`` takes to store ``records`` in a fresh schema, and its CPU."""
+async def measure(
+    url: str, variant: str, records: list[HandoffRecord], warmup: int, writers: int
+) -> Timing:
+    """How long ``variant`` takes to store ``records`` after the first ``warmup`` of them
+    (untimed), in a fresh schema, and its CPU."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     codec = RowCodec(None)
     params = [codec.params(r, token_digest(r.task_token)) for r in records]
@@ -112,10 +126,10 @@ async def measure(url: str, variant: str, records: list[HandoffRecord], writers:
         if variant.startswith("raw"):
             await ledger.close()  # its pool's connections are not the raw writers'
             table_name = "handoffs" if "ledger schema" in variant else "raw"
-            timing = await _raw(url, _insert(schema, table_name), params, writers)
+            timing = await _raw(url, _insert(schema, table_name), params, warmup, writers)
         else:
             table_name = "handoffs"
-            timing = await _ledger(ledger, records, writers)
+            timing = await _ledger(ledger, records, warmup, writers)
     finally:
         await ledger.close()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
@@ -131,7 +145,10 @@ async def measure(url: str, variant: str, records: list[HandoffRecord], writers:
 async def main(args: argparse.Namespace) -> int:
     variants = [v.format(writers=args.writers) for v in VARIANTS]
     baseline = variants[0]
-    print(f"ledger records on PostgreSQL: {args.records} records x {args.rounds} rounds")
+    print(
+        f"ledger records on PostgreSQL: {args.records} records x {args.rounds} rounds "
+        f"(after {args.warmup} untimed)"
+    )
     print(f"machine: {machine_note()}")
     rates: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[Timing]] = {v: [] for v in variants}
@@ -139,7 +156,8 @@ async def main(args: argparse.Namespace) -> int:
     for number in range(1, args.rounds + 1):
         order = variants if number % 2 else [baseline, *variants[:0:-1]]
         for variant in order:
-            timing = await measure(args.url, variant, make_records(args.records), args.writers)
+            records = make_records(args.warmup + args.records)
+            timing = await measure(args.url, variant, records, args.warmup, args.writers)
             cpu[variant].append(timing)
             rates[variant].append(args.records / timing.seconds)
             print(f"round {number} {variant:<40} {rates[variant][-1]:9,.0f} records/s", flush=True)
@@ -178,6 +196,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=5000, help="records per measurement")
     parser.add_argument("--writers", type=int, default=50, help="concurrent writers")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant")
+    parser.add_argument(
+        "--warmup", type=int, default=500, help="untimed records first, per measurement"
+    )
     parser.add_argument("--url", default=DEFAULT_URL, help="the PostgreSQL database to use")
     return parser.parse_args(argv)
 

@@ -11,7 +11,9 @@ schema, interleaved round by round:
   ``POSTGRES_SHARDS``).
 
 The shard count and the skipped step are set on the executor module for the measurement
-only.
+only, and the ledger's record batches are turned off: each record runs the rule's program,
+one transaction per record, whose count step is what varies (a batch counts its records in
+the record function, whose shard count is the ledger's own).
 
     .venv/bin/python -m bench.pending_count_shards [--records 3000] [--writers 50]
 """
@@ -55,6 +57,8 @@ async def records_per_second(url: str, shards: int, records: int, writers: int) 
     queue = iter([pending_record(target="agent", started_at=now) for _ in range(records)])
     try:
         async with PostgresLedger(url, schema=schema, pool_size=writers) as ledger:
+            assert isinstance(ledger, PostgresLedger)
+            ledger._record_batches = None
 
             async def writer() -> None:
                 for record in queue:

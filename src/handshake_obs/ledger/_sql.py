@@ -11,6 +11,11 @@ from typing import Any
 from ._interface import HandoffQuery
 from ._rows import HANDOFF_COLUMNS, RECORD_COLUMNS
 
+#: The columns a timeline entry is written with (see ``_rows.event_params``).
+EVENT_COLUMNS = ("handoff_id", "at", "kind", "detail")
+#: The columns a pending count's change is written with (a ``CountDelta``).
+COUNT_COLUMNS = ("target", "bucket", "shard", "pending")
+
 
 class SharedStatements:
     """The statements of one placeholder style (``?`` or ``%s``), on the tables named with
@@ -126,9 +131,10 @@ class SharedStatements:
         self.forget_early = f"DELETE FROM {e} WHERE token_digest = {p}"
         self.take_early = f"{self.forget_early} RETURNING {early_columns}"
 
-        ev = f"{prefix}handoff_events"
+        self.events_table = ev = f"{prefix}handoff_events"
         self.append_event = (
-            f"INSERT INTO {ev} (handoff_id, at, kind, detail) VALUES ({p}, {p}, {p}, {p})"
+            f"INSERT INTO {ev} ({', '.join(EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join(p for _ in EVENT_COLUMNS)})"
         )
         #: One pruned handoff's timeline (PostgreSQL deletes a batch's at once).
         self.prune_events = f"DELETE FROM {ev} WHERE handoff_id = {p}"
@@ -162,7 +168,8 @@ class SharedStatements:
         self.pending_counts_table = pc = f"{prefix}pending_counts"
         # Parameters: target, bucket, shard, delta.
         self.count_pending = (
-            f"INSERT INTO {pc} AS c (target, bucket, shard, pending) VALUES ({p}, {p}, {p}, {p}) "
+            f"INSERT INTO {pc} AS c ({', '.join(COUNT_COLUMNS)}) "
+            f"VALUES ({', '.join(p for _ in COUNT_COLUMNS)}) "
             "ON CONFLICT (target, bucket, shard) "
             "DO UPDATE SET pending = c.pending + excluded.pending"
         )

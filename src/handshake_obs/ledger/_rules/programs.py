@@ -83,29 +83,48 @@ def truncate_message(message: str | None) -> str | None:
 # -- handoffs -----------------------------------------------------------------------------------
 
 
+def storable(record: HandoffRecord) -> HandoffRecord:
+    """``record`` as the record rule stores it (its error message cut to length)."""
+    if record.error_message is not None and len(record.error_message) > MAX_ERROR_MESSAGE:
+        return dataclasses.replace(record, error_message=truncate_message(record.error_message))
+    return record
+
+
+def recorded_event(stored: HandoffRecord) -> HandoffEvent:
+    """The timeline entry of a handoff just stored."""
+    return HandoffEvent(
+        stored.handoff_id,
+        stored.started_at,
+        HandoffEventKind.RECORDED,
+        {"attempt": stored.attempt, "target": stored.target, "deadline": stored.deadline},
+    )
+
+
+def may_supersede(record: HandoffRecord) -> bool:
+    """Whether storing ``record`` may finish older attempts of its activity: attempts count
+    from 1, so the first has none before it."""
+    return record.attempt > 1
+
+
 def record(record: HandoffRecord) -> Program[RecordResult]:
     """Store a new pending handoff, unless its token is recorded already (then nothing
     changes); finish older pending attempts of the same activity as superseded; apply the
-    early outcome waiting for its token."""
+    early outcome waiting for its token.
+
+    A backend may run the common case apart, as long as it writes what this writes: a new
+    handoff that supersedes nothing and has no early outcome waiting is locked, stored
+    (:func:`storable`), given its :func:`recorded_event` and counted
+    (``PostgresLedger`` does so in one server-side statement)."""
     digest = token_digest(record.task_token)
     # Taken before inserting: an early outcome of this token commits first, or waits.
     yield from ask(LockToken(digest))
-    if record.error_message is not None and len(record.error_message) > MAX_ERROR_MESSAGE:
-        record = dataclasses.replace(record, error_message=truncate_message(record.error_message))
-    stored = yield from ask(InsertHandoff(record, digest))
+    stored = yield from ask(InsertHandoff(storable(record), digest))
     if stored is None:
         existing = yield from ask(HandoffByDigest(digest))
         if existing is None:  # pragma: no cover - the row that conflicted cannot vanish
             raise LedgerError("handoff vanished while being recorded")
         return RecordResult(record=existing, created=False)
-    yield from _event(
-        stored.handoff_id,
-        stored.started_at,
-        HandoffEventKind.RECORDED,
-        attempt=stored.attempt,
-        target=stored.target,
-        deadline=stored.deadline,
-    )
+    yield from ask(AppendEvent(recorded_event(stored)))
     superseded = yield from _supersede_older_attempts(stored)
     reconciled = yield from _apply_early_outcome(stored, digest)
     finished = [*superseded, *([reconciled] if reconciled is not None else [])]
@@ -128,8 +147,8 @@ def record(record: HandoffRecord) -> Program[RecordResult]:
 def _supersede_older_attempts(newer: HandoffRecord) -> Program[tuple[FinishedOutcome, ...]]:
     """A new attempt means Temporal closed the earlier ones of the same activity and run:
     those still pending finish ``already_closed``, as superseded, when the new one started."""
-    if newer.attempt <= 1:
-        return ()  # attempts count from 1: the first has none before it (no query needed)
+    if not may_supersede(newer):
+        return ()  # no query needed
     older = yield from ask(
         OlderPendingAttempts(
             newer.namespace, newer.workflow_id, newer.run_id, newer.activity_id, newer.attempt

@@ -2,9 +2,10 @@
 
 Every operation takes a connection from a pool (autocommit). A write operation is one rule
 run in one transaction on one connection, each of its steps awaited in turn (see
-``_executor`` for how the steps lock). Reapers claim expired rows with ``FOR UPDATE SKIP
-LOCKED`` and a lease. The schema is created or migrated on :meth:`PostgresLedger.open` under
-an advisory lock, so replicas may start together.
+``_executor`` for how the steps lock); the record rule's common case is batched into calls
+of a server-side function instead (``_record_batches``). Reapers claim expired rows with
+``FOR UPDATE SKIP LOCKED`` and a lease. The schema is created or migrated on
+:meth:`PostgresLedger.open` under an advisory lock, so replicas may start together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import ExecStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -23,7 +25,7 @@ from ..._errors import ConfigurationError, LedgerError
 from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
-from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally, RecordResult
 from .._pending_counts import (
     POSTGRES_SHARDS,
     PendingChange,
@@ -38,11 +40,14 @@ from .._rules import Returns, Rule, run_program_async, take_step_async
 from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
+from ._record_batches import MAX_CALLS, RecordBatches
+from ._record_function import BatchArguments, RecordFunction
 from ._schema import migrate
 from ._statements import Statements
 
 _T = TypeVar("_T")
 _Conn = psycopg.AsyncConnection[TupleRow]
+TUPLES_OK = ExecStatus.TUPLES_OK
 
 #: Longest schema name PostgreSQL keeps (NAMEDATALEN - 1 bytes).
 _MAX_IDENTIFIER_BYTES = 63
@@ -70,6 +75,10 @@ class PostgresLedger(RulesLedger):
         self._connect_timeout = connect_timeout_seconds
         self._sql = Statements(schema)
         self._codec = RowCodec(TokenCipher(token_keys) if token_keys is not None else None)
+        self._record_function = RecordFunction(self._sql)
+        self._record_batches: RecordBatches | None = RecordBatches(
+            self._call_record_function, self._codec, max_calls=min(MAX_CALLS, pool_size)
+        )
         self._secrets = _secrets_of(url)
         self._pool: AsyncConnectionPool[_Conn] | None = None
 
@@ -93,7 +102,7 @@ class PostgresLedger(RulesLedger):
             async with await psycopg.AsyncConnection.connect(
                 self._url, autocommit=True, connect_timeout=timeout
             ) as conn:
-                await migrate(conn, self._schema)
+                await migrate(conn, self._schema, self._record_function)
         except psycopg.Error as err:
             failure = self._ledger_error(err)
         if failure is not None:
@@ -161,7 +170,9 @@ class PostgresLedger(RulesLedger):
 
         async def body(conn: _Conn) -> list[TupleRow]:
             cur = await conn.execute(sql, params)
-            return await cur.fetchall() if cur.description is not None else []
+            # Not ``cur.description``: it builds an object per column of every result.
+            result = cur.pgresult
+            return await cur.fetchall() if result and result.status == TUPLES_OK else []
 
         return await self._connection(body)
 
@@ -200,6 +211,22 @@ class PostgresLedger(RulesLedger):
             await conn.cursor().executemany(self._sql.count_pending, counts)
 
         await self._transaction(body)
+
+    # -- recording ----------------------------------------------------------------------
+
+    async def record(self, record: HandoffRecord) -> RecordResult:
+        # The common case batched into one statement (see ``_record_batches``); the rule's
+        # program decides every other, and whatever the batch left to it.
+        batches = self._record_batches
+        if batches is not None and BatchArguments.fits(record):
+            stored = await batches.record(record)
+            if stored is not None:
+                return RecordResult(record=stored, created=True)
+        return await super().record(record)
+
+    async def _call_record_function(self, batch: BatchArguments) -> list[HandoffRecord]:
+        rows = await self._fetch(self._record_function.call, batch.params())
+        return [self._codec.record(row) for row in rows]
 
     # -- looking up ---------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The PostgreSQL ledger's schema: the migrations that build it, and how they are applied.
 
 A one-row table holds how many migrations have been applied; a version newer than the list
-is refused. Migrations run under a transaction-scoped advisory lock keyed by the schema, so
+is refused. The record function (``_record_function``) is created beside the tables, once
+for each definition. Migrations run under a transaction-scoped advisory lock keyed by the schema, so
 replicas starting together apply them once.
 """
 
@@ -14,6 +15,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from .._rules import check_schema_version
+from ._record_function import RecordFunction
 from ._statements import BUCKET, SHARD, quote_identifier, table_prefix
 
 #: Table holding the schema version (one row).
@@ -161,8 +163,11 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-async def migrate(conn: psycopg.AsyncConnection[TupleRow], schema: str | None) -> None:
-    """Create the schema if missing and bring it up to date, in one transaction."""
+async def migrate(
+    conn: psycopg.AsyncConnection[TupleRow], schema: str | None, record_function: RecordFunction
+) -> None:
+    """Create the schema if missing and bring it up to date, with the record function
+    this version calls, in one transaction."""
     s = table_prefix(schema)
     version_table = f"{s}{VERSION_TABLE}"
 
@@ -192,3 +197,4 @@ async def migrate(conn: psycopg.AsyncConnection[TupleRow], schema: str | None) -
         for script in MIGRATIONS[version:]:
             await run(script.format(s=s))
         await run(f"UPDATE {version_table} SET version = %s", (len(MIGRATIONS),))
+        await record_function.create(conn)

@@ -40,8 +40,12 @@ class Statements(SharedStatements):
         )
         #: The schema as a quoted identifier (None: the connection's search_path).
         self.schema = quote_identifier(schema) if schema else None
+        #: What qualifies the name of each table and function (``"name".`` or nothing).
+        self.prefix = table_prefix(schema)
         h = self.handoffs_table
 
+        #: The shared insert as written, for the record function (``_record_function``).
+        self.insert_unless_recorded = self.insert
         # One round trip: the stored row comes back with the insert.
         self.insert += f" RETURNING {RECORD_COLUMNS}"
         # Bulk loading of new rows (see ledger/_bulk_insert.py): the columns of the insert.
