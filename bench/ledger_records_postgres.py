@@ -7,7 +7,8 @@ Measured in a fresh schema each (dropped after), interleaved round by round:
   table of the same columns (``CREATE TABLE ... (LIKE handoffs)``: no key, no index).
 * ``raw, ledger schema``: the same into the ledger's own table (its keys and indexes).
 * ``PostgresLedger.record, N tasks``: N asyncio tasks on one ledger whose pool has N
-  connections; each record is the whole record rule, in its own transaction.
+  connections; each record is the whole record rule (the records waiting at once batched
+  into one call of the ledger's record function, see ``ledger/postgres/_record_batches.py``).
 
 Records are built before the clock starts (as in ``bench.ledger_records``), and each
 variant's writers first store ``--warmup`` records of their own, untimed: the ledger's pool
