@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ _WINDOW = 16
 _STRIDE = 4
 #: Tokens shorter than this are not scrubbed: their forms would match ordinary text.
 _MIN_TOKEN_BYTES = 8
+
+
+#: Text that JSON and repr() both write unchanged (hex, base64 of either alphabet).
+_PLAIN = re.compile(r"[A-Za-z0-9+/=_-]*")
 
 
 def _c_escape(code: int) -> str:
@@ -76,6 +81,8 @@ def token_forms(token: bytes) -> frozenset[str]:
     base.discard("")
     forms = set(base)
     for form in base:
+        if _PLAIN.fullmatch(form):
+            continue  # JSON and repr write it as it is (hex, base64): no other form
         as_json = json.dumps(form)[1:-1]
         as_repr = repr(form)[1:-1]  # inside an exception's repr: RuntimeError('...')
         # As a JSON line writes each, and each of those once more (a JSON string in a field,
