@@ -153,6 +153,11 @@ def as_read_back(record: HandoffRecord) -> HandoffRecord:
     return dataclasses.replace(record, progress=progress_as_read_back(record.progress))
 
 
+#: Progress and timeline details as JSON text, compact, anything not JSON as its string
+#: form (one encoder: ``json.dumps`` with arguments builds a new one per call).
+_to_json = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
 def progress_as_read_back(progress: Any) -> Any:
     """``progress`` as reading it back after storing it gives it."""
     return decode_progress(encode_progress(progress))
@@ -162,7 +167,7 @@ def encode_progress(progress: Any) -> str | None:
     """Progress details as JSON text (anything not JSON becomes its string form)."""
     if progress is None:
         return None
-    return json.dumps(progress, default=str, separators=(",", ":"))
+    return _to_json(progress)
 
 
 def decode_progress(text: str | None) -> Any:
@@ -186,8 +191,7 @@ def summary_from_row(row: Sequence[Any], age_bounds: Sequence[float]) -> Pending
 
 def event_params(event: HandoffEvent) -> tuple[str, float, str, str]:
     """The parameters of the timeline insert (``handoff_id, at, kind, detail``)."""
-    detail = json.dumps(event.detail, default=str, separators=(",", ":"))
-    return (event.handoff_id, event.at, event.kind.value, detail)
+    return (event.handoff_id, event.at, event.kind.value, _to_json(event.detail))
 
 
 def row_to_event(handoff_id: str, row: Sequence[Any]) -> HandoffEvent:
