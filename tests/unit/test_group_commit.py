@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import structlog
 
 from handshake_obs.ledger.sqlite._group_commit import MAX_BATCH, GroupCommit
 from handshake_obs.ledger.sqlite._serial_thread import SerialThread
@@ -236,3 +237,112 @@ async def test_after_the_writer_shut_down_a_rule_is_refused(store: Store) -> Non
     store.close()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         await store.group.run(insert("late"))
+
+
+def insert_together(
+    ran: list[list[str]],
+) -> Callable[
+    [sqlite3.Connection, Sequence[Callable[[sqlite3.Connection], object]]], dict[int, object]
+]:
+    """Writes the batch's :class:`Named` bodies as one ``executemany``, noting their names."""
+
+    def together(
+        conn: sqlite3.Connection, bodies: Sequence[Callable[[sqlite3.Connection], object]]
+    ) -> dict[int, object]:
+        named = {place: body for place, body in enumerate(bodies) if isinstance(body, Named)}
+        ran.append([body.name for body in named.values()])
+        conn.executemany(
+            "INSERT INTO item (name, parent) VALUES (?, 1)", [(b.name,) for b in named.values()]
+        )
+        return {place: f"{body.name} together" for place, body in named.items()}
+
+    return together
+
+
+class Named:
+    """An insert that a batch may write with others; alone, it inserts itself."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, conn: sqlite3.Connection) -> str:
+        return insert(self.name)(conn)
+
+
+async def test_bodies_run_together_first_and_the_others_after_in_order(store: Store) -> None:
+    ran: list[list[str]] = []
+    store.group.together = insert_together(ran)
+    release = store.hold()
+    runs = [
+        asyncio.ensure_future(store.group.run(body))
+        for body in (Named("a"), insert("alone"), Named("b"))
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await asyncio.gather(*runs) == ["a together", "alone", "b together"]
+    assert ran == [["a", "b"]]
+    assert store.names() == {"a", "alone", "b"}
+    assert store.commits == 1
+
+
+async def test_a_batch_whose_together_raises_runs_again_each_body_on_its_own(
+    store: Store,
+) -> None:
+    ran: list[list[str]] = []
+    store.group.together = insert_together(ran)
+    release = store.hold()
+    # "taken" is inserted twice by the batch's together: the primary key refuses it.
+    runs = [
+        asyncio.ensure_future(store.group.run(body))
+        for body in (Named("taken"), Named("taken"), Named("fine"))
+    ]
+    await asyncio.sleep(0.05)
+    release.set()
+    results = await asyncio.gather(*runs, return_exceptions=True)
+    assert results[0] == "taken"
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert results[2] == "fine"
+    assert ran == [["taken", "taken", "fine"]]  # once: the second run is without it
+    assert store.names() == {"taken", "fine"}
+    assert store.commits == 1
+
+
+async def test_a_batch_of_one_runs_its_body_without_together(store: Store) -> None:
+    ran: list[list[str]] = []
+    store.group.together = insert_together(ran)
+    assert await store.group.run(Named("lone")) == "lone"
+    assert ran == []
+
+
+async def test_the_committed_hook_runs_after_each_commit_on_the_thread(tmp_path: Path) -> None:
+    seen: list[tuple[int, str]] = []
+    store = Store(tmp_path / "hooked.db")
+    try:
+        store.group = GroupCommit(
+            store.thread,
+            lambda: store.conn,
+            committed=lambda _: seen.append((store.commits, threading.current_thread().name)),
+        )
+        await store.group.run(insert("one"))
+        with pytest.raises(LookupError):
+            await store.group.run(failing("none"))  # rolled back: no commit, no call
+        await store.group.run(insert("two"))
+        assert seen == [(1, "group-commit-test"), (2, "group-commit-test")]
+    finally:
+        store.close()
+
+
+async def test_a_committed_hook_that_raises_leaves_the_batch_answered(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hooked.db")
+
+    def broken(_: sqlite3.Connection) -> None:
+        raise RuntimeError("hook broke")
+
+    try:
+        store.group = GroupCommit(store.thread, lambda: store.conn, committed=broken)
+        with structlog.testing.capture_logs() as logs:
+            assert await store.group.run(insert("kept")) == "kept"
+        assert store.names() == {"kept"}
+        assert [e["event"] for e in logs] == ["after a ledger commit"]
+    finally:
+        store.close()

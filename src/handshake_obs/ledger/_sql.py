@@ -34,7 +34,7 @@ class SharedStatements:
         p = self.placeholder = placeholder
         self.handoffs_table = h = f"{prefix}handoffs"
         c = f"{prefix}calls_in_flight"
-        e = f"{prefix}early_outcomes"
+        self.early_outcomes_table = e = f"{prefix}early_outcomes"
         select = f"SELECT {RECORD_COLUMNS} FROM {h}"
         returning = f"RETURNING {RECORD_COLUMNS}"
 

@@ -114,7 +114,8 @@ def record(record: HandoffRecord) -> Program[RecordResult]:
     A backend may run the common case apart, as long as it writes what this writes: a new
     handoff that supersedes nothing and has no early outcome waiting is locked, stored
     (:func:`storable`), given its :func:`recorded_event` and counted
-    (``PostgresLedger`` does so in one server-side statement)."""
+    (``PostgresLedger`` does so in one server-side statement, ``SqliteLedger`` set-wise for
+    the records of one group commit)."""
     digest = token_digest(record.task_token)
     # Taken before inserting: an early outcome of this token commits first, or waits.
     yield from ask(LockToken(digest))

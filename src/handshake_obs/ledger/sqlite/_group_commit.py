@@ -12,6 +12,10 @@ without savepoints (they cost a third of a record's time): if one raises, the wh
 transaction is rolled back and the batch runs again with each rule in its own savepoint.
 A body may therefore run twice; only its last run's writes and answer count, so bodies are
 functions of the connection alone (a rule's program starts anew, see ``Rule``).
+
+A batch may also run some of its bodies as one, first in its transaction (``together``: the
+SQLite ledger writes its common records set-wise, ``_record_batch``). If that raises, the
+batch runs again with each body on its own, in savepoints.
 """
 
 from __future__ import annotations
@@ -20,16 +24,26 @@ import asyncio
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
+import structlog
+
 from ._serial_thread import Answer, SerialThread, deliver
+
+_log = structlog.get_logger("handshake_obs.ledger")
 
 _T = TypeVar("_T")
 
 #: Most rules one transaction takes: the write lock is not held for long at a time.
 MAX_BATCH: Final = 128
+
+#: A transaction body: its answer, from the writes it makes on the connection.
+Body = Callable[[sqlite3.Connection], Any]
+#: Runs some bodies of a batch as one: the answers of those it ran, by their place in the
+#: batch; the others run on their own after it.
+Together = Callable[[sqlite3.Connection, Sequence[Body]], dict[int, Any]]
 
 
 @dataclass(slots=True)
@@ -42,9 +56,20 @@ class _Queued(Generic[_T]):
 class GroupCommit:
     """Runs transaction bodies on ``thread``, batching those that wait."""
 
-    def __init__(self, thread: SerialThread, connection: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        thread: SerialThread,
+        connection: Callable[[], sqlite3.Connection],
+        *,
+        together: Together | None = None,
+        committed: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         self._thread = thread
         self._connection = connection
+        #: What runs bodies of a batch as one (None: each runs on its own).
+        self.together = together
+        #: Called on the thread with the connection after each commit.
+        self._committed = committed
         self._queue: deque[_Queued[Any]] = deque()
         self._lock = threading.Lock()
         #: Whether a flush is submitted and not yet past taking its batch.
@@ -96,25 +121,33 @@ class GroupCommit:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            answers = _without_savepoints(conn, batch)
+            answers = _without_savepoints(conn, batch, self.together)
             if answers is None:  # a rule raised: every rule again, each in a savepoint
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 answers = [_in_savepoint(conn, item.body) for item in batch]
-            if conn.in_transaction:  # not when a batch of one failed: rolled back already
+            committed = conn.in_transaction  # not when a batch of one failed: rolled back
+            if committed:
                 conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if committed and self._committed is not None:
+            try:
+                self._committed(conn)
+            except Exception:  # noqa: BLE001 - the batch committed: its answers stand
+                _log.exception("after a ledger commit")
         return answers
 
 
-def _without_savepoints(conn: sqlite3.Connection, batch: list[_Queued[Any]]) -> list[Answer] | None:
-    """Every rule's answer, or None when one raised (its writes and the others' may then
-    still be in the transaction). A batch of one needs no second run: its failure is its
-    answer once its transaction is rolled back."""
+def _without_savepoints(
+    conn: sqlite3.Connection, batch: list[_Queued[Any]], together: Together | None
+) -> list[Answer] | None:
+    """Every rule's answer, or None when one raised, ``together`` included (its writes and
+    the others' may then still be in the transaction). A batch of one needs no second run:
+    its failure is its answer once its transaction is rolled back."""
     if len(batch) == 1:
         try:
             return [(True, batch[0].body(conn))]
@@ -123,11 +156,12 @@ def _without_savepoints(conn: sqlite3.Connection, batch: list[_Queued[Any]]) -> 
                 conn.execute("ROLLBACK")
             return [(False, err)]
     answers: list[Answer] = []
-    for item in batch:
-        try:
-            answers.append((True, item.body(conn)))
-        except Exception:  # noqa: BLE001 - the batch runs again, where it is answered
-            return None
+    try:
+        ran = {} if together is None else together(conn, [item.body for item in batch])
+        for place, item in enumerate(batch):
+            answers.append((True, ran[place] if place in ran else item.body(conn)))
+    except Exception:  # noqa: BLE001 - the batch runs again, where it is answered
+        return None
     return answers
 
 

@@ -4,11 +4,14 @@ Writes go through one thread and one connection (SQLite has one writer anyway, a
 keeps lock waits off the event loop): each write operation is one rule, run whole on that
 thread, so it costs one hop to the thread (a queue of our own, ``_serial_thread.py``). Rules
 that queue while the thread is busy share one ``BEGIN IMMEDIATE`` transaction
-(``_group_commit.py``), and no caller hears its result before that transaction commits.
-Reads for the scrape-time gauges use a second thread and connection, so a slow summary never
-delays a handoff. WAL with ``synchronous=NORMAL`` keeps every committed handoff across a
-kill -9 of the process (only an OS crash can lose the last commits). Several processes may
-share the file: writers take ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout``.
+(``_group_commit.py``), and no caller hears its result before that transaction commits; the
+common records of such a batch are written set-wise (``_record_batch.py``). Reads for the
+scrape-time gauges use a second thread and connection, so a slow summary never delays a
+handoff, and a third copies the log back into the file (``_checkpointer.py``), so that no
+commit waits for a checkpoint. WAL with ``synchronous=NORMAL`` keeps every committed
+handoff across a kill -9 of the process (only an OS crash can lose the last commits).
+Several processes may share the file: writers take ``BEGIN IMMEDIATE`` and wait up to
+``busy_timeout``.
 
 The file holds task tokens, bearer credentials: a directory the ledger creates is 0700 and
 the file 0600, whatever the umask, and SQLite gives its ``-wal`` and ``-shm`` files the
@@ -31,7 +34,7 @@ from ..._errors import LedgerError
 from ..._records import HandoffEvent, HandoffRecord, PendingSummary
 from ..._token_keys import TokenKeys
 from ..._tokens import token_digest
-from .._interface import FinishedLatency, HandoffQuery, OutcomeTally
+from .._interface import FinishedLatency, HandoffQuery, OutcomeTally, RecordResult
 from .._pending_counts import (
     SQLITE_SHARDS,
     PendingChange,
@@ -42,11 +45,13 @@ from .._pending_counts import (
     snapshot_rows,
 )
 from .._rows import RowCodec, row_to_event, summary_from_row
-from .._rules import Returns, Rule, run_program, take_step
+from .._rules import Returns, Rule, programs, run_program, take_step
 from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
+from ._checkpointer import WRITER_CHECKPOINT_PAGES, Checkpointer
 from ._executor import execute
 from ._group_commit import GroupCommit
+from ._record_batch import RecordBody, write_together
 from ._schema import migrate
 from ._serial_thread import SerialThread
 from ._statements import SQL
@@ -77,8 +82,11 @@ class SqliteLedger(RulesLedger):
         self._writer: SerialThread | None = None
         self._group: GroupCommit | None = None
         self._reader: SerialThread | None = None
+        self._checkpoint_thread: SerialThread | None = None
+        self._checkpointer: Checkpointer | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self._checkpoint_conn: sqlite3.Connection | None = None
 
     @property
     def path(self) -> Path:
@@ -99,12 +107,20 @@ class SqliteLedger(RulesLedger):
             _log.warning("creating a new, empty ledger", path=str(self._path))
         _create_owner_only(self._path)
         self._writer = SerialThread("handshake-ledger-write")
-        self._group = GroupCommit(self._writer, self._wconn)
+        self._group = GroupCommit(
+            self._writer,
+            self._wconn,
+            together=functools.partial(write_together, self._codec),
+            committed=self._committed,
+        )
         self._reader = SerialThread("handshake-ledger-read")
+        self._checkpoint_thread = SerialThread("handshake-ledger-checkpoint")
         try:
-            self._write_conn = await self._write(self._connect)
+            self._write_conn = await self._write(self._connect_writer)
             await self._write(lambda: migrate(self._wconn()))
             self._read_conn = await self._read(self._connect)
+            self._checkpoint_conn = await _run_on(self._checkpoint_thread, self._connect)
+            self._checkpointer = Checkpointer(self._checkpoint_thread, self._cconn)
             self._identity = self._file_identity()
         except BaseException:
             await self.close()  # a refused or failed open leaves the ledger closed
@@ -112,8 +128,15 @@ class SqliteLedger(RulesLedger):
 
     async def close(self) -> None:
         writer, reader = self._writer, self._reader
+        checkpoint_thread, self._checkpoint_thread = self._checkpoint_thread, None
         self._writer = self._reader = None
         self._group = None
+        self._checkpointer = None
+        if checkpoint_thread is not None:
+            conn, self._checkpoint_conn = self._checkpoint_conn, None
+            if conn is not None:
+                checkpoint_thread.post(conn.close)
+            checkpoint_thread.shutdown()
         if writer is not None:
             conn, self._write_conn = self._write_conn, None
             if conn is not None:
@@ -132,7 +155,24 @@ class SqliteLedger(RulesLedger):
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         return conn
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        # The checkpointer keeps the log short; this is the backstop (``_checkpointer``).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+        return conn
+
     # -- plumbing -----------------------------------------------------------------------
+
+    def _committed(self, conn: sqlite3.Connection) -> None:
+        """After each group commit, on the writer thread: a checkpoint may be due."""
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.written(conn.total_changes)
+
+    def _cconn(self) -> sqlite3.Connection:
+        if self._checkpoint_conn is None:
+            raise LedgerError("the ledger is not open")
+        return self._checkpoint_conn
 
     def _wconn(self) -> sqlite3.Connection:
         if self._write_conn is None:
@@ -155,9 +195,16 @@ class SqliteLedger(RulesLedger):
         return await _run_on(self._reader, fn, *args)
 
     async def _run(self, rule: Rule[_T]) -> _T:
-        return await self._in_group(
-            lambda conn: run_program(rule(), functools.partial(execute, conn, self._codec))
-        )
+        return await self._in_group(self._program_body(rule))
+
+    def _program_body(self, rule: Rule[_T]) -> Callable[[sqlite3.Connection], _T]:
+        """The transaction body that runs ``rule``'s program on the write connection."""
+        return lambda conn: run_program(rule(), functools.partial(execute, conn, self._codec))
+
+    async def record(self, record: HandoffRecord) -> RecordResult:
+        # A batch may write it with the other records it holds (``_record_batch``).
+        program = self._program_body(lambda: programs.record(record))
+        return await self._in_group(RecordBody(record, program))
 
     async def _in_group(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
         """``body`` in a transaction of the group commit, once that transaction committed."""

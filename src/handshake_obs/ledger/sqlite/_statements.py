@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .._pending_counts import BUCKET_SECONDS
 from .._rows import RECORD_COLUMNS
 from .._sql import SharedStatements
+from ._group_commit import MAX_BATCH
 
 _QUOTIENT = f"(started_at / {BUCKET_SECONDS!r})"
 #: A pending handoff's bucket (:func:`~.._pending_counts.bucket_of`): CAST truncates, so a
@@ -40,6 +43,14 @@ class Statements(SharedStatements):
             f") RETURNING {RECORD_COLUMNS}"
         )
 
+        # Parameters: the digests. Those of them that an early outcome awaits, of a list of
+        # :data:`_TOKEN_LIST_SIZES` digests (see awaited_tokens).
+        e = self.early_outcomes_table
+        self._awaited_tokens = {
+            size: f"SELECT token_digest FROM {e} WHERE token_digest IN ({_marks(size)})"
+            for size in _TOKEN_LIST_SIZES
+        }
+
         # Parameters: before, limit. The finished_at index gives the oldest rows first.
         self.prune = (
             f"DELETE FROM {h} WHERE handoff_id IN ("
@@ -53,6 +64,25 @@ class Statements(SharedStatements):
             "  ORDER BY COALESCE(next_check_at, started_at + ?) LIMIT ?"
             f") RETURNING {RECORD_COLUMNS}"
         )
+
+    def awaited_tokens(self, digests: Sequence[bytes]) -> tuple[str, list[bytes]]:
+        """The query of which of ``digests`` (at most the largest of
+        :data:`_TOKEN_LIST_SIZES`) an early outcome awaits, and its parameters: the list
+        padded with its first digest to the next size."""
+        size = next(s for s in _TOKEN_LIST_SIZES if s >= len(digests))
+        return self._awaited_tokens[size], [*digests, *[digests[0]] * (size - len(digests))]
+
+
+#: The lengths of the token lists queried, up to a batch's: a few statement texts, so that
+#: they stay in the connection's statement cache (128 texts) beside the others.
+_TOKEN_LIST_SIZES = (
+    *(2**n for n in range(1, MAX_BATCH.bit_length()) if 2**n < MAX_BATCH),
+    MAX_BATCH,
+)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
 
 
 #: The statements (one set: SQLite tables are not qualified).
