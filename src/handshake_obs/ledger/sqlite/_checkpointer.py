@@ -13,6 +13,11 @@ Here the writer's connection checkpoints itself only past :data:`WRITER_CHECKPOI
 checkpointer's thread and connection. A passive checkpoint takes no lock the writer needs:
 it copies what has committed and leaves the rest for the next one. Durability is the
 commit's, unchanged: a committed transaction is in the log, checkpointed or not.
+
+The log starts over only when a checkpoint has copied all of it and nothing committed since,
+which sustained writes rarely allow: then it grows to the backstop, where the writer's own
+checkpoint has little left to copy, and the log starts over (measured: 10,575 pages at most
+over 40,000 records from 50 writers).
 """
 
 from __future__ import annotations
