@@ -19,6 +19,12 @@ from handshake_obs.ledger.postgres._record_function import BatchArguments
 
 from .support.ledger_inspection import OutcomeCount, assert_side_tables_consistent, count_outcomes
 from .support.postgres import POSTGRES_URL, throwaway_schema
+from .support.record_batches import (
+    as_handoff_of,
+    assert_each_recorded_once,
+    record_from_writers,
+    timeline,
+)
 from .test_ledger_contract import T0, make_record
 
 pytestmark = pytest.mark.postgres
@@ -48,33 +54,16 @@ def batch_sizes(ledger: PostgresLedger) -> list[int]:
     return sizes
 
 
-async def events(ledger: PostgresLedger, record: HandoffRecord) -> list[tuple[str, object]]:
-    return [(e.kind.value, e.detail) for e in await ledger._events(record.handoff_id, 10)]
-
-
 async def test_concurrent_records_share_calls_and_each_is_stored_once(
     ledger: PostgresLedger,
 ) -> None:
     sizes = batch_sizes(ledger)
     records = [make_record(target=f"agent-{i % 3}") for i in range(300)]
-    queue = iter(records)
-
-    async def writer() -> None:
-        for record in queue:
-            assert (await ledger.record(record)).created
-
-    await asyncio.gather(*(writer() for _ in range(50)))
+    await record_from_writers(ledger, records)
 
     assert sum(sizes) == len(records)
     assert max(sizes) > 1, "no two records shared a call"
-    for record in records:
-        assert await ledger.get(record.handoff_id) == record
-        assert await events(ledger, record) == [
-            ("recorded", {"attempt": 1, "target": record.target, "deadline": record.deadline})
-        ]
-    assert await count_outcomes(ledger) == [
-        OutcomeCount(f"agent-{i}", "pending", 100) for i in range(3)
-    ]
+    await assert_each_recorded_once(ledger, records)
 
 
 async def test_what_a_batch_leaves_ends_as_the_record_rule_decides(
@@ -104,12 +93,12 @@ async def test_what_a_batch_leaves_ends_as_the_record_rule_decides(
     assert again.record == taken
     assert stored.created
     assert stored.record == other
-    assert [kind for kind, _ in await events(ledger, awaited)] == [
+    assert [kind for kind, _ in await timeline(ledger, awaited)] == [
         HandoffEventKind.RECORDED.value,
         HandoffEventKind.FINISHED.value,
     ]
     for record in (fresh, taken, other):
-        assert [kind for kind, _ in await events(ledger, record)] == ["recorded"]
+        assert [kind for kind, _ in await timeline(ledger, record)] == ["recorded"]
 
 
 async def test_a_record_that_fails_its_batch_fails_alone(ledger: PostgresLedger) -> None:
@@ -150,16 +139,5 @@ async def test_a_batch_writes_what_the_rules_program_writes(ledger: PostgresLedg
         assert result.reconciled is None
         assert tuple(result.superseded) == ()
         assert await ledger.get(record.handoff_id) == result.record
-    assert _as_handoff_of(by_batch.record, by_program.record) == by_program.record
-    assert await events(ledger, batched) == await events(ledger, programmed)
-
-
-def _as_handoff_of(record: HandoffRecord, other: HandoffRecord) -> HandoffRecord:
-    """``record`` with the fields that make ``other`` a different handoff of its shape."""
-    return dataclasses.replace(
-        record,
-        handoff_id=other.handoff_id,
-        task_token=other.task_token,
-        token_fingerprint=other.token_fingerprint,
-        workflow_id=other.workflow_id,
-    )
+    assert as_handoff_of(by_batch.record, by_program.record) == by_program.record
+    assert await timeline(ledger, batched) == await timeline(ledger, programmed)

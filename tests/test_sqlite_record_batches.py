@@ -17,7 +17,6 @@ import pytest
 
 from handshake_obs import Outcome
 from handshake_obs._errors import LedgerError
-from handshake_obs._records import HandoffRecord
 from handshake_obs._vocabulary import HandoffEventKind
 from handshake_obs.ledger import RecordResult, SqliteLedger
 from handshake_obs.ledger.sqlite._checkpointer import (
@@ -26,6 +25,12 @@ from handshake_obs.ledger.sqlite._checkpointer import (
 )
 
 from .support.ledger_inspection import OutcomeCount, assert_side_tables_consistent, count_outcomes
+from .support.record_batches import (
+    as_handoff_of,
+    assert_each_recorded_once,
+    record_from_writers,
+    timeline,
+)
 from .test_ledger_contract import T0, make_record
 
 _T = TypeVar("_T")
@@ -75,32 +80,15 @@ def succeeded(results: Sequence[RecordResult | BaseException]) -> list[RecordRes
     return [r for r in results if not isinstance(r, BaseException)]
 
 
-async def events(ledger: SqliteLedger, record: HandoffRecord) -> list[tuple[str, object]]:
-    return [(e.kind.value, e.detail) for e in await ledger.events(record.handoff_id)]
-
-
 async def test_concurrent_records_are_written_together_and_each_is_stored_once(
     ledger: SqliteLedger,
 ) -> None:
     sizes = batches_written_together(ledger)
     records = [make_record(target=f"agent-{i % 3}") for i in range(300)]
-    queue = iter(records)
-
-    async def writer() -> None:
-        for record in queue:
-            assert (await ledger.record(record)).created
-
-    await asyncio.gather(*(writer() for _ in range(50)))
+    await record_from_writers(ledger, records)
 
     assert max(sizes) > 1, "no two records were written together"
-    for record in records:
-        assert await ledger.get(record.handoff_id) == record
-        assert await events(ledger, record) == [
-            ("recorded", {"attempt": 1, "target": record.target, "deadline": record.deadline})
-        ]
-    assert await count_outcomes(ledger) == [
-        OutcomeCount(f"agent-{i}", "pending", 100) for i in range(3)
-    ]
+    await assert_each_recorded_once(ledger, records)
 
 
 async def test_what_a_batch_leaves_ends_as_the_record_rule_decides(
@@ -128,12 +116,12 @@ async def test_what_a_batch_leaves_ends_as_the_record_rule_decides(
     assert reconciled.record.outcome is Outcome.COMPLETED
     assert [s.record.handoff_id for s in superseding.superseded] == [first_attempt.handoff_id]
     assert (stored.created, stored.record) == (True, other)
-    assert [kind for kind, _ in await events(ledger, awaited)] == [
+    assert [kind for kind, _ in await timeline(ledger, awaited)] == [
         HandoffEventKind.RECORDED.value,
         HandoffEventKind.FINISHED.value,
     ]
     for record in (fresh, other, retry):
-        assert [kind for kind, _ in await events(ledger, record)] == ["recorded"]
+        assert [kind for kind, _ in await timeline(ledger, record)] == ["recorded"]
     assert await count_outcomes(ledger) == [
         OutcomeCount("agent", "already_closed", 1),
         OutcomeCount("agent", "completed", 1),
@@ -201,8 +189,8 @@ async def test_a_batch_writes_what_the_rules_program_writes(ledger: SqliteLedger
         assert done.reconciled is None
         assert tuple(done.superseded) == ()
         assert await ledger.get(record.handoff_id) == done.record
-    assert _as_handoff_of(result.record, by_program.record) == by_program.record
-    assert await events(ledger, batched[0]) == await events(ledger, programmed)
+    assert as_handoff_of(result.record, by_program.record) == by_program.record
+    assert await timeline(ledger, batched[0]) == await timeline(ledger, programmed)
 
 
 async def test_the_checkpointer_not_the_writer_copies_the_log_back(tmp_path: Path) -> None:
@@ -224,14 +212,3 @@ async def test_the_checkpointer_not_the_writer_copies_the_log_back(tmp_path: Pat
                 break
             await asyncio.sleep(0.05)
         assert path.stat().st_size > size_after_open, "no checkpoint copied the log back"
-
-
-def _as_handoff_of(record: HandoffRecord, other: HandoffRecord) -> HandoffRecord:
-    """``record`` with the fields that make ``other`` a different handoff of its shape."""
-    return dataclasses.replace(
-        record,
-        handoff_id=other.handoff_id,
-        task_token=other.task_token,
-        token_fingerprint=other.token_fingerprint,
-        workflow_id=other.workflow_id,
-    )

@@ -90,6 +90,17 @@ class Store:
         self.thread.post(lambda: release.wait(10))
         return release
 
+    async def in_one_batch(
+        self, *bodies: Callable[[sqlite3.Connection], object]
+    ) -> list[object | BaseException]:
+        """``bodies`` queued while the writer is held, so that they share a batch: their
+        answers, or what they raised."""
+        release = self.hold()
+        runs = [asyncio.ensure_future(self.group.run(body)) for body in bodies]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(*runs, return_exceptions=True)
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
@@ -272,14 +283,8 @@ class Named:
 async def test_bodies_run_together_first_and_the_others_after_in_order(store: Store) -> None:
     ran: list[list[str]] = []
     store.group.together = insert_together(ran)
-    release = store.hold()
-    runs = [
-        asyncio.ensure_future(store.group.run(body))
-        for body in (Named("a"), insert("alone"), Named("b"))
-    ]
-    await asyncio.sleep(0.05)
-    release.set()
-    assert await asyncio.gather(*runs) == ["a together", "alone", "b together"]
+    results = await store.in_one_batch(Named("a"), insert("alone"), Named("b"))
+    assert results == ["a together", "alone", "b together"]
     assert ran == [["a", "b"]]
     assert store.names() == {"a", "alone", "b"}
     assert store.commits == 1
@@ -290,15 +295,8 @@ async def test_a_batch_whose_together_raises_runs_again_each_body_on_its_own(
 ) -> None:
     ran: list[list[str]] = []
     store.group.together = insert_together(ran)
-    release = store.hold()
     # "taken" is inserted twice by the batch's together: the primary key refuses it.
-    runs = [
-        asyncio.ensure_future(store.group.run(body))
-        for body in (Named("taken"), Named("taken"), Named("fine"))
-    ]
-    await asyncio.sleep(0.05)
-    release.set()
-    results = await asyncio.gather(*runs, return_exceptions=True)
+    results = await store.in_one_batch(Named("taken"), Named("taken"), Named("fine"))
     assert results[0] == "taken"
     assert isinstance(results[1], sqlite3.IntegrityError)
     assert results[2] == "fine"
