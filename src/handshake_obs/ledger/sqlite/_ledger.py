@@ -157,7 +157,7 @@ class SqliteLedger(RulesLedger):
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = self._connect()
-        # The checkpointer keeps the log short; this is the backstop (``_checkpointer``).
+        # Checkpoints run on their own thread; this is only the backstop (``_checkpointer``).
         conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
         return conn
 
