@@ -35,6 +35,7 @@ from handshake_obs.ledger.postgres._statements import table_prefix
 from .conftest import StartWorkflow
 from .support.activities import EXTERNAL
 from .support.postgres import POSTGRES_URL, throwaway_schema
+from .support.record_batches import record_from_writers
 from .test_ledger_contract import make_record
 
 
@@ -126,6 +127,22 @@ async def test_stored_tokens_are_ciphertext_and_read_back_as_the_token(store: St
         if raw is not None:
             assert record.task_token not in raw, "a raw token is in the SQLite file"
     assert len({t for t, _ in rows.values()}) == 3
+
+
+async def test_records_written_together_are_encrypted_as_one_alone(store: Store) -> None:
+    # Concurrent writers: SQLite's group commits and PostgreSQL's record calls batch them.
+    records = [make_record() for _ in range(60)]
+    async with store.open_with(ONE) as ledger:
+        await record_from_writers(ledger, records, writers=20)
+        read = [await ledger.get(r.handoff_id) for r in records]
+        rows = {h: (t, k) for h, t, k in await store.rows()}
+
+    assert [r.task_token for r in read if r is not None] == [r.task_token for r in records]
+    for record in records:
+        stored, key_id = rows[record.handoff_id]
+        assert key_id == "k1"
+        assert record.task_token not in stored
+        assert len(stored) == len(record.task_token) + 12 + 16  # nonce, ciphertext, tag
 
 
 async def test_without_keys_tokens_are_stored_as_given(store: Store) -> None:
