@@ -129,6 +129,21 @@ async def test_what_a_batch_leaves_ends_as_the_record_rule_decides(
     ]
 
 
+async def test_a_batch_whose_tokens_all_have_early_outcomes_leaves_them_to_the_programs(
+    ledger: SqliteLedger,
+) -> None:
+    awaited = [make_record(), make_record()]
+    for record in awaited:
+        await ledger.record_early_outcome(record.task_token, Outcome.FAILED, T0 + 5)
+    sizes = batches_written_together(ledger)
+
+    results = succeeded(await in_one_batch(ledger, *(ledger.record(r) for r in awaited)))
+
+    assert sizes == [0]
+    assert [r.record.outcome for r in results] == [Outcome.FAILED, Outcome.FAILED]
+    assert await count_outcomes(ledger) == [OutcomeCount("agent", "failed", 2)]
+
+
 async def test_a_token_recorded_already_sends_its_batch_to_the_programs(
     ledger: SqliteLedger,
 ) -> None:

@@ -72,6 +72,8 @@ def write_together(
     awaited = {digest for (digest,) in conn.execute(*SQL.awaited_tokens(digests))}
     if awaited:
         chosen = {place: body for place, body in chosen.items() if body.digest not in awaited}
+        if not chosen:
+            return {}
     stored = [body.record for body in chosen.values()]
     rows = [codec.params(body.record, body.digest) for body in chosen.values()]
     if conn.executemany(SQL.insert, rows).rowcount != len(rows):
