@@ -48,7 +48,6 @@ import dataclasses
 import enum
 import hashlib
 import json
-import math
 import sqlite3
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from typing import Any
 
 from handshake_obs import HandoffRecord
 from handshake_obs.ledger import SqliteLedger
+from handshake_obs.ledger._pending_counts import bucket_of
 from handshake_obs.ledger.sqlite._checkpointer import WRITER_CHECKPOINT_PAGES
 from handshake_obs.testing import pending_record
 
@@ -246,7 +246,7 @@ def records_writes(
             conn.executemany(insert, rows)
             conn.executemany(_TIMELINE_ENTRY, entries[first : first + per_commit])
             batch = records[first : first + per_commit]
-            buckets = Counter((r.target, math.floor(r.started_at / 300)) for r in batch)
+            buckets = Counter((r.target, bucket_of(r.started_at)) for r in batch)
             conn.executemany(_COUNT, [(t, b, n) for (t, b), n in sorted(buckets.items())])
             conn.execute("COMMIT")
         return time.perf_counter() - started

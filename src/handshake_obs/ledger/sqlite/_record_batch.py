@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from ..._records import HandoffRecord
@@ -44,20 +45,27 @@ class TokenRecordedError(Exception):
 
 class RecordBody:
     """The record rule's transaction body for one record: run alone, the rule's program;
-    in a batch, possibly written with others (:func:`write_together`)."""
+    in a batch, possibly written with others (:func:`write_together`, which derives what it
+    writes only then: a record alone in its batch pays for nothing more)."""
 
-    __slots__ = ("digest", "program", "record")
+    __slots__ = ("program", "record")
 
     def __init__(
         self, record: HandoffRecord, program: Callable[[sqlite3.Connection], RecordResult]
     ) -> None:
-        #: The record as the rule stores it.
-        self.record = programs.storable(record)
-        self.digest = token_digest(record.task_token)
+        self.record = record
         self.program = program
 
     def __call__(self, conn: sqlite3.Connection) -> RecordResult:
         return self.program(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fitting:
+    """A record a batch writes together: as the rule stores it, and its token's digest."""
+
+    stored: HandoffRecord
+    digest: bytes
 
 
 def write_together(
@@ -68,37 +76,39 @@ def write_together(
     chosen = _fitting(bodies)
     if len(chosen) < MIN_TOGETHER:
         return {}
-    digests = [body.digest for body in chosen.values()]
+    digests = [record.digest for record in chosen.values()]
     awaited = {digest for (digest,) in conn.execute(*SQL.awaited_tokens(digests))}
     if awaited:
-        chosen = {place: body for place, body in chosen.items() if body.digest not in awaited}
+        chosen = {place: r for place, r in chosen.items() if r.digest not in awaited}
         if not chosen:
             return {}
-    stored = [body.record for body in chosen.values()]
-    rows = [codec.params(body.record, body.digest) for body in chosen.values()]
+    stored = [record.stored for record in chosen.values()]
+    rows = [codec.params(record.stored, record.digest) for record in chosen.values()]
     if conn.executemany(SQL.insert, rows).rowcount != len(rows):
         raise TokenRecordedError("a token of the batch is recorded already")
     conn.executemany(SQL.append_event, [event_params(programs.recorded_event(r)) for r in stored])
     counts = count_deltas(map(PendingChange.recorded, stored), SQLITE_SHARDS)
     conn.executemany(SQL.count_pending, counts)
     return {
-        place: RecordResult(record=as_read_back(body.record), created=True)
-        for place, body in chosen.items()
+        place: RecordResult(record=as_read_back(record.stored), created=True)
+        for place, record in chosen.items()
     }
 
 
-def _fitting(bodies: Sequence[Callable[..., Any]]) -> dict[int, RecordBody]:
-    """The record bodies a batch may write together, by place: first attempts, the first
-    of each handoff id and token."""
-    chosen: dict[int, RecordBody] = {}
+def _fitting(bodies: Sequence[Callable[..., Any]]) -> dict[int, _Fitting]:
+    """The records a batch may write together, by place: first attempts, the first of each
+    handoff id and token."""
+    chosen: dict[int, _Fitting] = {}
     ids: set[str] = set()
     digests: set[bytes] = set()
     for place, body in enumerate(bodies):
         if not isinstance(body, RecordBody) or programs.may_supersede(body.record):
             continue
-        if body.record.handoff_id in ids or body.digest in digests:
+        record = body.record
+        digest = token_digest(record.task_token)
+        if record.handoff_id in ids or digest in digests:
             continue
-        ids.add(body.record.handoff_id)
-        digests.add(body.digest)
-        chosen[place] = body
+        ids.add(record.handoff_id)
+        digests.add(digest)
+        chosen[place] = _Fitting(programs.storable(record), digest)
     return chosen
