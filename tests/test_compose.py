@@ -24,7 +24,8 @@ from alerts.rules import RULES_FILE, RuleSettings
 
 from .support.binaries import amtool, promtool
 from .support.dev_stack import PROJECT_ROOT
-from .support.processes import ManagedProcess, answers, free_port, http_get
+from .support.ports import free_port
+from .support.processes import ManagedProcess, answers, http_get
 from .support.prometheus import ScrapeJob, prometheus_config, running_prometheus
 from .support.waiting import assert_eventually
 

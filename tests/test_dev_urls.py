@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 
 from .support.binaries import prometheus
-from .support.processes import ManagedProcess, free_port, http_json, wait_until
+from .support.ports import free_port
+from .support.processes import ManagedProcess, http_json, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BANNER_LINE = re.compile(r"^  (\S.*?)\s{2,}(http://\S+)$")

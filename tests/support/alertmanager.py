@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from .binaries import alertmanager
-from .processes import ManagedProcess, answers, free_port, http_json, wait_until
+from .ports import free_port
+from .processes import ManagedProcess, answers, http_json, wait_until
 
 #: Waits of the test's routing tree: notify within a second, repeat every two.
 TEST_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "2s"}

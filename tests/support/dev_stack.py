@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processes import ManagedProcess, answers, free_port, wait_until
+from .ports import free_port
+from .processes import ManagedProcess, answers, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from .binaries import prometheus
-from .processes import ManagedProcess, answers, free_port, http_json, wait_until
+from .ports import free_port
+from .processes import ManagedProcess, answers, http_json, wait_until
 
 
 @dataclass(frozen=True)
