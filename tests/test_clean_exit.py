@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -137,3 +138,62 @@ def test_dev_exits_0_on_sigint_and_sigterm(tmp_path: Path) -> None:
         if code != 0 or "Fatal Python error" in text or UNCAUGHT.search(text):
             failures.append(f"cycle {cycle} ({sig.name}): exit {code}\n{text[-3000:]}")
     assert not failures, f"{len(failures)}/{DEV_CYCLES} unclean exits:\n" + "\n".join(failures)
+
+
+def _listening_socket() -> socket.socket:
+    """A socket that holds a port on 127.0.0.1 (what a second server cannot bind)."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", free_port()))
+    holder.listen()
+    return holder
+
+
+def _assert_refused_clearly(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert expected in result.stderr, output
+    assert "address already in use" in result.stderr.lower(), output
+    assert not UNCAUGHT.search(output), output
+    assert "Exception ignored" not in output, output
+
+
+@pytest.mark.timeout(120)
+def test_serve_on_a_port_in_use_exits_2_naming_it(tmp_path: Path) -> None:
+    with _listening_socket() as holder:
+        port = holder.getsockname()[1]
+        env = {
+            **os.environ,
+            "HANDSHAKE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # never reached: it stops first
+            "HANDSHAKE_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "HANDSHAKE_COMPLETION_TOKEN": COMPLETION_TOKEN,
+            "HANDSHAKE_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "handshake_obs", "--log-json", "serve"],
+            check=False, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+            timeout=90,
+        )  # fmt: skip
+    _assert_refused_clearly(result, f"the sidecar cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.timeout(300)
+def test_dev_whose_demo_port_is_in_use_stops_the_stack_and_exits_2(tmp_path: Path) -> None:
+    with _listening_socket() as holder:
+        port = holder.getsockname()[1]
+        argv = [
+            sys.executable, "-m", "handshake_obs", "--log-json", "dev",
+            "--state-dir", str(tmp_path / "dev"),
+            "--temporal-port", str(free_port()),
+            "--temporal-ui-port", str(free_port()),
+            "--metrics-port", str(free_port()),
+            "--sdk-metrics-port", str(free_port()),
+            "--demo-port", str(port),
+            "--no-prometheus",
+        ]  # fmt: skip
+        result = subprocess.run(
+            argv, check=False, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240
+        )
+    _assert_refused_clearly(
+        result, f"the demo's external system (dev --demo-port) cannot listen on 127.0.0.1:{port}"
+    )

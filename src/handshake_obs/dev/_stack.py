@@ -180,14 +180,17 @@ async def run_dev(options: DevOptions, *, settings: Settings | None = None) -> N
 
 
 async def _first_of(waiting: Coroutine[Any, Any, object], task: asyncio.Task[None]) -> None:
-    """Wait for ``waiting`` or for ``task`` to end (a demo that crashed stops the stack)."""
+    """Wait for ``waiting`` or for ``task`` to end; raise what stopped ``task`` (a demo
+    that failed, one that cannot listen among them, stops the stack with its error)."""
     waiter = asyncio.ensure_future(waiting)
     try:
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        _log.error("the demo stopped", error=repr(task.exception()))
+    error = task.exception() if task.done() and not task.cancelled() else None
+    if error is not None:
+        _log.error("the demo stopped", error=repr(error))
+        raise error
 
 
 async def _until_serving(http: httpx.AsyncClient, url: str, sidecar: asyncio.Task[None]) -> None:

@@ -26,7 +26,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from .._errors import LedgerError, TemporalConnectionError
+from .._errors import ConfigurationError, LedgerError, TemporalConnectionError
 from .._handshake import Handshake
 from .._periodic import PeriodicTask
 from .._stop_signals import stop_event
@@ -47,6 +47,8 @@ SHUTDOWN_GRACE = timedelta(seconds=10)
 
 #: Wait between two attempts to reach Temporal at start-up.
 _CONNECT_RETRY_SECONDS = 2.0
+#: How often a starting server is asked whether it listens yet (start-up takes milliseconds).
+_STARTUP_POLL_SECONDS = 0.01
 
 
 async def connect_when_available(
@@ -87,6 +89,29 @@ class QuietUvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def start_serving(self, *, name: str, what: str) -> asyncio.Task[None]:
+        """Serve in a task named ``name``, returned once listening. Raise
+        :class:`ConfigurationError` naming ``what`` listens there if it cannot listen (a
+        port in use, an address not on this host): uvicorn would log it and exit the
+        process from inside its task, which tears the event loop down under everything
+        else still running."""
+        serving = asyncio.create_task(self._serve_or_refuse(what), name=name)
+        while not self.started:
+            if serving.done():
+                serving.result()  # raises why it could not listen
+                raise ConfigurationError(f"{what} stopped before it listened")
+            await asyncio.sleep(_STARTUP_POLL_SECONDS)
+        return serving
+
+    async def _serve_or_refuse(self, what: str) -> None:
+        try:
+            await self.serve()
+        except SystemExit as exit_:  # uvicorn's startup: it logged the OSError and exited
+            reason = exit_.__context__
+            why = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+            where = f"{self.config.host}:{self.config.port}"
+            raise ConfigurationError(f"{what} cannot listen on {where}: {why}") from None
 
 
 async def run_sidecar(
@@ -130,7 +155,7 @@ async def run_sidecar(
                 timeout_keep_alive=keep_alive_timeout(settings),
             )
         )
-        serving = asyncio.create_task(server.serve(), name="handshake-http")
+        serving = await server.start_serving(name="handshake-http", what="the sidecar")
         _log.info("serving", url=f"http://{config.listen_address}", task_queue=settings.task_queue)
         sampler = PeriodicTask(
             functools.partial(_sample_pending, runtime),

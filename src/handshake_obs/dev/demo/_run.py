@@ -79,7 +79,9 @@ async def run_demo(client: Client, options: DemoOptions, *, stop: asyncio.Event)
                 lifespan="off",
             )
         )
-        serving = asyncio.create_task(server.serve(), name="demo-external")
+        serving = await server.start_serving(
+            name="demo-external", what="the demo's external system (dev --demo-port)"
+        )
         try:
             async with Worker(
                 client,
