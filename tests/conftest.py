@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from handshake_obs import ConfigurationError, Handshake, HandshakeConfig
 from handshake_obs.dev import start_dev_server, temporal_cli_path
 
+from .support import hang_report
 from .support.activities import ALL_ACTIVITIES
 from .support.logs import logging_to_stream
 from .support.sidecar import ExternalReceiver
@@ -26,6 +27,25 @@ from .support.waiting import assert_eventually
 from .support.workflows import HandoffRequest, HandoffWorkflow, SidecarWorkflow
 
 __all__ = ["assert_eventually"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    hang_report.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    with hang_report.reported_before(_timeout_of(item)):
+        return (yield)
+
+
+def _timeout_of(item: pytest.Item) -> float:
+    """The item's pytest-timeout, in seconds: its marker, else --timeout, else the ini's."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        return float(marker.kwargs.get("timeout", marker.args[0] if marker.args else 0))
+    option = item.config.getoption("timeout", None)
+    return float(option if option is not None else item.config.getini("timeout") or 0)
 
 
 def temporal_cli() -> str:
