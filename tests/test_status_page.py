@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 
 from handshake_obs import Handshake, HandshakeConfig
 
+from .support import workers
 from .support.activities import EXTERNAL, hand_off_explicit
 from .support.operator_traffic import SentHandoff, assert_no_token, hand_off, ledger_tokens
 from .support.sidecar import (
@@ -52,6 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+NEW_PAGE_SECONDS = 30
 SCREENSHOT = PROJECT_ROOT / "artifacts" / "status-page.png"
 
 
@@ -89,6 +91,14 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
+async def new_page(browser: Browser) -> Page:
+    """A page whose every action times out within 5 s (Playwright bounds no page creation)."""
+    async with asyncio.timeout(NEW_PAGE_SECONDS):
+        page: Page = await browser.new_page(viewport={"width": 1360, "height": 900})
+    page.set_default_timeout(5000)
+    return page
+
+
 @pytest.fixture
 async def sidecar(
     tmp_path: Path, temporal_address: str, receiver: ExternalReceiver
@@ -117,12 +127,13 @@ async def traced_library_handoff(temporal_address: str, sidecar: Sidecar) -> tup
         async with Handshake(config, registry=CollectorRegistry(), tracer_provider=provider) as hs:
             client = await Client.connect(temporal_address, interceptors=[hs.interceptor])
             task_queue = f"traced-{uuid.uuid4()}"
-            async with Worker(
+            worker = Worker(
                 client,
                 task_queue=task_queue,
                 workflows=[HandoffWorkflow],
                 activities=[hand_off_explicit],
-            ):
+            )
+            async with workers.running(worker):
                 handle = await client.start_workflow(
                     HandoffWorkflow.run,
                     HandoffRequest(activity="hand_off_explicit", target="approval"),
@@ -198,8 +209,7 @@ async def test_status_page_in_chromium_shows_pending_overdue_outcomes_errors_and
         }
     await asyncio.sleep(1.2)  # the overdue deadlines pass; the reaper does not scan again
 
-    page: Page = await browser.new_page(viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(5000)
+    page = await new_page(browser)
     response = await page.goto(sidecar.url + "/")
     assert response is not None
     assert response.status == 200
@@ -270,8 +280,7 @@ async def test_status_page_in_chromium_shows_pending_overdue_outcomes_errors_and
 async def test_status_page_with_no_traffic_says_so_in_each_section(
     browser: Browser, sidecar: Sidecar, tmp_path: Path
 ) -> None:
-    page: Page = await browser.new_page(viewport={"width": 1360, "height": 900})
-    page.set_default_timeout(5000)
+    page = await new_page(browser)
     response = await page.goto(sidecar.url + "/")
     assert response is not None
     assert response.status == 200

@@ -26,7 +26,7 @@ LEAD_SECONDS: Final = 10.0
 
 def install() -> None:
     """Make ``REPORT_SIGNAL`` print the main thread's asyncio tasks (once per session)."""
-    signal.signal(REPORT_SIGNAL, _print_tasks)
+    signal.signal(REPORT_SIGNAL, _on_signal)
 
 
 @contextmanager
@@ -48,7 +48,12 @@ def reported_before(timeout_seconds: float) -> Iterator[None]:
         timer.cancel()
 
 
-def _print_tasks(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    print_tasks()
+
+
+def print_tasks() -> None:
+    """Print where each asyncio task of the main thread's running loop waits, to stderr."""
     out = sys.stderr
     try:
         loop = asyncio.get_running_loop()
