@@ -127,26 +127,19 @@ class SqliteLedger(RulesLedger):
             raise
 
     async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        checkpoint_thread, self._checkpoint_thread = self._checkpoint_thread, None
-        self._writer = self._reader = None
+        """What is queued on each thread still runs (a rule in flight commits and is
+        answered), with its connection; then the connection closes and the thread ends. The
+        writer goes first: a commit it still runs may queue a checkpoint."""
+        writer, checkpoint_thread, reader = self._writer, self._checkpoint_thread, self._reader
+        self._writer = self._checkpoint_thread = self._reader = None
         self._group = None
         self._checkpointer = None
-        if checkpoint_thread is not None:
-            conn, self._checkpoint_conn = self._checkpoint_conn, None
-            if conn is not None:
-                checkpoint_thread.post(conn.close)
-            checkpoint_thread.shutdown()
-        if writer is not None:
-            conn, self._write_conn = self._write_conn, None
-            if conn is not None:
-                writer.post(conn.close)
-            writer.shutdown()  # runs what is queued, the close last
-        if reader is not None:
-            conn, self._read_conn = self._read_conn, None
-            if conn is not None:
-                reader.post(conn.close)
-            reader.shutdown()  # runs what is queued, the close last
+        _shut_down(writer, self._write_conn)
+        self._write_conn = None
+        _shut_down(checkpoint_thread, self._checkpoint_conn)
+        self._checkpoint_conn = None
+        _shut_down(reader, self._read_conn)
+        self._read_conn = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
@@ -381,6 +374,15 @@ def _create_owner_only(path: Path) -> None:
     except OSError as err:
         raise LedgerError(f"ledger (sqlite): cannot create {path}: {err.strerror}") from err
     os.close(fd)
+
+
+def _shut_down(thread: SerialThread | None, conn: sqlite3.Connection | None) -> None:
+    """End ``thread`` once what is queued on it ran, closing ``conn`` last."""
+    if thread is None:
+        return
+    if conn is not None:
+        thread.post(conn.close)
+    thread.shutdown()
 
 
 async def _run_on(thread: SerialThread, fn: Callable[..., _T], *args: Any) -> _T:
