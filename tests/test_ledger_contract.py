@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import secrets
 import sqlite3
 import time
@@ -1089,6 +1090,40 @@ async def test_list_handoffs_pages_oldest_first_with_filters_and_a_keyset_cursor
     assert len(old) == 2
     finished = await ledger.list_handoffs(HandoffQuery(state=State.FINISHED, limit=10))
     assert [r.handoff_id for r in finished] == [records[3].handoff_id]
+
+
+async def test_list_handoffs_of_any_state_pages_pending_and_finished_merged_in_order(
+    ledger: Ledger,
+) -> None:
+    """Any state: the pending and the finished rows interleaved by start time (ties by
+    handoff id), page after page, with and without a filter."""
+    rng = random.Random(14)
+    # Few start times: many ties, ordered by handoff id.
+    records = [
+        make_record(target=rng.choice(["agent", "approval"]), started_at=T0 + rng.randrange(6))
+        for _ in range(40)
+    ]
+    for record in records:
+        await ledger.record(record)
+    finished = set(rng.sample([r.handoff_id for r in records], 15))
+    for handoff_id in finished:
+        await ledger.finish(handoff_id, Outcome.COMPLETED, T0 + 100)
+
+    async def every_page(target: str | None) -> list[tuple[str, State]]:
+        seen: list[tuple[str, State]] = []
+        after: tuple[float, str] | None = None
+        while page := await ledger.list_handoffs(HandoffQuery(target=target, limit=7, after=after)):
+            seen.extend((r.handoff_id, r.state) for r in page)
+            after = (page[-1].started_at, page[-1].handoff_id)
+        return seen
+
+    for target in (None, "agent"):
+        expected = [
+            (r.handoff_id, State.FINISHED if r.handoff_id in finished else State.PENDING)
+            for r in sorted(records, key=lambda r: (r.started_at, r.handoff_id))
+            if target is None or r.target == target
+        ]
+        assert await every_page(target) == expected
 
 
 async def test_list_handoffs_finds_by_handoff_id_and_by_workflow_id_prefix_case_sensitively(

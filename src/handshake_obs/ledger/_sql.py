@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._vocabulary import State
 from ._interface import HandoffQuery
 from ._rows import HANDOFF_COLUMNS, RECORD_COLUMNS
 
@@ -247,14 +248,16 @@ class SharedStatements:
         return sql + self.by_activity_order, params
 
     def list_query(self, query: HandoffQuery) -> tuple[str, tuple[Any, ...]]:
-        """SQL and parameters of an inventory page."""
+        """SQL and parameters of an inventory page.
+
+        Any state is each state's first rows merged in the inventory's order (one arm per
+        state, read from that state's index in that order, as far as the page goes), not
+        read from an index of every row: that index cost each record a tenth of its writes,
+        for this query alone. Each arm has its own limit, so that neither engine reads an
+        arm further than the page (PostgreSQL otherwise scanned and sorted them whole)."""
         p = self.placeholder
         conditions: list[str] = []
         params: list[Any] = []
-        if query.state is not None:
-            # A word of the vocabulary, written out: a parameter would keep the query off
-            # the partial indexes of pending handoffs.
-            conditions.append(f"state = '{query.state.value}'")
         if query.target is not None:
             conditions.append(f"target = {p}")
             params.append(query.target)
@@ -271,9 +274,19 @@ class SharedStatements:
         if query.after is not None:
             conditions.append(f"(started_at, handoff_id) > ({p}, {p})")
             params.extend(query.after)
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = (
-            f"SELECT {RECORD_COLUMNS} FROM {self.handoffs_table}{where} "
-            f"ORDER BY started_at, handoff_id LIMIT {p}"
-        )
-        return sql, (*params, query.limit)
+        order = f"ORDER BY started_at, handoff_id LIMIT {p}"
+        if query.state is not None:
+            sql = self._inventory_arm(query.state, conditions) + f" {order}"
+            return sql, (*params, query.limit)
+        arms = [
+            f"SELECT * FROM ({self._inventory_arm(state, conditions)} {order}) AS {state.value}"
+            for state in State
+        ]
+        sql = f"{' UNION ALL '.join(arms)} {order}"
+        return sql, (*(*params, query.limit) * len(arms), query.limit)
+
+    def _inventory_arm(self, state: State, conditions: list[str]) -> str:
+        # The state, a word of the vocabulary, is written out: a parameter would keep the
+        # query off the state's partial indexes.
+        where = " AND ".join((f"state = '{state.value}'", *conditions))
+        return f"SELECT {RECORD_COLUMNS} FROM {self.handoffs_table} WHERE {where}"
