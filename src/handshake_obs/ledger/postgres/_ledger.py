@@ -40,6 +40,7 @@ from .._rules import Returns, Rule, run_program_async, take_step_async
 from .._rules_ledger import BucketCounts, RulesLedger
 from .._token_cipher import TokenCipher
 from ._executor import execute
+from ._in_flight import OperationsInFlight
 from ._record_batches import MAX_CALLS, RecordBatches
 from ._record_function import BatchArguments, RecordFunction
 from ._schema import migrate
@@ -81,6 +82,7 @@ class PostgresLedger(RulesLedger):
         )
         self._secrets = _secrets_of(url)
         self._pool: AsyncConnectionPool[_Conn] | None = None
+        self._in_flight = OperationsInFlight()
 
     @property
     def schema(self) -> str | None:
@@ -127,6 +129,12 @@ class PostgresLedger(RulesLedger):
         self._pool = pool
 
     async def close(self) -> None:
+        """The operations in flight, and those that start while they run, finish first (a
+        record waiting for its batch is stored and answered), for at most the connect
+        timeout: then the pool closes, and an operation still running fails."""
+        if self._pool is None:
+            return
+        await self._in_flight.settled(self._connect_timeout)
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -156,11 +164,12 @@ class PostgresLedger(RulesLedger):
     ) -> _T:
         pool = self._require_pool()
         try:
-            async with pool.connection() as conn:
-                if not transaction:
-                    return await body(conn)
-                async with conn.transaction():
-                    return await body(conn)
+            with self._in_flight.one():
+                async with pool.connection() as conn:
+                    if not transaction:
+                        return await body(conn)
+                    async with conn.transaction():
+                        return await body(conn)
         except psycopg.Error as err:
             failure = self._ledger_error(err)
         raise failure
@@ -217,12 +226,14 @@ class PostgresLedger(RulesLedger):
     async def record(self, record: HandoffRecord) -> RecordResult:
         # The common case batched into one statement (see ``_record_batches``); the rule's
         # program decides every other, and whatever the batch left to it.
-        batches = self._record_batches
-        if batches is not None and BatchArguments.fits(record):
-            stored = await batches.record(record)
-            if stored is not None:
-                return RecordResult(record=stored, created=True)
-        return await super().record(record)
+        self._require_pool()
+        with self._in_flight.one():  # from its batch to the rule's answer (see ``close``)
+            batches = self._record_batches
+            if batches is not None and BatchArguments.fits(record):
+                stored = await batches.record(record)
+                if stored is not None:
+                    return RecordResult(record=stored, created=True)
+            return await super().record(record)
 
     async def _call_record_function(self, batch: BatchArguments) -> list[HandoffRecord]:
         rows = await self._fetch(self._record_function.call, batch.params())
