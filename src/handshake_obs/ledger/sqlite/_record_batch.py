@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from ..._records import HandoffRecord
@@ -60,12 +59,9 @@ class RecordBody:
         return self.program(conn)
 
 
-@dataclass(frozen=True, slots=True)
-class _Fitting:
-    """A record a batch writes together: as the rule stores it, and its token's digest."""
-
-    stored: HandoffRecord
-    digest: bytes
+#: A record a batch writes together: as the rule stores it, and its token's digest (a
+#: tuple: a frozen dataclass per record costs the writer 0.5 µs more).
+_Fitting = tuple[HandoffRecord, bytes]
 
 
 def write_together(
@@ -76,22 +72,22 @@ def write_together(
     chosen = _fitting(bodies)
     if len(chosen) < MIN_TOGETHER:
         return {}
-    digests = [record.digest for record in chosen.values()]
+    digests = [digest for _, digest in chosen.values()]
     awaited = {digest for (digest,) in conn.execute(*SQL.awaited_tokens(digests))}
     if awaited:
-        chosen = {place: r for place, r in chosen.items() if r.digest not in awaited}
+        chosen = {place: f for place, f in chosen.items() if f[1] not in awaited}
         if not chosen:
             return {}
-    stored = [record.stored for record in chosen.values()]
-    rows = [codec.params(record.stored, record.digest) for record in chosen.values()]
+    stored = [record for record, _ in chosen.values()]
+    rows = [codec.params(record, digest) for record, digest in chosen.values()]
     if conn.executemany(SQL.insert, rows).rowcount != len(rows):
         raise TokenRecordedError("a token of the batch is recorded already")
     conn.executemany(SQL.append_event, [event_params(programs.recorded_event(r)) for r in stored])
     counts = count_deltas(map(PendingChange.recorded, stored), SQLITE_SHARDS)
     conn.executemany(SQL.count_pending, counts)
     return {
-        place: RecordResult(record=as_read_back(record.stored), created=True)
-        for place, record in chosen.items()
+        place: RecordResult(record=as_read_back(record), created=True)
+        for place, (record, _) in chosen.items()
     }
 
 
@@ -110,5 +106,5 @@ def _fitting(bodies: Sequence[Callable[..., Any]]) -> dict[int, _Fitting]:
             continue
         ids.add(record.handoff_id)
         digests.add(digest)
-        chosen[place] = _Fitting(programs.storable(record), digest)
+        chosen[place] = (programs.storable(record), digest)
     return chosen
