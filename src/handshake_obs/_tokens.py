@@ -7,8 +7,10 @@ given to an external system instead of the token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
+import time
 
 from ._token_scrubbing import remember_token
 
@@ -17,8 +19,15 @@ from ._token_scrubbing import remember_token
 FINGERPRINT_LENGTH = 12
 
 _HANDOFF_ID_PREFIX = "ho_"
-#: 144 random bits, URL-safe.
-_HANDOFF_ID_BYTES = 18
+#: A handoff id's body: 24 characters of 6 bits, the first 8 its creation time in
+#: milliseconds since the epoch (until the year 10889), the other 16 random (96 bits).
+_HANDOFF_ID_TIME_BYTES = 6
+_HANDOFF_ID_RANDOM_BYTES = 12
+#: Base64's 64 characters in ASCII order: a body written with them compares, byte by byte,
+#: as its bits do. The same characters as URL-safe base64, so the id's shape is unchanged.
+_SORTED_ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_URLSAFE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TO_SORTED = str.maketrans(_URLSAFE_ALPHABET, _SORTED_ALPHABET)
 
 
 def token_digest(task_token: bytes) -> bytes:
@@ -34,8 +43,17 @@ def token_fingerprint(task_token: bytes) -> str:
 
 
 def new_handoff_id() -> str:
-    """A fresh unguessable handoff id (144 random bits)."""
-    return _HANDOFF_ID_PREFIX + secrets.token_urlsafe(_HANDOFF_ID_BYTES)
+    """A fresh unguessable handoff id: its creation time, then 96 random bits.
+
+    Ids made later sort later, so every index keyed by them (the ledger's rows, each
+    handoff's timeline) takes new entries at its end. Wholly random ids put each record's
+    entries on a page of their own, which its commit then writes whole: the SQLite ledger's
+    writes per record nearly halved without them (``bench.ledger_records``)."""
+    millis = time.time_ns() // 1_000_000
+    raw = millis.to_bytes(_HANDOFF_ID_TIME_BYTES, "big") + secrets.token_bytes(
+        _HANDOFF_ID_RANDOM_BYTES
+    )
+    return _HANDOFF_ID_PREFIX + base64.urlsafe_b64encode(raw).decode().translate(_TO_SORTED)
 
 
 def looks_like_handoff_id(value: str) -> bool:
