@@ -10,6 +10,7 @@ import dataclasses
 import time
 
 import pytest
+import structlog
 
 from handshake_obs._errors import LedgerError
 from handshake_obs.ledger import PostgresLedger
@@ -53,9 +54,13 @@ async def test_closing_waits_for_an_operation_in_flight_at_most_the_connect_time
         stalled = asyncio.ensure_future(ledger._fetch("SELECT pg_sleep(5)"))
         await asyncio.sleep(0.2)  # the statement is on the server
         started = time.monotonic()
-        await ledger.close()
+        with structlog.testing.capture_logs() as logs:
+            await ledger.close()
         assert 0.2 < time.monotonic() - started < 2.5
         assert not stalled.done()
+        assert [(e["event"], e["operations"]) for e in logs if e["log_level"] == "warning"] == [
+            ("closing the ledger with operations still running", 1)
+        ]
         stalled.cancel()  # psycopg cancels the statement on the server
         with contextlib.suppress(asyncio.CancelledError, LedgerError):
             await stalled

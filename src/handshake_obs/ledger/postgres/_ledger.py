@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+import structlog
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ExecStatus
 from psycopg.rows import TupleRow
@@ -48,6 +49,7 @@ from ._statements import Statements
 
 _T = TypeVar("_T")
 _Conn = psycopg.AsyncConnection[TupleRow]
+_log = structlog.get_logger("handshake_obs.ledger")
 TUPLES_OK = ExecStatus.TUPLES_OK
 
 #: Longest schema name PostgreSQL keeps (NAMEDATALEN - 1 bytes).
@@ -134,7 +136,12 @@ class PostgresLedger(RulesLedger):
         timeout: then the pool closes, and an operation still running fails."""
         if self._pool is None:
             return
-        await self._in_flight.settled(self._connect_timeout)
+        if not await self._in_flight.settled(self._connect_timeout):
+            _log.warning(
+                "closing the ledger with operations still running",
+                operations=len(self._in_flight),
+                waited_seconds=self._connect_timeout,
+            )
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
