@@ -26,7 +26,6 @@ the same transaction, so the timeline never tells of a change the ledger does no
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from ..._errors import HandoffAlreadyFinishedError, LedgerError, UnknownHandoffError
@@ -35,6 +34,7 @@ from ..._tokens import token_digest
 from ..._vocabulary import CloseReason, HandoffEventKind, Outcome
 from .._interface import HeartbeatResult, RecordResult
 from .._pending_counts import PendingChange
+from .._rows import decode_progress, encode_progress
 from ._steps import (
     AppendEvent,
     ClaimDueChecks,
@@ -365,9 +365,9 @@ def extend_deadline(handoff_id: str, deadline: float, *, at: float) -> Program[H
 def event_progress(progress: Any) -> Any:
     """Progress as a timeline entry keeps it: whole up to :data:`MAX_EVENT_PROGRESS`
     characters of JSON, else the start of its JSON text (the row keeps the latest whole)."""
-    text = json.dumps(progress, default=str, separators=(",", ":"))
-    if len(text) <= MAX_EVENT_PROGRESS:
-        return json.loads(text)
+    text = encode_progress(progress)
+    if text is None or len(text) <= MAX_EVENT_PROGRESS:
+        return decode_progress(text)
     return text[: MAX_EVENT_PROGRESS - 1] + "…"
 
 
