@@ -33,19 +33,19 @@ class OperationsInFlight:
             self._count -= 1
             if self._count == 0 and self._none_left is not None:
                 self._none_left.set()
+                self._none_left = None
 
     async def settled(self, timeout_seconds: float) -> bool:
         """Whether, within ``timeout_seconds``, a moment came with no operation in flight
-        (operations starting meanwhile are waited for too)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_seconds
+        (operations starting meanwhile are waited for too; several callers may wait)."""
+        deadline = asyncio.get_running_loop().time() + timeout_seconds
         while self._count:
-            self._none_left = none_left = asyncio.Event()
+            if self._none_left is None:
+                self._none_left = asyncio.Event()
+            none_left = self._none_left
             try:
                 async with asyncio.timeout_at(deadline):
                     await none_left.wait()
             except TimeoutError:
                 return self._count == 0
-            finally:
-                self._none_left = None
         return True
