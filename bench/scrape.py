@@ -15,6 +15,9 @@ At every stage, with a fresh ``Handshake`` on that file:
 * refresh: ``PendingGaugesRefresher.refresh()`` and ``ledger.pending_summary``, median of 5;
 * claim: ``claim_expired(limit=1000)``, median of 5, the claims given back with
   ``release_claim`` in between so the same rows are claimable again;
+* check claim: the reconciler's ``claim_due_checks(limit=100)`` (every row is due: none was
+  checked yet, all started more than its first-check delay ago), median of 5, given back the
+  same way;
 * full scan: the snapshot as one scan of the pending rows (``bench/_full_scan.py``, what the
   ledger ran before it kept pending counts), median of 5, checked equal to
   ``pending_summary``;
@@ -22,8 +25,8 @@ At every stage, with a fresh ``Handshake`` on that file:
   page, in process (``bench/_sidecar_pages.py``), median of 5.
 
 Baselines from the same run: the scrape and refresh of an empty ledger, the full scan of the
-same stage for ``pending_summary``, and the claim at the first stage (where the expired rows
-are all there is, or nearly).
+same stage for ``pending_summary``, and both claims at the first stage (where the expired
+rows are all there is, or nearly).
 
     .venv/bin/python -m bench.scrape [--sizes 1000,100000,1000000] [--expired 1000]
 """
@@ -60,6 +63,9 @@ SPREAD_STARTED = 48 * 3600.0
 SPREAD_DEADLINE = (3600.0, 7 * 24 * 3600.0)
 NO_DEADLINE_SHARE = 0.05
 CLAIMANT = "bench-reaper"
+#: Due checks the reconciler's claim takes, and its first-check delay (the default's).
+CHECK_CLAIM = 100
+CHECK_DELAY_SECONDS = HandshakeConfig().reconcile_first_check.total_seconds()
 SCRAPE_GOAL_MS = 50.0
 CLAIM_GOAL_MS = 100.0
 SNAPSHOT_GOAL_MS = 50.0
@@ -87,6 +93,7 @@ class StageResult:
     full_scan_ms: float
     claim_ms: float | None
     claimed: int
+    check_claim_ms: float | None
     inventory_ms: float
     pending_page_ms: float
     status_ms: float
@@ -229,6 +236,22 @@ async def measure_stage(
                 if claimed != min(expired, 1000):
                     raise AssertionError(f"claimed {claimed}, expected {min(expired, 1000)}")
                 await release_claims(ledger, rows)
+        check_claim_times = []
+        if pending:
+            for _ in range(args.claims):
+                now = time.time()
+                started = time.perf_counter()
+                rows = await ledger.claim_due_checks(
+                    now,
+                    first_check_before=now - CHECK_DELAY_SECONDS,
+                    limit=CHECK_CLAIM,
+                    claimant=CLAIMANT,
+                    lease_seconds=60.0,
+                )
+                check_claim_times.append((time.perf_counter() - started) * 1000)
+                if len(rows) != min(pending, CHECK_CLAIM):
+                    raise AssertionError(f"claimed {len(rows)} due checks of {pending}")
+                await release_claims(ledger, rows)
     finally:
         await ledger.close()
     return StageResult(
@@ -244,6 +267,7 @@ async def measure_stage(
         full_scan_ms=full_scan_ms,
         claim_ms=median(claim_times) if claim_times else None,
         claimed=claimed,
+        check_claim_ms=median(check_claim_times) if check_claim_times else None,
         inventory_ms=pages.inventory_ms,
         pending_page_ms=pages.pending_page_ms,
         status_ms=pages.status_ms,
@@ -326,6 +350,7 @@ def report(results: list[StageResult]) -> str:
     """The results table, ratios and goals."""
     empty = results[0]
     first_claim = next(r.claim_ms for r in results if r.claim_ms is not None)
+    first_check = next(r.check_claim_ms for r in results if r.check_claim_ms is not None)
     rows: list[list[object]] = []
     for r in results:
         rows.append(
@@ -346,6 +371,8 @@ def report(results: list[StageResult]) -> str:
                 f"{ratio(r.refresh_ms, empty.refresh_ms):.1f}",
                 "-" if r.claim_ms is None else r.claim_ms,
                 "-" if r.claim_ms is None else f"{ratio(r.claim_ms, first_claim):.2f}",
+                "-" if r.check_claim_ms is None else r.check_claim_ms,
+                "-" if r.check_claim_ms is None else f"{ratio(r.check_claim_ms, first_check):.2f}",
                 r.inventory_ms,
                 r.pending_page_ms,
                 r.status_ms,
@@ -370,6 +397,8 @@ def report(results: list[StageResult]) -> str:
         "refresh / empty",
         "claim 1k ms",
         "claim / first stage",
+        "check claim 100 ms",
+        "check claim / first stage",
         "inventory page ms",
         "pending page ms",
         "status page ms",

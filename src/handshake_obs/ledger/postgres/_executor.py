@@ -163,9 +163,12 @@ async def execute(conn: Connection, sql: Statements, codec: RowCodec, step: Step
                 sql.claim_checks,
                 (
                     step.now,
+                    step.now,
+                    step.limit,
+                    step.now - step.first_check_before,
                     step.first_check_before,
                     step.now,
-                    step.now - step.first_check_before,
+                    step.limit,
                     step.limit,
                     step.claimant,
                     step.until,

@@ -81,12 +81,22 @@ class Statements(SharedStatements):
             f"  SELECT ctid FROM {h} WHERE state = 'finished' AND finished_at < %s"
             "   ORDER BY finished_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING handoff_id"
         )
-        # Parameters: now, first check before, now, first check delay, limit, claimant,
-        # until; as the reaper's claim, rows another replica is claiming are skipped.
+        # Parameters: now, now, limit, first check delay, first check before, now, limit,
+        # limit, claimant, until (see ``check_scheduled_where``); as the reaper's claim, rows
+        # another replica is claiming are skipped. The rows each kind locks and the merge
+        # leaves out stay locked only until this statement commits.
         self.claim_checks = (
-            "WITH picked AS MATERIALIZED ("
-            f"  SELECT handoff_id FROM {h} WHERE {self.check_due_where}"
-            "   ORDER BY COALESCE(next_check_at, started_at + %s) LIMIT %s FOR UPDATE SKIP LOCKED"
+            "WITH scheduled AS MATERIALIZED ("
+            f"  SELECT handoff_id, next_check_at AS due FROM {h}"
+            f"   WHERE {self.check_scheduled_where}"
+            "   ORDER BY next_check_at LIMIT %s FOR UPDATE SKIP LOCKED"
+            "), unchecked AS MATERIALIZED ("
+            f"  SELECT handoff_id, started_at + %s AS due FROM {h}"
+            f"   WHERE {self.check_unchecked_where}"
+            "   ORDER BY started_at LIMIT %s FOR UPDATE SKIP LOCKED"
+            "), picked AS MATERIALIZED ("
+            "  SELECT handoff_id FROM (SELECT * FROM scheduled UNION ALL SELECT * FROM unchecked)"
+            "   AS due_checks ORDER BY due LIMIT %s"
             f") UPDATE {h} AS h SET claimed_by = %s, claim_until = %s FROM picked "
             f"WHERE h.handoff_id = picked.handoff_id RETURNING {claimed}"
         )

@@ -156,9 +156,12 @@ def execute(conn: sqlite3.Connection, codec: RowCodec, step: Step) -> object:  #
                     step.claimant,
                     step.until,
                     step.now,
+                    step.now,
+                    step.limit,
+                    delay,
                     step.first_check_before,
                     step.now,
-                    delay,
+                    step.limit,
                     step.limit,
                 ),
             ).fetchall()

@@ -147,6 +147,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX IF EXISTS handoffs_started;
     """,
+    # 11: a reconciler claim reads the handoffs checked before by their next check and the
+    # others by their start, each in this index's order, as far as it claims (see
+    # ``check_scheduled_where`` in ledger/_sql.py).
+    """
+    DROP INDEX IF EXISTS handoffs_pending_next_check;
+    CREATE INDEX handoffs_pending_next_check ON handoffs (next_check_at, started_at)
+        WHERE state = 'pending';
+    """,
 )
 
 

@@ -57,11 +57,17 @@ class Statements(SharedStatements):
             f"  SELECT handoff_id FROM {h} WHERE state = 'finished' AND finished_at < ?"
             "  ORDER BY finished_at LIMIT ?) RETURNING handoff_id"
         )
-        # Parameters: claimant, until, now, first check before, now, first check delay, limit.
+        # Parameters: claimant, until, now, now, limit, first check delay, first check
+        # before, now, limit, limit (see ``check_scheduled_where``).
         self.claim_checks = (
             f"UPDATE {h} SET claimed_by = ?, claim_until = ? WHERE handoff_id IN ("
-            f"  SELECT handoff_id FROM {h} WHERE {self.check_due_where}"
-            "  ORDER BY COALESCE(next_check_at, started_at + ?) LIMIT ?"
+            "  SELECT handoff_id FROM ("
+            f"    SELECT * FROM (SELECT handoff_id, next_check_at AS due FROM {h}"
+            f"      WHERE {self.check_scheduled_where} ORDER BY next_check_at LIMIT ?)"
+            "    UNION ALL"
+            f"    SELECT * FROM (SELECT handoff_id, started_at + ? AS due FROM {h}"
+            f"      WHERE {self.check_unchecked_where} ORDER BY started_at LIMIT ?)"
+            "  ) ORDER BY due LIMIT ?"
             f") RETURNING {RECORD_COLUMNS}"
         )
 
