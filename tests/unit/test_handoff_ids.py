@@ -7,9 +7,8 @@ import base64
 import re
 import time
 
-from handshake_obs._tokens import looks_like_handoff_id, new_handoff_id
+from handshake_obs._tokens import HANDOFF_ID_PATTERN, looks_like_handoff_id, new_handoff_id
 from handshake_obs.ledger._pending_counts import POSTGRES_SHARDS, shard_of
-from handshake_obs.sidecar._schemas import HANDOFF_ID_PATTERN
 
 IDS = 20_000
 
@@ -59,3 +58,9 @@ def test_the_last_character_spreads_ids_evenly_over_the_count_shards() -> None:
     for _ in range(IDS):
         counts[shard_of(new_handoff_id(), POSTGRES_SHARDS)] += 1
     assert min(counts) > 0.8 * IDS / POSTGRES_SHARDS
+
+
+def test_a_value_of_another_shape_is_not_a_handoff_id() -> None:
+    body = "bwAo8ROPZZ-21qbz2FX6pWDg"
+    for value in ("", "ho_", f"hx_{body}", f"ho_{body}x", f"ho_{body[:-1]}", f"ho_{body[:-1]}é"):
+        assert not looks_like_handoff_id(value), value

@@ -23,6 +23,7 @@ from .._handoff_filter import (
     InvalidFilterError,
 )
 from .._records import HandoffRecord
+from .._tokens import HANDOFF_ID_PATTERN
 from .._vocabulary import OPERATOR_FAILURE_TYPE, Operation, State
 from ..completion._call import refusals
 from ..completion._completer import Completer
@@ -37,7 +38,6 @@ from ._page_session import sign_in_routes, signed_in
 from ._request_guard import RequestGuard
 from ._runtime import SidecarRuntime
 from ._schemas import (
-    HANDOFF_ID_PATTERN,
     CallView,
     CancelBody,
     CompleteBody,

@@ -66,8 +66,6 @@ class OperatorFailBody(_Strict):
     non_retryable: bool = True
 
 
-#: A handoff id: ``ho_`` and 24 URL-safe base64 characters (144 random bits).
-HANDOFF_ID_PATTERN = r"^ho_[A-Za-z0-9_\-]{24}$"
 #: Standard or URL-safe base64, padding optional.
 BASE64_PATTERN = r"^[A-Za-z0-9+/_\-]+={0,2}$"
 
